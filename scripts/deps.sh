@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages errinj needs to build, test and benchmark, and nothing else:
+# it asks dpkg which are missing and hands only those to apt-get, so a second run is a no-op.
+# Usage: scripts/deps.sh [build|check|bench|demo]   (default: check)
+set -euo pipefail
+
+what=${1:-check}
+build=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev)
+check=(libcmocka-dev python3 python3-aiohttp python3-pytest python3-pytest-asyncio curl clang
+       libclang-rt-14-dev valgrind)
+bench=(libfiu-dev gnuplot-nox)
+
+case $what in
+  build) want=("${build[@]}") ;;
+  check|demo) want=("${build[@]}" "${check[@]}") ;;
+  bench) want=("${build[@]}" "${check[@]}" "${bench[@]}") ;;
+  *) echo "usage: $0 [build|check|bench|demo]" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=("$pkg")
+done
+# Node.js and npm may come from outside Debian's packages; only ask apt for them when absent.
+if [[ $what != build ]]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+echo "deps.sh: installing ${missing[*]}"
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

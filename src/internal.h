@@ -1,0 +1,121 @@
+/*
+ * internal.h - what the files of the library share and nothing else reaches.
+ *
+ * The library has four layers: registry.c keeps one immortal entry per injection name (state,
+ * counters, parameters, the sites of that name) and the catalogue of loaded sites; points.c
+ * is the firing side (the out-of-line halves of the macros, handlers, logging, shards);
+ * events.c numbers events and hands them to in-process subscribers and to the server's ring;
+ * server.c, http.c and env.c turn all of it into the REST API and the SSE stream.
+ */
+#ifndef ERRINJ_INTERNAL_H
+#define ERRINJ_INTERNAL_H
+
+#include "errinj.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define ERRINJ__NAME_MAX 255
+
+/* An immutable, reference-counted set of parameters: kv is key, value, ..., NULL. */
+struct errinj__config {
+    atomic_uint refs;
+    size_t pairs;
+    const char *const *kv;
+};
+
+struct errinj__config *errinj__config_new(const char *const *params);
+struct errinj__config *errinj__config_ref(struct errinj__config *cfg);
+void errinj__config_unref(struct errinj__config *cfg);
+const char *errinj__config_get(const struct errinj__config *cfg, const char *key);
+
+/*
+ * One per injection name ever enabled or compiled in; never freed, so a site's `active`
+ * pointer and an event's name stay valid without reference counting. All fields but the
+ * atomics are guarded by mu; every write of a site's `active` happens under mu too.
+ */
+struct errinj__entry {
+    const char *name;
+    size_t name_len;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* signalled on message and on disable */
+    atomic_bool enabled;
+    bool one_shot;
+    unsigned ongoing;        /* one-shot handlers still running after the one-shot disabled itself */
+    atomic_uint_fast64_t enters;
+    atomic_uint waiters;
+    uint64_t received;       /* messages since enabled */
+    uint64_t generation;     /* bumped by disable: parked handlers of older generations leave */
+    struct errinj__config *cfg;
+    struct errinj_site *sites;
+};
+
+/* Looks a name up without locking; NULL if never seen. */
+struct errinj__entry *errinj__entry_find(const char *name);
+/* Number of enabled injections: the fast "nothing enabled" test of run-time-name points. */
+extern atomic_int errinj__enabled_count;
+/* Disables e with e->mu held (one-shot self-disable); release_waiters also wakes parked handlers. */
+void errinj__entry_disable_locked(struct errinj__entry *e, bool release_waiters);
+/* Checks the rules for a name: 1 to 255 bytes of UTF-8 without control characters. */
+bool errinj__name_valid(const char *name, size_t len);
+/* Same as errinj_enable but with a ready config (consumed). */
+int errinj__enable_config(const char *name, bool one_shot, struct errinj__config *cfg);
+/* Snapshot of an entry for the REST API. */
+struct errinj__entry_state {
+    bool enabled;
+    bool one_shot;
+    struct errinj__config *cfg; /* a reference: unref it; NULL when not enabled */
+};
+void errinj__entry_state(const char *name, struct errinj__entry_state *out);
+/* Highest shard id + 1 seen by errinj_shard_set (at least 1). */
+unsigned errinj__shards_seen(void);
+
+/* Events. */
+enum errinj__phase { ERRINJ__PHASE_HIT, ERRINJ__PHASE_WAITING, ERRINJ__PHASE_RELEASED, ERRINJ__PHASE_TIMEOUT };
+const char *errinj__phase_name(enum errinj__phase phase);
+
+/* An event as it travels from the firing thread to the server: plain fields, a config ref. */
+struct errinj__record {
+    uint64_t seq;
+    uint64_t lost_before;   /* events dropped just before this one because the ring was full */
+    struct errinj__entry *entry;
+    struct errinj__config *cfg;
+    const char *file;
+    int line;
+    uint8_t type;
+    uint8_t phase;
+    unsigned shard;
+    long thread;
+    int64_t ts_ns;
+    uint64_t enters;
+};
+
+/* Numbers the record, fills shard/thread/time, passes it to the ring and to subscribers. */
+void errinj__publish(struct errinj__record *rec);
+/* The last seq handed out. */
+uint64_t errinj__seq_last(void);
+/* Fills ev from rec (ev points into rec and its config). */
+void errinj__record_to_event(const struct errinj__record *rec, errinj_event *ev);
+
+/*
+ * The ring between firing threads and the server's single consumer. Producers push under one
+ * short mutex (the one that also orders seq), never block otherwise, and wake the consumer only
+ * when it sleeps. When full, events are counted as lost and reported with the next record.
+ */
+struct errinj__ring;
+struct errinj__ring *errinj__ring_attach(size_t capacity, void (*wake)(void *), void *wake_arg);
+/* Calls fn for each pending record in seq order; fn must unref rec->cfg. Returns how many. */
+size_t errinj__ring_drain(struct errinj__ring *ring, void (*fn)(struct errinj__record *rec, void *arg), void *arg);
+/* Before the consumer sleeps: true if it may sleep (nothing pending); false means drain again. */
+bool errinj__ring_prepare_sleep(struct errinj__ring *ring);
+void errinj__ring_detach(struct errinj__ring *ring);
+uint64_t errinj__ring_dropped(const struct errinj__ring *ring);
+
+/* Logging from the library (not per fire): for errors the server meets. */
+void errinj__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Monotonic and real-time clocks in nanoseconds. */
+int64_t errinj__now_mono_ns(void);
+int64_t errinj__now_real_ns(void);
+
+#endif /* ERRINJ_INTERNAL_H */

@@ -1,0 +1,363 @@
+/*
+ * points.c - what happens when an enabled point fires.
+ *
+ * The macros in errinj.h test a site's `active` pointer inline and call in here only when it
+ * is set. A fire takes the entry's mutex just long enough to re-check that the injection is
+ * still enabled, let a one-shot disable itself (so exactly one thread in the process wins it),
+ * count the enter and take a reference to the parameters; then it publishes the event, logs,
+ * and runs the action with no lock held, so a sleeping or parked point never delays another
+ * thread, a DELETE, or a message (the lesson of gofail#64).
+ *
+ * Handlers park on the entry's condition variable. Messages are shared as in ScyllaDB: the
+ * entry counts messages received since it was enabled and each handler its own reads, so a
+ * message sent before a handler waits still counts and one message wakes every waiter.
+ * Disabling bumps the entry's generation, which releases every handler of older generations.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- logging ------------------------------------------------------------------------------ */
+
+static void log_to_stderr(unsigned shard, const char *line, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "errinj [shard %u]: %s\n", shard, line);
+}
+
+static pthread_rwlock_t g_log_lock = PTHREAD_RWLOCK_INITIALIZER;
+static errinj_log_fn g_log_fn = log_to_stderr;
+static void *g_log_arg;
+static atomic_bool g_log_on = true;
+
+void errinj_set_log(errinj_log_fn fn, void *arg)
+{
+    pthread_rwlock_wrlock(&g_log_lock);
+    g_log_fn = fn;
+    g_log_arg = arg;
+    atomic_store(&g_log_on, fn != NULL);
+    pthread_rwlock_unlock(&g_log_lock);
+}
+
+static void log_fire(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void log_fire(const char *fmt, ...)
+{
+    if (!atomic_load_explicit(&g_log_on, memory_order_relaxed))
+        return;
+    char line[ERRINJ__NAME_MAX + 160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    pthread_rwlock_rdlock(&g_log_lock);
+    if (g_log_fn != NULL)
+        g_log_fn(errinj_shard(), line, g_log_arg);
+    pthread_rwlock_unlock(&g_log_lock);
+}
+
+/* ---- firing ------------------------------------------------------------------------------- */
+
+/* What one fire holds while its action runs. */
+struct fire {
+    struct errinj__entry *entry;
+    struct errinj__config *cfg;
+    const char *file;
+    int line;
+    errinj_type type;
+    uint64_t enters;
+    uint64_t generation;
+    bool ongoing; /* a one-shot handler that keeps the entry reachable by messages */
+};
+
+struct errinj_handler {
+    struct fire fire;
+    uint64_t read; /* messages this handler has consumed */
+};
+
+static void publish(const struct fire *f, enum errinj__phase phase)
+{
+    struct errinj__record rec = {
+        .entry = f->entry,
+        .cfg = f->cfg,
+        .file = f->file,
+        .line = f->line,
+        .type = (uint8_t)f->type,
+        .phase = (uint8_t)phase,
+        .enters = f->enters,
+    };
+    errinj__publish(&rec);
+}
+
+/* Claims a fire of entry e. False if it is no longer enabled (lost a race with a disable or
+ * another thread's one-shot). On true, pair with fire_end(). */
+static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *file, int line, struct fire *f)
+{
+    pthread_mutex_lock(&e->mu);
+    if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
+        pthread_mutex_unlock(&e->mu);
+        return false;
+    }
+    *f = (struct fire){.entry = e, .file = file, .line = line, .type = type};
+    if (e->one_shot) {
+        errinj__entry_disable_locked(e, false);
+        if (type == ERRINJ_TYPE_HANDLER) {
+            e->ongoing++;
+            f->ongoing = true;
+        }
+    }
+    f->enters = atomic_fetch_add_explicit(&e->enters, 1, memory_order_relaxed) + 1;
+    f->cfg = errinj__config_ref(e->cfg);
+    f->generation = e->generation;
+    pthread_mutex_unlock(&e->mu);
+    publish(f, ERRINJ__PHASE_HIT);
+    return true;
+}
+
+static void fire_end(struct fire *f)
+{
+    errinj__config_unref(f->cfg);
+    if (f->ongoing) {
+        pthread_mutex_lock(&f->entry->mu);
+        f->entry->ongoing--;
+        pthread_mutex_unlock(&f->entry->mu);
+    }
+}
+
+static bool fire_site(struct errinj_site *site, struct fire *f)
+{
+    struct errinj__entry *e = __atomic_load_n(&site->active, __ATOMIC_ACQUIRE);
+    return e != NULL && fire_begin(e, (errinj_type)site->type, site->file, site->line, f);
+}
+
+static bool fire_name(const char *name, errinj_type type, struct fire *f)
+{
+    if (name == NULL || atomic_load_explicit(&errinj__enabled_count, memory_order_relaxed) == 0)
+        return false;
+    struct errinj__entry *e = errinj__entry_find(name);
+    if (e == NULL || !atomic_load_explicit(&e->enabled, memory_order_relaxed))
+        return false;
+    return fire_begin(e, type, NULL, 0, f);
+}
+
+/* ---- the actions -------------------------------------------------------------------------- */
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) != 0)
+        ; /* EINTR: sleep the rest */
+}
+
+static void do_sleep(struct fire *f, unsigned ms)
+{
+    const char *override = errinj__config_get(f->cfg, "duration_ms");
+    if (override != NULL) {
+        char *end;
+        unsigned long v = strtoul(override, &end, 10);
+        if (*override != '\0' && *end == '\0' && v <= 86400000ul)
+            ms = (unsigned)v;
+    }
+    log_fire("Triggering sleep injection \"%s\" (%ums)", f->entry->name, ms);
+    sleep_ms(ms);
+    fire_end(f);
+}
+
+static int do_exception(struct fire *f, int err)
+{
+    if (err == 0)
+        err = ERRINJ_EINJECTED;
+    log_fire("Triggering injection \"%s\" with exception \"%s\"", f->entry->name, errinj_strerror(err));
+    fire_end(f);
+    return err;
+}
+
+static void do_lambda(struct fire *f, errinj_lambda_fn fn, void *arg)
+{
+    log_fire("Triggering injection \"%s\"", f->entry->name);
+    if (fn != NULL)
+        fn(arg);
+    fire_end(f);
+}
+
+static int do_handler(struct fire *f, errinj_handler_fn fn, void *arg)
+{
+    log_fire("Triggering injection \"%s\" with injection handler", f->entry->name);
+    errinj_handler h = {.fire = *f, .read = 0};
+    int rc = fn != NULL ? fn(&h, arg) : 0;
+    fire_end(f);
+    return rc;
+}
+
+static bool do_enter(struct fire *f)
+{
+    log_fire("Triggering injection \"%s\"", f->entry->name);
+    fire_end(f);
+    return true;
+}
+
+static int wait_handler(errinj_handler *h, void *arg)
+{
+    return errinj_handler_wait_for_message(h, *(const int *)arg);
+}
+
+void errinj__fire_sleep(struct errinj_site *site, unsigned ms)
+{
+    struct fire f;
+    if (fire_site(site, &f))
+        do_sleep(&f, ms);
+}
+
+int errinj__fire_exception(struct errinj_site *site, int err)
+{
+    struct fire f;
+    return fire_site(site, &f) ? do_exception(&f, err) : 0;
+}
+
+void errinj__fire_lambda(struct errinj_site *site, errinj_lambda_fn fn, void *arg)
+{
+    struct fire f;
+    if (fire_site(site, &f))
+        do_lambda(&f, fn, arg);
+}
+
+int errinj__fire_handler(struct errinj_site *site, errinj_handler_fn fn, void *arg)
+{
+    struct fire f;
+    return fire_site(site, &f) ? do_handler(&f, fn, arg) : 0;
+}
+
+int errinj__fire_wait(struct errinj_site *site, int timeout_ms)
+{
+    struct fire f;
+    return fire_site(site, &f) ? do_handler(&f, wait_handler, &timeout_ms) : 0;
+}
+
+bool errinj__fire_enter(struct errinj_site *site)
+{
+    struct fire f;
+    return fire_site(site, &f) && do_enter(&f);
+}
+
+void errinj_inject_sleep(const char *name, unsigned ms)
+{
+    struct fire f;
+    if (fire_name(name, ERRINJ_TYPE_SLEEP, &f))
+        do_sleep(&f, ms);
+}
+
+int errinj_inject_exception(const char *name, int err)
+{
+    struct fire f;
+    return fire_name(name, ERRINJ_TYPE_EXCEPTION, &f) ? do_exception(&f, err) : 0;
+}
+
+void errinj_inject_lambda(const char *name, errinj_lambda_fn fn, void *arg)
+{
+    struct fire f;
+    if (fire_name(name, ERRINJ_TYPE_LAMBDA, &f))
+        do_lambda(&f, fn, arg);
+}
+
+int errinj_inject_handler(const char *name, errinj_handler_fn fn, void *arg)
+{
+    struct fire f;
+    return fire_name(name, ERRINJ_TYPE_HANDLER, &f) ? do_handler(&f, fn, arg) : 0;
+}
+
+int errinj_inject_wait_for_message(const char *name, int timeout_ms)
+{
+    struct fire f;
+    return fire_name(name, ERRINJ_TYPE_HANDLER, &f) ? do_handler(&f, wait_handler, &timeout_ms) : 0;
+}
+
+bool errinj_inject_enter(const char *name)
+{
+    struct fire f;
+    return fire_name(name, ERRINJ_TYPE_ENTER, &f) && do_enter(&f);
+}
+
+/* ---- inside a handler --------------------------------------------------------------------- */
+
+int errinj_handler_wait_for_message(errinj_handler *h, int timeout_ms)
+{
+    if (h == NULL)
+        return ERRINJ_EINVAL;
+    struct errinj__entry *e = h->fire.entry;
+    log_fire("%s: waiting for message", e->name);
+    atomic_fetch_add(&e->waiters, 1);
+    publish(&h->fire, ERRINJ__PHASE_WAITING);
+
+    struct timespec deadline;
+    if (timeout_ms >= 0) {
+        int64_t at = errinj__now_mono_ns() + (int64_t)timeout_ms * 1000000;
+        deadline = (struct timespec){.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+    }
+    enum { MESSAGE, DISABLED, TIMED_OUT } outcome;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        if (h->read < e->received) {
+            h->read++;
+            outcome = MESSAGE;
+            break;
+        }
+        if (e->generation != h->fire.generation) {
+            outcome = DISABLED;
+            break;
+        }
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&e->cv, &e->mu);
+        } else if (pthread_cond_timedwait(&e->cv, &e->mu, &deadline) == ETIMEDOUT) {
+            /* One last look: a message that raced with the deadline still counts. */
+            if (h->read < e->received) {
+                h->read++;
+                outcome = MESSAGE;
+            } else {
+                outcome = e->generation != h->fire.generation ? DISABLED : TIMED_OUT;
+            }
+            break;
+        }
+    }
+    atomic_fetch_sub(&e->waiters, 1);
+    pthread_mutex_unlock(&e->mu);
+
+    if (outcome == TIMED_OUT) {
+        publish(&h->fire, ERRINJ__PHASE_TIMEOUT);
+        log_fire("%s: timed out waiting for message", e->name);
+        return ERRINJ_ETIMEDOUT;
+    }
+    publish(&h->fire, ERRINJ__PHASE_RELEASED);
+    if (outcome == MESSAGE)
+        log_fire("%s: message received", e->name);
+    else
+        log_fire("%s: released by disable", e->name);
+    return 0;
+}
+
+bool errinj_handler_poll_for_message(errinj_handler *h)
+{
+    if (h == NULL)
+        return false;
+    struct errinj__entry *e = h->fire.entry;
+    pthread_mutex_lock(&e->mu);
+    bool got = h->read < e->received;
+    if (got)
+        h->read++;
+    pthread_mutex_unlock(&e->mu);
+    return got;
+}
+
+const char *errinj_handler_get(const errinj_handler *h, const char *key)
+{
+    return h == NULL || key == NULL ? NULL : errinj__config_get(h->fire.cfg, key);
+}
+
+const char *errinj_handler_name(const errinj_handler *h)
+{
+    return h == NULL ? NULL : h->fire.entry->name;
+}

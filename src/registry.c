@@ -1,0 +1,564 @@
+/*
+ * registry.c - injection names, their state, and the catalogue of loaded sites.
+ *
+ * Every name the process ever enables or compiles in gets one entry that is never freed.
+ * That makes the hot path simple: a site's `active` pointer, once read, stays valid, and
+ * events can carry the entry's name without reference counting. Entries live in an
+ * open-addressing hash table that readers probe without a lock (run-time-name points);
+ * writers insert under g_mu and publish with release stores. A grown table replaces the
+ * old one, which is kept (it is at most half the size of the new one) so that a reader
+ * still probing it is safe.
+ *
+ * Lock order: g_mu, then an entry's mu. Firing threads only ever take an entry's mu.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- parameters ---------------------------------------------------------------------- */
+
+static const char *const empty_kv[] = {NULL};
+static struct errinj__config empty_config = {.refs = 1, .pairs = 0, .kv = empty_kv};
+
+struct errinj__config *errinj__config_new(const char *const *params)
+{
+    size_t n = 0, bytes = 0;
+    if (params == NULL || params[0] == NULL)
+        return errinj__config_ref(&empty_config);
+    for (; params[n] != NULL; n++)
+        bytes += strlen(params[n]) + 1;
+    if (n % 2 != 0)
+        return NULL;
+    /* One block: the struct, the pointer array, then the strings. */
+    size_t head = sizeof(struct errinj__config) + (n + 1) * sizeof(char *);
+    char *block = malloc(head + bytes);
+    if (block == NULL)
+        return NULL;
+    struct errinj__config *cfg = (struct errinj__config *)block;
+    const char **kv = (const char **)(block + sizeof(*cfg));
+    char *text = block + head;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(params[i]) + 1;
+        memcpy(text, params[i], len);
+        kv[i] = text;
+        text += len;
+    }
+    kv[n] = NULL;
+    atomic_init(&cfg->refs, 1);
+    cfg->pairs = n / 2;
+    cfg->kv = kv;
+    return cfg;
+}
+
+struct errinj__config *errinj__config_ref(struct errinj__config *cfg)
+{
+    atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
+    return cfg;
+}
+
+void errinj__config_unref(struct errinj__config *cfg)
+{
+    if (cfg == NULL || cfg == &empty_config)
+        return;
+    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1)
+        free(cfg);
+}
+
+const char *errinj__config_get(const struct errinj__config *cfg, const char *key)
+{
+    for (size_t i = 0; cfg != NULL && i < cfg->pairs; i++)
+        if (strcmp(cfg->kv[2 * i], key) == 0)
+            return cfg->kv[2 * i + 1];
+    return NULL;
+}
+
+/* ---- names ------------------------------------------------------------------------------- */
+
+bool errinj__name_valid(const char *name, size_t len)
+{
+    if (name == NULL || len == 0 || len > ERRINJ__NAME_MAX)
+        return false;
+    const unsigned char *s = (const unsigned char *)name;
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        uint32_t cp;
+        size_t n;
+        if (c < 0x80) {
+            cp = c;
+            n = 1;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            cp = c & 0x1f;
+            n = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            cp = c & 0x0f;
+            n = 3;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            cp = c & 0x07;
+            n = 4;
+        } else {
+            return false;
+        }
+        if (i + n > len)
+            return false;
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        /* C0 controls, DEL and C1 controls. */
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+static bool name_ok(const char *name)
+{
+    return name != NULL && errinj__name_valid(name, strnlen(name, ERRINJ__NAME_MAX + 1));
+}
+
+/* ---- the table of entries ------------------------------------------------------------ */
+
+struct table {
+    size_t mask;
+    struct table *older; /* kept for readers still probing it */
+    _Atomic(struct errinj__entry *) slots[];
+};
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(struct table *) g_table;
+static size_t g_entry_count;
+atomic_int errinj__enabled_count;
+
+static uint64_t hash_name(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static struct errinj__entry *table_find(struct table *t, const char *name, size_t len)
+{
+    if (t == NULL)
+        return NULL;
+    for (size_t i = hash_name(name, len) & t->mask;; i = (i + 1) & t->mask) {
+        struct errinj__entry *e = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (e == NULL)
+            return NULL;
+        if (e->name_len == len && memcmp(e->name, name, len) == 0)
+            return e;
+    }
+}
+
+static struct table *table_new(size_t capacity)
+{
+    struct table *t = calloc(1, sizeof(*t) + capacity * sizeof(t->slots[0]));
+    if (t != NULL)
+        t->mask = capacity - 1;
+    return t;
+}
+
+static void table_put(struct table *t, struct errinj__entry *e)
+{
+    size_t i = hash_name(e->name, e->name_len) & t->mask;
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != NULL)
+        i = (i + 1) & t->mask;
+    atomic_store_explicit(&t->slots[i], e, memory_order_release);
+}
+
+struct errinj__entry *errinj__entry_find(const char *name)
+{
+    size_t len = strnlen(name, ERRINJ__NAME_MAX + 1);
+    return table_find(atomic_load_explicit(&g_table, memory_order_acquire), name, len);
+}
+
+/* Finds or creates the entry for name; g_mu held. NULL only when out of memory. */
+static struct errinj__entry *entry_get_locked(const char *name)
+{
+    size_t len = strlen(name);
+    struct table *t = atomic_load_explicit(&g_table, memory_order_relaxed);
+    struct errinj__entry *e = table_find(t, name, len);
+    if (e != NULL)
+        return e;
+    if (t == NULL || (g_entry_count + 1) * 2 > t->mask + 1) {
+        struct table *bigger = table_new(t == NULL ? 64 : 2 * (t->mask + 1));
+        if (bigger == NULL)
+            return NULL;
+        for (size_t i = 0; t != NULL && i <= t->mask; i++) {
+            struct errinj__entry *old = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+            if (old != NULL)
+                table_put(bigger, old);
+        }
+        bigger->older = t;
+        atomic_store_explicit(&g_table, bigger, memory_order_release);
+        t = bigger;
+    }
+    e = calloc(1, sizeof(*e) + len + 1);
+    if (e == NULL)
+        return NULL;
+    char *copy = (char *)(e + 1);
+    memcpy(copy, name, len + 1);
+    e->name = copy;
+    e->name_len = len;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    e->cfg = errinj__config_ref(&empty_config);
+    table_put(t, e);
+    g_entry_count++;
+    return e;
+}
+
+/* Calls fn on every entry; g_mu held. */
+static void entries_each_locked(void (*fn)(struct errinj__entry *e, void *arg), void *arg)
+{
+    struct table *t = atomic_load_explicit(&g_table, memory_order_relaxed);
+    for (size_t i = 0; t != NULL && i <= t->mask; i++) {
+        struct errinj__entry *e = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (e != NULL)
+            fn(e, arg);
+    }
+}
+
+/* ---- sites and modules ------------------------------------------------------------------ */
+
+struct module {
+    struct errinj_site *const *start, *const *stop;
+    unsigned refs; /* one per translation unit of the module that registered it */
+    struct module *next;
+};
+
+static struct module *g_modules;
+
+static void site_set_active(struct errinj_site *s, struct errinj__entry *e)
+{
+    __atomic_store_n(&s->active, (void *)e, __ATOMIC_RELEASE);
+}
+
+void errinj__module_register(struct errinj_site *const *start, struct errinj_site *const *stop)
+{
+    pthread_mutex_lock(&g_mu);
+    for (struct module *m = g_modules; m != NULL; m = m->next) {
+        if (m->start == start) {
+            m->refs++;
+            pthread_mutex_unlock(&g_mu);
+            return;
+        }
+    }
+    struct module *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        /* Without memory the module's points stay off; say so rather than crash at load. */
+        pthread_mutex_unlock(&g_mu);
+        errinj__log("errinj: out of memory registering a module; its points stay disabled");
+        return;
+    }
+    *m = (struct module){start, stop, 1, g_modules};
+    g_modules = m;
+    for (struct errinj_site *const *p = start; p < stop; p++) {
+        struct errinj_site *s = *p;
+        if (s == NULL)
+            continue; /* alignment padding */
+        struct errinj__entry *e = entry_get_locked(s->name);
+        if (e == NULL)
+            continue;
+        pthread_mutex_lock(&e->mu);
+        s->next_same_name = e->sites;
+        e->sites = s;
+        if (atomic_load_explicit(&e->enabled, memory_order_relaxed))
+            site_set_active(s, e);
+        pthread_mutex_unlock(&e->mu);
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
+void errinj__module_unregister(struct errinj_site *const *start, struct errinj_site *const *stop)
+{
+    pthread_mutex_lock(&g_mu);
+    struct module **link = &g_modules;
+    while (*link != NULL && (*link)->start != start)
+        link = &(*link)->next;
+    struct module *m = *link;
+    if (m == NULL || --m->refs > 0) {
+        pthread_mutex_unlock(&g_mu);
+        return;
+    }
+    *link = m->next;
+    free(m);
+    for (struct errinj_site *const *p = start; p < stop; p++) {
+        struct errinj_site *s = *p;
+        if (s == NULL)
+            continue;
+        struct errinj__entry *e = errinj__entry_find(s->name);
+        if (e == NULL)
+            continue;
+        pthread_mutex_lock(&e->mu);
+        for (struct errinj_site **sp = &e->sites; *sp != NULL; sp = &(*sp)->next_same_name) {
+            if (*sp == s) {
+                *sp = s->next_same_name;
+                break;
+            }
+        }
+        s->next_same_name = NULL;
+        site_set_active(s, NULL);
+        pthread_mutex_unlock(&e->mu);
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* ---- control ------------------------------------------------------------------------------ */
+
+void errinj__entry_disable_locked(struct errinj__entry *e, bool release_waiters)
+{
+    if (atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
+        atomic_store_explicit(&e->enabled, false, memory_order_release);
+        atomic_fetch_sub(&errinj__enabled_count, 1);
+        for (struct errinj_site *s = e->sites; s != NULL; s = s->next_same_name)
+            site_set_active(s, NULL);
+    }
+    if (release_waiters) {
+        e->generation++;
+        pthread_cond_broadcast(&e->cv);
+    }
+}
+
+int errinj__enable_config(const char *name, bool one_shot, struct errinj__config *cfg)
+{
+    if (!name_ok(name)) {
+        errinj__config_unref(cfg);
+        return ERRINJ_EINVAL;
+    }
+    pthread_mutex_lock(&g_mu);
+    struct errinj__entry *e = entry_get_locked(name);
+    if (e == NULL) {
+        pthread_mutex_unlock(&g_mu);
+        errinj__config_unref(cfg);
+        return ERRINJ_ENOMEM;
+    }
+    pthread_mutex_lock(&e->mu);
+    struct errinj__config *old = e->cfg;
+    e->cfg = cfg;
+    e->one_shot = one_shot;
+    if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
+        /* A fresh enable starts its counters from zero, unless handlers of the previous
+         * one-shot still run or wait: they keep the message count they read against. */
+        atomic_store(&e->enters, 0);
+        if (e->ongoing == 0 && atomic_load(&e->waiters) == 0)
+            e->received = 0;
+        atomic_store_explicit(&e->enabled, true, memory_order_release);
+        atomic_fetch_add(&errinj__enabled_count, 1);
+        for (struct errinj_site *s = e->sites; s != NULL; s = s->next_same_name)
+            site_set_active(s, e);
+    }
+    pthread_mutex_unlock(&e->mu);
+    pthread_mutex_unlock(&g_mu);
+    errinj__config_unref(old);
+    return 0;
+}
+
+int errinj_enable(const char *name, bool one_shot, const char *const *params)
+{
+    if (!name_ok(name))
+        return ERRINJ_EINVAL;
+    size_t n = 0;
+    while (params != NULL && params[n] != NULL)
+        n++;
+    if (n % 2 != 0)
+        return ERRINJ_EINVAL;
+    struct errinj__config *cfg = errinj__config_new(params);
+    if (cfg == NULL)
+        return ERRINJ_ENOMEM;
+    return errinj__enable_config(name, one_shot, cfg);
+}
+
+static void disable_entry(struct errinj__entry *e, void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&e->mu);
+    errinj__entry_disable_locked(e, true);
+    pthread_mutex_unlock(&e->mu);
+}
+
+int errinj_disable(const char *name)
+{
+    if (!name_ok(name))
+        return ERRINJ_EINVAL;
+    struct errinj__entry *e = errinj__entry_find(name);
+    if (e != NULL)
+        disable_entry(e, NULL);
+    return 0;
+}
+
+void errinj_disable_all(void)
+{
+    pthread_mutex_lock(&g_mu);
+    entries_each_locked(disable_entry, NULL);
+    pthread_mutex_unlock(&g_mu);
+}
+
+int errinj_message(const char *name)
+{
+    if (!name_ok(name))
+        return ERRINJ_EINVAL;
+    struct errinj__entry *e = errinj__entry_find(name);
+    if (e == NULL)
+        return 0;
+    pthread_mutex_lock(&e->mu);
+    if (atomic_load_explicit(&e->enabled, memory_order_relaxed) || e->ongoing > 0) {
+        e->received++;
+        pthread_cond_broadcast(&e->cv);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
+bool errinj_is_enabled(const char *name)
+{
+    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    return e != NULL && atomic_load_explicit(&e->enabled, memory_order_acquire);
+}
+
+uint64_t errinj_enters(const char *name)
+{
+    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    return e == NULL ? 0 : atomic_load(&e->enters);
+}
+
+unsigned errinj_waiters(const char *name)
+{
+    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    return e == NULL ? 0 : atomic_load(&e->waiters);
+}
+
+int errinj_parameter(const char *name, const char *key, char *buf, size_t len)
+{
+    if (!name_ok(name) || key == NULL || (buf == NULL && len > 0))
+        return ERRINJ_EINVAL;
+    struct errinj__entry *e = errinj__entry_find(name);
+    if (e == NULL)
+        return ERRINJ_ENOENT;
+    int rc = ERRINJ_ENOENT;
+    pthread_mutex_lock(&e->mu);
+    const char *value = atomic_load_explicit(&e->enabled, memory_order_relaxed)
+                            ? errinj__config_get(e->cfg, key)
+                            : NULL;
+    if (value != NULL) {
+        size_t need = strlen(value);
+        if (len > 0) {
+            size_t copy = need < len ? need : len - 1;
+            memcpy(buf, value, copy);
+            buf[copy] = '\0';
+        }
+        rc = need < len ? 0 : ERRINJ_ERANGE;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+void errinj__entry_state(const char *name, struct errinj__entry_state *out)
+{
+    *out = (struct errinj__entry_state){0};
+    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&e->mu);
+    if (atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
+        out->enabled = true;
+        out->one_shot = e->one_shot;
+        out->cfg = errinj__config_ref(e->cfg);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* ---- listings ----------------------------------------------------------------------------- */
+
+struct name_list {
+    const char **names;
+    size_t count, cap;
+    bool failed;
+};
+
+static void collect_enabled(struct errinj__entry *e, void *arg)
+{
+    struct name_list *list = arg;
+    if (!atomic_load(&e->enabled))
+        return;
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 32;
+        const char **grown = realloc(list->names, cap * sizeof(*grown));
+        if (grown == NULL) {
+            list->failed = true;
+            return;
+        }
+        list->names = grown;
+        list->cap = cap;
+    }
+    list->names[list->count++] = e->name;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void errinj_list_enabled(void (*fn)(const char *name, void *arg), void *arg)
+{
+    struct name_list list = {0};
+    pthread_mutex_lock(&g_mu);
+    entries_each_locked(collect_enabled, &list);
+    pthread_mutex_unlock(&g_mu);
+    /* Entry names are immortal, so the callbacks can run without the lock. */
+    if (list.failed)
+        errinj__log("errinj: out of memory listing injections; the list is incomplete");
+    qsort(list.names, list.count, sizeof(*list.names), compare_names);
+    for (size_t i = 0; i < list.count; i++)
+        fn(list.names[i], arg);
+    free(list.names);
+}
+
+static int compare_points(const void *a, const void *b)
+{
+    const errinj_point *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c == 0)
+        c = strcmp(x->file, y->file);
+    if (c == 0)
+        c = (x->line > y->line) - (x->line < y->line);
+    return c;
+}
+
+void errinj_list_points(void (*fn)(const errinj_point *point, void *arg), void *arg)
+{
+    pthread_mutex_lock(&g_mu);
+    size_t n = 0;
+    for (struct module *m = g_modules; m != NULL; m = m->next)
+        n += (size_t)(m->stop - m->start);
+    errinj_point *points = calloc(n ? n : 1, sizeof(*points));
+    size_t count = 0;
+    for (struct module *m = g_modules; points != NULL && m != NULL; m = m->next) {
+        for (struct errinj_site *const *p = m->start; p < m->stop; p++) {
+            if (*p != NULL)
+                points[count++] = (errinj_point){(*p)->name, (errinj_type)(*p)->type, (*p)->file, (*p)->line};
+        }
+    }
+    if (points == NULL)
+        errinj__log("errinj: out of memory listing points");
+    else
+        qsort(points, count, sizeof(*points), compare_points);
+    /* The callbacks run under g_mu: a module must not unload while its sites are listed. */
+    for (size_t i = 0; i < count; i++)
+        fn(&points[i], arg);
+    pthread_mutex_unlock(&g_mu);
+    free(points);
+}
