@@ -214,18 +214,19 @@ __attribute__((destructor, used)) static void errinj__module_unload(void)
 
 #else /* ERRINJ_DISABLE: every point compiles to nothing; names never reach the binary. */
 
-#define ERRINJ__UNUSED(...) ((void)sizeof((__VA_ARGS__, 0)))
-#define ERRINJ_SLEEP(name, ms) ERRINJ__UNUSED(ms)
-#define ERRINJ_EXCEPTION(name, err) (ERRINJ__UNUSED(err), 0)
-#define ERRINJ_LAMBDA(name, fn, arg) ERRINJ__UNUSED(fn, arg)
-#define ERRINJ_HANDLER(name, fn, arg) (ERRINJ__UNUSED(fn, arg), 0)
-#define ERRINJ_WAIT_FOR_MESSAGE(name, timeout_ms) (ERRINJ__UNUSED(timeout_ms), 0)
+/* "Uses" its arguments without evaluating them, so variables that feed only points stay used. */
+#define ERRINJ__USE(x) ((void)sizeof(0 ? (x) : 0))
+#define ERRINJ_SLEEP(name, ms) ERRINJ__USE(ms)
+#define ERRINJ_EXCEPTION(name, err) (ERRINJ__USE(err), 0)
+#define ERRINJ_LAMBDA(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg))
+#define ERRINJ_HANDLER(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg), 0)
+#define ERRINJ_WAIT_FOR_MESSAGE(name, timeout_ms) (ERRINJ__USE(timeout_ms), 0)
 #define ERRINJ_ENTER(name) (false)
-#define errinj_inject_sleep(name, ms) ERRINJ__UNUSED(ms)
-#define errinj_inject_exception(name, err) (ERRINJ__UNUSED(err), 0)
-#define errinj_inject_lambda(name, fn, arg) ERRINJ__UNUSED(fn, arg)
-#define errinj_inject_handler(name, fn, arg) (ERRINJ__UNUSED(fn, arg), 0)
-#define errinj_inject_wait_for_message(name, timeout_ms) (ERRINJ__UNUSED(timeout_ms), 0)
+#define errinj_inject_sleep(name, ms) ERRINJ__USE(ms)
+#define errinj_inject_exception(name, err) (ERRINJ__USE(err), 0)
+#define errinj_inject_lambda(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg))
+#define errinj_inject_handler(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg), 0)
+#define errinj_inject_wait_for_message(name, timeout_ms) (ERRINJ__USE(timeout_ms), 0)
 #define errinj_inject_enter(name) (false)
 
 #endif /* ERRINJ_DISABLE */

@@ -93,7 +93,7 @@ static pthread_mutex_t g_seq_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t g_seq;
 static _Atomic(struct errinj__ring *) g_ring;
 
-struct errinj__ring *errinj__ring_attach(size_t capacity, void (*wake)(void *), void *wake_arg)
+struct errinj__ring *errinj__ring_attach(size_t capacity, void (*wake)(void *), void *wake_arg, uint64_t *seq_at_attach)
 {
     size_t cap = 1;
     while (cap < capacity)
@@ -112,6 +112,7 @@ struct errinj__ring *errinj__ring_attach(size_t capacity, void (*wake)(void *), 
     pthread_mutex_lock(&g_seq_mu);
     struct errinj__ring *expected = NULL;
     bool ok = atomic_compare_exchange_strong(&g_ring, &expected, ring);
+    *seq_at_attach = atomic_load(&g_seq);
     pthread_mutex_unlock(&g_seq_mu);
     if (!ok) {
         free(ring->slots);
@@ -159,8 +160,16 @@ static void ring_push(struct errinj__ring *ring, const struct errinj__record *re
 
 size_t errinj__ring_drain(struct errinj__ring *ring, void (*fn)(struct errinj__record *rec, void *arg), void *arg)
 {
+    return errinj__ring_drain_max(ring, SIZE_MAX, fn, arg);
+}
+
+size_t errinj__ring_drain_max(struct errinj__ring *ring, size_t max,
+                              void (*fn)(struct errinj__record *rec, void *arg), void *arg)
+{
     uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
+    if (head - tail > max)
+        head = tail + max;
     for (uint64_t i = tail; i < head; i++) {
         fn(&ring->slots[i & ring->mask], arg);
         /* Free each slot as soon as it is read, so producers see room early. */

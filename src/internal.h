@@ -103,9 +103,12 @@ void errinj__record_to_event(const struct errinj__record *rec, errinj_event *ev)
  * when it sleeps. When full, events are counted as lost and reported with the next record.
  */
 struct errinj__ring;
-struct errinj__ring *errinj__ring_attach(size_t capacity, void (*wake)(void *), void *wake_arg);
+/* Attaches the one ring; *seq_at_attach gets the last seq published before it. NULL if one is attached. */
+struct errinj__ring *errinj__ring_attach(size_t capacity, void (*wake)(void *), void *wake_arg, uint64_t *seq_at_attach);
 /* Calls fn for each pending record in seq order; fn must unref rec->cfg. Returns how many. */
 size_t errinj__ring_drain(struct errinj__ring *ring, void (*fn)(struct errinj__record *rec, void *arg), void *arg);
+size_t errinj__ring_drain_max(struct errinj__ring *ring, size_t max,
+                              void (*fn)(struct errinj__record *rec, void *arg), void *arg);
 /* Before the consumer sleeps: true if it may sleep (nothing pending); false means drain again. */
 bool errinj__ring_prepare_sleep(struct errinj__ring *ring);
 void errinj__ring_detach(struct errinj__ring *ring);
@@ -117,5 +120,72 @@ void errinj__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Monotonic and real-time clocks in nanoseconds. */
 int64_t errinj__now_mono_ns(void);
 int64_t errinj__now_real_ns(void);
+
+/* JSON (json.c). */
+#include <jansson.h>
+/*
+ * Builds a config from a request body or an ERRINJ_AT_STARTUP "parameters" value: NULL, JSON
+ * null or an object; string values are kept, others stringified as ScyllaDB does (compact
+ * JSON). Returns 0 and *out, or ERRINJ_EINVAL with a static reason in *why.
+ */
+int errinj__config_from_json(const json_t *params, struct errinj__config **out, const char **why);
+/* A JSON string for bytes that may not be UTF-8: invalid sequences become U+FFFD. */
+json_t *errinj__json_string_lossy(const char *s);
+/* The SSE frame "id: N\ndata: {...}\n\n" of a record, malloc'd; NULL when out of memory. */
+char *errinj__record_sse_frame(const struct errinj__record *rec, size_t *len);
+
+/* HTTP (http.c): the REST API as a pure function of a request, so it can be fuzzed without a socket. */
+#define ERRINJ__BODY_MAX (1024 * 1024)
+#define ERRINJ__QUERY_MAX 64
+
+struct errinj__query_arg {
+    const char *key;   /* raw, percent-encoded */
+    const char *value; /* raw, percent-encoded; NULL for a key without '=' */
+};
+
+struct errinj__http_request {
+    const char *method;
+    const char *path; /* raw, percent-encoded, without the query */
+    const struct errinj__query_arg *query;
+    size_t query_count; /* more than ERRINJ__QUERY_MAX is refused */
+    const char *(*header)(void *ctx, const char *name); /* case-insensitive lookup, NULL if absent */
+    void *header_ctx;
+    const char *body;
+    size_t body_len;
+    bool body_too_large;
+};
+
+/* What an SSE subscriber asked for. */
+struct errinj__filter {
+    char **injections; /* NULL-terminated, or NULL for any */
+    unsigned types;    /* bit per errinj_type; 0 = any */
+    unsigned phases;   /* bit per phase */
+    long long shard;   /* -1 = any */
+    long long since;   /* replay after this seq; -1 = live only */
+};
+void errinj__filter_free(struct errinj__filter *f);
+
+struct errinj__http_reply {
+    int status;
+    char *body; /* malloc'd or NULL */
+    size_t body_len;
+    const char *content_type;
+    bool stream;                 /* start an SSE stream with `filter` */
+    struct errinj__filter filter; /* owned by the reply until taken */
+};
+
+/* What the router needs to know of the server. */
+struct errinj__http_config {
+    const char *token;
+    bool allow_remote;
+    void (*status)(void *ctx, unsigned *subscribers, uint64_t *dropped); /* may be NULL */
+    void *status_ctx;
+};
+
+void errinj__http_handle(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
+                         struct errinj__http_reply *reply);
+void errinj__http_reply_free(struct errinj__http_reply *reply);
+/* Sets reply to a JSON error {"message","code"}. */
+void errinj__http_error(struct errinj__http_reply *reply, int status, const char *message);
 
 #endif /* ERRINJ_INTERNAL_H */

@@ -1,0 +1,510 @@
+/*
+ * http.c - the REST API of SPEC section 4 as a pure function: a request in, a reply out.
+ *
+ * Nothing here touches a socket, so the whole request handling can be unit-tested and
+ * fuzzed as the server calls it. server.c feeds it what libmicrohttpd parsed (raw, still
+ * percent-encoded path and query: decoding happens here, once, so "%2F" in a name stays
+ * part of the name instead of splitting the path) and carries the reply back. The SSE
+ * endpoint only validates its query here; server.c registers the stream.
+ *
+ * Every check happens before any change: a rejected request leaves the injection state as
+ * it was. Checks run in this order: cross-origin (403), token (401), route (404, 405),
+ * body size (413), then the request's own values (400).
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PREFIX "/v2/error_injection"
+
+/* ---- replies ------------------------------------------------------------------------------ */
+
+static void reply_json(struct errinj__http_reply *reply, int status, json_t *value)
+{
+    reply->status = status;
+    reply->content_type = "application/json";
+    reply->body = value != NULL ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    reply->body_len = reply->body != NULL ? strlen(reply->body) : 0;
+    if (value != NULL && reply->body == NULL) {
+        reply->status = 500;
+        reply->body = strdup("{\"message\":\"out of memory\",\"code\":500}");
+        reply->body_len = reply->body != NULL ? strlen(reply->body) : 0;
+    }
+    json_decref(value);
+}
+
+void errinj__http_error(struct errinj__http_reply *reply, int status, const char *message)
+{
+    free(reply->body);
+    reply->body = NULL;
+    reply_json(reply, status, json_pack("{s:o, s:i}", "message", errinj__json_string_lossy(message), "code", status));
+}
+
+static void reply_empty(struct errinj__http_reply *reply)
+{
+    reply->status = 200;
+    reply->content_type = "text/plain";
+    reply->body = NULL;
+    reply->body_len = 0;
+}
+
+void errinj__filter_free(struct errinj__filter *f)
+{
+    for (size_t i = 0; f->injections != NULL && f->injections[i] != NULL; i++)
+        free(f->injections[i]);
+    free(f->injections);
+    f->injections = NULL;
+}
+
+void errinj__http_reply_free(struct errinj__http_reply *reply)
+{
+    free(reply->body);
+    reply->body = NULL;
+    errinj__filter_free(&reply->filter);
+}
+
+/* ---- decoding ------------------------------------------------------------------------------ */
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)tolower((unsigned char)c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes [s, s+len) into a new string; NULL on a bad escape, an embedded NUL or no memory. */
+static char *percent_decode(const char *s, size_t len, size_t *out_len)
+{
+    char *out = malloc(len + 1);
+    size_t o = 0;
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
+        int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    if (out_len != NULL)
+        *out_len = o;
+    return out;
+}
+
+/* Decodes and checks an injection name from a path segment. NULL with *why on failure. */
+static char *decode_name(const char *seg, size_t len, const char **why)
+{
+    size_t n;
+    char *name = percent_decode(seg, len, &n);
+    if (name == NULL) {
+        *why = "injection name has a bad percent-encoding";
+        return NULL;
+    }
+    if (!errinj__name_valid(name, n)) {
+        *why = "injection name must be 1 to 255 bytes of UTF-8 without control characters";
+        free(name);
+        return NULL;
+    }
+    return name;
+}
+
+/* Query values: '+' was already turned into ' ' by the HTTP layer only for MHD; decode %XX here. */
+static char *query_value(const struct errinj__query_arg *arg)
+{
+    const char *v = arg->value != NULL ? arg->value : "";
+    return percent_decode(v, strlen(v), NULL);
+}
+
+static bool query_key_is(const struct errinj__query_arg *arg, const char *key)
+{
+    return strcmp(arg->key, key) == 0;
+}
+
+/* Parses a non-negative decimal integer; false on anything else. */
+static bool parse_count(const char *s, long long *out)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > 18)
+        return false;
+    long long v = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- security checks ------------------------------------------------------------------- */
+
+/* True when the Host header names a loopback host: localhost, 127.0.0.0/8 or [::1]. */
+static bool host_is_loopback(const char *host)
+{
+    char name[256];
+    size_t len;
+    if (host[0] == '[') {
+        const char *end = strchr(host, ']');
+        if (end == NULL || (size_t)(end - host - 1) >= sizeof(name))
+            return false;
+        len = (size_t)(end - host - 1);
+        memcpy(name, host + 1, len);
+        name[len] = '\0';
+        struct in6_addr a6;
+        return inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6) &&
+               (end[1] == '\0' || end[1] == ':');
+    }
+    const char *colon = strchr(host, ':');
+    len = colon != NULL ? (size_t)(colon - host) : strlen(host);
+    if (len == 0 || len >= sizeof(name))
+        return false;
+    memcpy(name, host, len);
+    name[len] = '\0';
+    if (strcasecmp(name, "localhost") == 0)
+        return true;
+    struct in_addr a4;
+    return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* A browser names the page's origin; only a page served from this very host:port may call us. */
+static bool origin_allowed(const char *origin, const char *host)
+{
+    if (origin == NULL)
+        return true;
+    if (host == NULL || strncasecmp(origin, "http://", 7) != 0)
+        return false;
+    return strcasecmp(origin + 7, host) == 0;
+}
+
+/* Compares in time that depends only on the expected token's length. */
+static bool token_matches(const char *expected, const char *given)
+{
+    size_t elen = strlen(expected), glen = strlen(given);
+    unsigned char diff = (unsigned char)(elen != glen);
+    for (size_t i = 0; i < elen; i++)
+        diff |= (unsigned char)(expected[i] ^ (i < glen ? given[i] : 0));
+    return diff == 0;
+}
+
+static bool authorized(const char *token, const char *authorization)
+{
+    if (token == NULL || token[0] == '\0')
+        return true;
+    if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return false;
+    return token_matches(token, authorization + 7);
+}
+
+/* ---- endpoints ------------------------------------------------------------------------------ */
+
+static void list_one(const char *name, void *arg)
+{
+    json_array_append_new(arg, json_string(name));
+}
+
+static void get_injection(const char *name, struct errinj__http_reply *reply)
+{
+    struct errinj__entry_state st;
+    errinj__entry_state(name, &st);
+    json_t *shard = json_object();
+    json_object_set_new(shard, "enabled", json_boolean(st.enabled));
+    if (st.enabled) {
+        json_object_set_new(shard, "one_shot", json_boolean(st.one_shot));
+        json_t *params = json_array();
+        for (size_t i = 0; st.cfg->kv[i] != NULL; i += 2)
+            json_array_append_new(params, json_pack("{s:o, s:o}", "key", errinj__json_string_lossy(st.cfg->kv[i]),
+                                                    "value", errinj__json_string_lossy(st.cfg->kv[i + 1])));
+        json_object_set_new(shard, "parameters", params);
+        errinj__config_unref(st.cfg);
+    }
+    json_t *list = json_array();
+    json_array_append_new(list, shard);
+    reply_json(reply, 200, list);
+}
+
+static void enable_injection(const char *name, const struct errinj__http_request *req,
+                             struct errinj__http_reply *reply)
+{
+    bool one_shot = false;
+    for (size_t i = 0; i < req->query_count; i++) {
+        if (!query_key_is(&req->query[i], "one_shot"))
+            continue;
+        char *v = query_value(&req->query[i]);
+        if (v != NULL && strcasecmp(v, "true") == 0) {
+            one_shot = true;
+        } else if (v != NULL && strcasecmp(v, "false") == 0) {
+            one_shot = false;
+        } else {
+            free(v);
+            errinj__http_error(reply, 400, "one_shot must be true or false");
+            return;
+        }
+        free(v);
+    }
+    json_t *params = NULL;
+    size_t blank = 0;
+    while (blank < req->body_len && isspace((unsigned char)req->body[blank]))
+        blank++;
+    if (blank < req->body_len) {
+        json_error_t jerr;
+        params = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &jerr);
+        if (params == NULL) {
+            char message[300];
+            snprintf(message, sizeof(message), "malformed JSON body: %s", jerr.text);
+            errinj__http_error(reply, 400, message);
+            return;
+        }
+    }
+    struct errinj__config *cfg;
+    const char *why = "bad parameters";
+    int rc = errinj__config_from_json(params, &cfg, &why);
+    json_decref(params);
+    if (rc == ERRINJ_EINVAL) {
+        errinj__http_error(reply, 400, why);
+        return;
+    }
+    if (rc == 0)
+        rc = errinj__enable_config(name, one_shot, cfg);
+    if (rc != 0) {
+        errinj__http_error(reply, rc == ERRINJ_EINVAL ? 400 : 500, errinj_strerror(rc));
+        return;
+    }
+    reply_empty(reply);
+}
+
+struct points_ctx {
+    json_t *list;
+};
+
+static void point_one(const errinj_point *p, void *arg)
+{
+    json_t *list = arg;
+    json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:i, s:b, s:I, s:I}", "name", p->name, "type",
+                                          errinj_type_name(p->type), "file", errinj__json_string_lossy(p->file),
+                                          "line", p->line, "enabled", errinj_is_enabled(p->name), "enters",
+                                          (json_int_t)errinj_enters(p->name), "waiters",
+                                          (json_int_t)errinj_waiters(p->name)));
+}
+
+static const char *const type_names[] = {"sleep", "exception", "lambda", "handler", "enter"};
+static const char *const phase_names[] = {"hit", "waiting", "released", "timeout"};
+
+static int index_of(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Validates the events query into reply->filter; false after setting a 400. */
+static bool parse_filter(const struct errinj__http_request *req, struct errinj__http_reply *reply)
+{
+    struct errinj__filter *f = &reply->filter;
+    *f = (struct errinj__filter){.shard = -1, .since = -1};
+    size_t names = 0;
+    const char *bad = NULL;
+    for (size_t i = 0; i < req->query_count && bad == NULL; i++) {
+        const struct errinj__query_arg *arg = &req->query[i];
+        char *v = query_value(arg);
+        if (v == NULL) {
+            bad = "query value has a bad percent-encoding";
+            break;
+        }
+        if (query_key_is(arg, "injection")) {
+            if (!errinj__name_valid(v, strlen(v))) {
+                bad = "injection must be a valid injection name";
+            } else {
+                char **grown = realloc(f->injections, (names + 2) * sizeof(char *));
+                if (grown == NULL) {
+                    bad = "out of memory";
+                } else {
+                    f->injections = grown;
+                    f->injections[names++] = v;
+                    f->injections[names] = NULL;
+                    v = NULL;
+                }
+            }
+        } else if (query_key_is(arg, "type")) {
+            int t = index_of(type_names, 5, v);
+            if (t < 0)
+                bad = "type must be sleep, exception, lambda, handler or enter";
+            else
+                f->types |= 1u << t;
+        } else if (query_key_is(arg, "phase")) {
+            int p = index_of(phase_names, 4, v);
+            if (strcmp(v, "all") == 0)
+                f->phases |= 0xf;
+            else if (p < 0)
+                bad = "phase must be hit, waiting, released, timeout or all";
+            else
+                f->phases |= 1u << p;
+        } else if (query_key_is(arg, "shard")) {
+            if (!parse_count(v, &f->shard) || f->shard > 0xffffffffll)
+                bad = "shard must be a non-negative integer";
+        } else if (query_key_is(arg, "since")) {
+            if (!parse_count(v, &f->since))
+                bad = "since must be a non-negative integer";
+        }
+        free(v);
+    }
+    const char *last_id = req->header != NULL ? req->header(req->header_ctx, "Last-Event-ID") : NULL;
+    if (bad == NULL && last_id != NULL && last_id[0] != '\0' && !parse_count(last_id, &f->since))
+        bad = "Last-Event-ID must be a non-negative integer";
+    if (bad != NULL) {
+        errinj__filter_free(f);
+        errinj__http_error(reply, 400, bad);
+        return false;
+    }
+    if (f->phases == 0)
+        f->phases = 1u << ERRINJ__PHASE_HIT;
+    return true;
+}
+
+static void status(const struct errinj__http_config *cfg, struct errinj__http_reply *reply)
+{
+    unsigned subscribers = 0;
+    uint64_t dropped = 0;
+    if (cfg->status != NULL)
+        cfg->status(cfg->status_ctx, &subscribers, &dropped);
+    reply_json(reply, 200,
+               json_pack("{s:s, s:I, s:i, s:I, s:i}", "version", ERRINJ_VERSION, "seq",
+                         (json_int_t)errinj__seq_last(), "subscribers", (int)subscribers, "dropped",
+                         (json_int_t)dropped, "shards", (int)errinj__shards_seen()));
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+static bool method_is(const struct errinj__http_request *req, const char *m)
+{
+    return strcmp(req->method, m) == 0;
+}
+
+static void method_not_allowed(struct errinj__http_reply *reply, const char *allowed)
+{
+    char message[96];
+    snprintf(message, sizeof(message), "method not allowed; use %s", allowed);
+    errinj__http_error(reply, 405, message);
+}
+
+/* Routes /injection/{name}[/{action}]; `rest` points after "/injection/". */
+static void route_injection(const char *rest, const struct errinj__http_request *req,
+                            struct errinj__http_reply *reply)
+{
+    const char *slash = strchr(rest, '/');
+    size_t seg_len = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+    const char *action = slash != NULL ? slash + 1 : NULL;
+    if (action != NULL && strcmp(action, "message") != 0 && strcmp(action, "enters") != 0 &&
+        strcmp(action, "waiters") != 0) {
+        errinj__http_error(reply, 404, "unknown path");
+        return;
+    }
+    const char *need = action == NULL ? NULL : strcmp(action, "message") == 0 ? "POST" : "GET";
+    if (need != NULL && !method_is(req, need)) {
+        method_not_allowed(reply, need);
+        return;
+    }
+    if (need == NULL && !method_is(req, "GET") && !method_is(req, "POST") && !method_is(req, "DELETE")) {
+        method_not_allowed(reply, "GET, POST or DELETE");
+        return;
+    }
+    if (req->body_too_large) {
+        errinj__http_error(reply, 413, "request body is larger than 1 MiB");
+        return;
+    }
+    const char *why = NULL;
+    char *name = decode_name(rest, seg_len, &why);
+    if (name == NULL) {
+        errinj__http_error(reply, 400, why);
+        return;
+    }
+    if (action == NULL && method_is(req, "GET")) {
+        get_injection(name, reply);
+    } else if (action == NULL && method_is(req, "POST")) {
+        enable_injection(name, req, reply);
+    } else if (action == NULL) {
+        errinj_disable(name);
+        reply_empty(reply);
+    } else if (strcmp(action, "message") == 0) {
+        errinj_message(name);
+        reply_empty(reply);
+    } else if (strcmp(action, "enters") == 0) {
+        reply_json(reply, 200, json_integer((json_int_t)errinj_enters(name)));
+    } else {
+        reply_json(reply, 200, json_integer((json_int_t)errinj_waiters(name)));
+    }
+    free(name);
+}
+
+void errinj__http_handle(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
+                         struct errinj__http_reply *reply)
+{
+    *reply = (struct errinj__http_reply){0};
+    const char *host = req->header != NULL ? req->header(req->header_ctx, "Host") : NULL;
+    const char *origin = req->header != NULL ? req->header(req->header_ctx, "Origin") : NULL;
+    if ((!cfg->allow_remote && host != NULL && !host_is_loopback(host)) || !origin_allowed(origin, host)) {
+        errinj__http_error(reply, 403, "cross-origin request refused");
+        return;
+    }
+    const char *authorization = req->header != NULL ? req->header(req->header_ctx, "Authorization") : NULL;
+    if (!authorized(cfg->token, authorization)) {
+        errinj__http_error(reply, 401, "missing or wrong Authorization: Bearer token");
+        return;
+    }
+    if (req->query_count > ERRINJ__QUERY_MAX) {
+        errinj__http_error(reply, 400, "too many query parameters");
+        return;
+    }
+    const char *path = req->path;
+    if (strncmp(path, PREFIX "/", sizeof(PREFIX)) != 0) {
+        errinj__http_error(reply, 404, "unknown path");
+        return;
+    }
+    const char *rest = path + sizeof(PREFIX);
+    if (strncmp(rest, "injection/", 10) == 0) {
+        route_injection(rest + 10, req, reply);
+        return;
+    }
+    const char *allowed = NULL;
+    if (strcmp(rest, "injection") == 0) {
+        if (method_is(req, "GET")) {
+            json_t *list = json_array();
+            errinj_list_enabled(list_one, list);
+            reply_json(reply, 200, list);
+        } else if (method_is(req, "DELETE")) {
+            errinj_disable_all();
+            reply_empty(reply);
+        } else {
+            allowed = "GET or DELETE";
+        }
+    } else if (strcmp(rest, "points") == 0 || strcmp(rest, "status") == 0 || strcmp(rest, "events") == 0) {
+        if (!method_is(req, "GET"))
+            allowed = "GET";
+        else if (rest[0] == 'p') {
+            json_t *list = json_array();
+            errinj_list_points(point_one, list);
+            reply_json(reply, 200, list);
+        } else if (rest[0] == 's')
+            status(cfg, reply);
+        else if (parse_filter(req, reply))
+            reply->stream = true, reply->status = 200, reply->content_type = "text/event-stream";
+    } else {
+        errinj__http_error(reply, 404, "unknown path");
+        return;
+    }
+    if (allowed != NULL)
+        method_not_allowed(reply, allowed);
+}

@@ -1,0 +1,732 @@
+/*
+ * server.c - the embedded HTTP server: libmicrohttpd glue, the SSE streams and the one
+ * consumer thread that feeds them.
+ *
+ * Events travel: firing thread -> ring (events.c) -> consumer thread -> history -> streams.
+ * The consumer drains the ring, turns each record into its finished SSE frame once, and
+ * stores it in the history, a ring of `history` frames indexed by seq (also bounded in
+ * bytes). Each stream is just a cursor into the history: fan-out costs a memcpy per client
+ * and nothing per client on the firing side. A client that falls behind what the history
+ * keeps gets an `overflow` event with the exact count it missed; one that stops reading
+ * only stalls its own TCP connection, and its buffers are the kernel's, so memory stays
+ * bounded whatever clients do.
+ *
+ * libmicrohttpd runs on its own epoll thread. A stream's content reader returns what the
+ * history has past its cursor; when there is nothing, it suspends the connection (never
+ * returning 0 without suspending, which makes libmicrohttpd spin) and the consumer resumes
+ * it when new events or a heartbeat arrive. One mutex guards the history and the client
+ * list; firing threads never take it.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <microhttpd.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define DEFAULT_LISTEN "127.0.0.1:10000"
+#define HISTORY_BYTES_MAX (64u * 1024 * 1024)
+#define DRAIN_BATCH 1024
+#define STOP_GRACE_NS (1000ll * 1000 * 1000)
+
+struct frame {
+    char *text; /* NULL: this seq was lost (the ring was full) */
+    size_t len;
+    struct errinj__entry *entry;
+    uint8_t type, phase;
+    unsigned shard;
+};
+
+struct sse_client {
+    struct errinj_server *srv;
+    struct MHD_Connection *conn;
+    struct errinj__filter filter;
+    uint64_t cursor; /* the last seq this client has been given or skipped */
+    bool greeted;    /* ": connected" written */
+    bool ping_due;
+    bool suspended;
+    char *pending; /* the rest of a frame larger than one read */
+    size_t pending_len, pending_off;
+    struct sse_client *prev, *next;
+};
+
+struct errinj_server {
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    unsigned port;
+    char *token;
+    bool allow_remote;
+    unsigned heartbeat_ms;
+    unsigned max_subscribers;
+    struct errinj__http_config http;
+
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t clients_gone;
+    struct frame *history;
+    size_t history_cap;
+    uint64_t oldest; /* first seq still kept; newest + 1 when empty */
+    uint64_t newest; /* last seq stored */
+    size_t history_bytes;
+    uint64_t lost;   /* seqs the ring dropped */
+    struct sse_client *clients;
+    unsigned client_count;
+    bool stopping;
+
+    struct errinj__ring *ring;
+    int wake_fd;
+    atomic_bool consumer_stop;
+    pthread_t consumer;
+};
+
+/* One server per process: the ring is process-wide. */
+static atomic_bool g_running;
+
+/* ---- the history ----------------------------------------------------------------------- */
+
+static struct frame *frame_at(struct errinj_server *srv, uint64_t seq)
+{
+    return &srv->history[seq % srv->history_cap];
+}
+
+static void evict_oldest(struct errinj_server *srv)
+{
+    struct frame *f = frame_at(srv, srv->oldest);
+    srv->history_bytes -= f->len;
+    free(f->text);
+    *f = (struct frame){0};
+    srv->oldest++;
+}
+
+/* Stores a frame for seq (newest + 1); mu held. Takes ownership of text. */
+static void history_store(struct errinj_server *srv, uint64_t seq, const struct frame *in)
+{
+    if (seq <= srv->newest) {
+        free(in->text); /* cannot happen: the ring delivers in seq order */
+        return;
+    }
+    /* Seqs between newest and seq were published before the ring was attached or lost. */
+    while (srv->newest + 1 < seq) {
+        if (srv->newest + 1 - srv->oldest >= srv->history_cap)
+            evict_oldest(srv);
+        *frame_at(srv, ++srv->newest) = (struct frame){0};
+    }
+    while (srv->newest + 1 - srv->oldest >= srv->history_cap ||
+           (srv->oldest <= srv->newest && srv->history_bytes + in->len > HISTORY_BYTES_MAX))
+        evict_oldest(srv);
+    *frame_at(srv, seq) = *in;
+    srv->history_bytes += in->len;
+    srv->newest = seq;
+}
+
+static void resume_all_locked(struct errinj_server *srv)
+{
+    for (struct sse_client *c = srv->clients; c != NULL; c = c->next) {
+        if (c->suspended) {
+            c->suspended = false;
+            MHD_resume_connection(c->conn);
+        }
+    }
+}
+
+/* ---- the consumer thread ----------------------------------------------------------------- */
+
+struct batch {
+    size_t count;
+    uint64_t seq[DRAIN_BATCH];
+    uint64_t lost_before[DRAIN_BATCH];
+    struct frame frame[DRAIN_BATCH];
+};
+
+static void take_record(struct errinj__record *rec, void *arg)
+{
+    struct batch *b = arg;
+    size_t len = 0;
+    char *text = errinj__record_sse_frame(rec, &len);
+    /* Out of memory turns the event into a lost one: clients are told, not misled. */
+    b->seq[b->count] = rec->seq;
+    b->lost_before[b->count] = rec->lost_before + (text == NULL);
+    b->frame[b->count] = (struct frame){text, len, rec->entry, rec->type, rec->phase, rec->shard};
+    if (text == NULL)
+        b->frame[b->count].len = 0;
+    b->count++;
+    errinj__config_unref(rec->cfg);
+}
+
+/* Drains at most one batch; returns how many records it took. */
+static size_t drain_once(struct errinj_server *srv, struct batch *b)
+{
+    b->count = 0;
+    size_t n = errinj__ring_drain_max(srv->ring, DRAIN_BATCH, take_record, b);
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&srv->mu);
+    for (size_t i = 0; i < b->count; i++) {
+        /* Lost seqs (and a frame without text) become placeholders that readers report as overflow. */
+        srv->lost += b->lost_before[i];
+        history_store(srv, b->seq[i], &b->frame[i]);
+    }
+    resume_all_locked(srv);
+    pthread_mutex_unlock(&srv->mu);
+    return n;
+}
+
+static void *consumer_main(void *arg)
+{
+    struct errinj_server *srv = arg;
+    struct batch *b = malloc(sizeof(*b));
+    int64_t next_ping = errinj__now_mono_ns() + (int64_t)srv->heartbeat_ms * 1000000;
+    while (b != NULL && !atomic_load(&srv->consumer_stop)) {
+        while (drain_once(srv, b) == DRAIN_BATCH)
+            ;
+        int64_t now = errinj__now_mono_ns();
+        if (now >= next_ping) {
+            pthread_mutex_lock(&srv->mu);
+            for (struct sse_client *c = srv->clients; c != NULL; c = c->next)
+                c->ping_due = true;
+            resume_all_locked(srv);
+            pthread_mutex_unlock(&srv->mu);
+            next_ping = now + (int64_t)srv->heartbeat_ms * 1000000;
+            continue;
+        }
+        if (!errinj__ring_prepare_sleep(srv->ring))
+            continue;
+        struct pollfd pfd = {.fd = srv->wake_fd, .events = POLLIN};
+        int timeout_ms = (int)((next_ping - now) / 1000000) + 1;
+        if (poll(&pfd, 1, timeout_ms) > 0) {
+            uint64_t value;
+            if (read(srv->wake_fd, &value, sizeof(value)) < 0) {
+                /* EAGAIN: another wake consumed it; nothing to do. */
+            }
+        }
+    }
+    if (b != NULL)
+        drain_once(srv, b);
+    free(b);
+    return NULL;
+}
+
+static void wake_consumer(void *arg)
+{
+    struct errinj_server *srv = arg;
+    uint64_t one = 1;
+    if (write(srv->wake_fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: the counter is already non-zero, so the consumer will wake anyway. */
+    }
+}
+
+/* ---- SSE streams ----------------------------------------------------------------------------- */
+
+static bool filter_passes(const struct errinj__filter *f, const struct frame *fr)
+{
+    if (f->types != 0 && !(f->types & (1u << fr->type)))
+        return false;
+    if (!(f->phases & (1u << fr->phase)))
+        return false;
+    if (f->shard >= 0 && (unsigned long long)f->shard != fr->shard)
+        return false;
+    if (f->injections == NULL)
+        return true;
+    for (char **n = f->injections; *n != NULL; n++)
+        if (strcmp(*n, fr->entry->name) == 0)
+            return true;
+    return false;
+}
+
+/* Appends text to buf if it fits; otherwise, when buf is still empty, sends what fits and keeps
+ * the rest as the client's pending bytes. Returns false when the read is full. */
+static bool emit(struct sse_client *c, char *buf, size_t max, size_t *used, const char *text, size_t len)
+{
+    if (*used + len <= max) {
+        memcpy(buf + *used, text, len);
+        *used += len;
+        return true;
+    }
+    if (*used > 0)
+        return false;
+    c->pending = malloc(len - max);
+    if (c->pending == NULL)
+        return false; /* try again on the next read */
+    memcpy(buf, text, max);
+    memcpy(c->pending, text + max, len - max);
+    c->pending_len = len - max;
+    c->pending_off = 0;
+    *used = max;
+    return true;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct sse_client *c = cls;
+    struct errinj_server *srv = c->srv;
+    size_t used = 0;
+    pthread_mutex_lock(&srv->mu);
+    if (c->pending != NULL) {
+        size_t n = c->pending_len - c->pending_off < max ? c->pending_len - c->pending_off : max;
+        memcpy(buf, c->pending + c->pending_off, n);
+        c->pending_off += n;
+        if (c->pending_off == c->pending_len) {
+            free(c->pending);
+            c->pending = NULL;
+        }
+        pthread_mutex_unlock(&srv->mu);
+        return (ssize_t)n;
+    }
+    if (srv->stopping) {
+        pthread_mutex_unlock(&srv->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (!c->greeted) {
+        emit(c, buf, max, &used, ": connected\n\n", 13);
+        c->greeted = true;
+    }
+    if (c->ping_due && emit(c, buf, max, &used, ": ping\n\n", 8))
+        c->ping_due = false;
+    while (c->cursor < srv->newest) {
+        uint64_t next = c->cursor + 1;
+        uint64_t skipped = 0;
+        /* Count what this client can no longer get: evicted, never kept, or lost in the ring. */
+        if (next < srv->oldest) {
+            skipped = srv->oldest - next;
+            next = srv->oldest;
+        }
+        while (next <= srv->newest && frame_at(srv, next)->text == NULL) {
+            skipped++;
+            next++;
+        }
+        if (skipped > 0) {
+            char notice[96];
+            int n = snprintf(notice, sizeof(notice), "event: overflow\ndata: {\"dropped\":%llu,\"next_seq\":%llu}\n\n",
+                             (unsigned long long)skipped, (unsigned long long)next);
+            if (!emit(c, buf, max, &used, notice, (size_t)n))
+                break;
+            c->cursor = next - 1;
+            continue;
+        }
+        const struct frame *fr = frame_at(srv, next);
+        if (filter_passes(&c->filter, fr) && !emit(c, buf, max, &used, fr->text, fr->len))
+            break;
+        c->cursor = next;
+        if (c->pending != NULL)
+            break;
+    }
+    if (used == 0) {
+        /* Nothing to send: suspend until the consumer has news (see NOTES: never return 0 otherwise). */
+        c->suspended = true;
+        MHD_suspend_connection(c->conn);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return (ssize_t)used;
+}
+
+static void stream_free(void *cls)
+{
+    struct sse_client *c = cls;
+    struct errinj_server *srv = c->srv;
+    pthread_mutex_lock(&srv->mu);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    srv->client_count--;
+    pthread_cond_broadcast(&srv->clients_gone);
+    pthread_mutex_unlock(&srv->mu);
+    errinj__filter_free(&c->filter);
+    free(c->pending);
+    free(c);
+}
+
+static enum MHD_Result queue_reply(struct MHD_Connection *conn, const struct errinj__http_reply *reply)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(reply->body_len, reply->body != NULL ? reply->body : "",
+                                        MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)reply->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result start_stream(struct errinj_server *srv, struct MHD_Connection *conn,
+                                    struct errinj__http_reply *reply)
+{
+    struct sse_client *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        errinj__http_error(reply, 500, "out of memory");
+        return queue_reply(conn, reply);
+    }
+    c->srv = srv;
+    c->conn = conn;
+    c->filter = reply->filter;
+    reply->filter = (struct errinj__filter){0};
+    pthread_mutex_lock(&srv->mu);
+    if (srv->client_count >= srv->max_subscribers || srv->stopping) {
+        pthread_mutex_unlock(&srv->mu);
+        errinj__filter_free(&c->filter);
+        free(c);
+        errinj__http_error(reply, 503, srv->stopping ? "server is stopping" : "too many subscribers");
+        return queue_reply(conn, reply);
+    }
+    /* Registered before ": connected" is written: whatever fires after the client reads it
+     * has a seq above this cursor. */
+    c->cursor = c->filter.since >= 0 ? (uint64_t)c->filter.since : srv->newest;
+    c->next = srv->clients;
+    if (srv->clients != NULL)
+        srv->clients->prev = c;
+    srv->clients = c;
+    srv->client_count++;
+    pthread_mutex_unlock(&srv->mu);
+
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, c, stream_free);
+    if (resp == NULL) {
+        stream_free(c);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+struct request_state {
+    char *body;
+    size_t len;
+    bool too_large;
+};
+
+struct query_collect {
+    struct errinj__query_arg args[ERRINJ__QUERY_MAX + 1];
+    size_t count;
+};
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct query_collect *q = cls;
+    if (q->count <= ERRINJ__QUERY_MAX)
+        q->args[q->count] = (struct errinj__query_arg){key, value};
+    q->count++;
+    return MHD_YES;
+}
+
+static const char *lookup_header(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct errinj_server *srv = cls;
+    struct request_state *st = *con_cls;
+    if (st == NULL) {
+        st = calloc(1, sizeof(*st));
+        if (st == NULL)
+            return MHD_NO;
+        *con_cls = st;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        /* Bodies arrive in pieces; keep up to the limit and discard the rest, answering 413 at the end. */
+        size_t n = *upload_data_size;
+        if (!st->too_large && st->len + n <= ERRINJ__BODY_MAX) {
+            char *grown = realloc(st->body, st->len + n);
+            if (grown == NULL)
+                return MHD_NO;
+            st->body = grown;
+            memcpy(st->body + st->len, upload_data, n);
+            st->len += n;
+        } else {
+            st->too_large = true;
+            free(st->body);
+            st->body = NULL;
+            st->len = 0;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    struct query_collect q = {.count = 0};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+    struct errinj__http_request req = {
+        .method = method,
+        .path = url,
+        .query = q.args,
+        .query_count = q.count,
+        .header = lookup_header,
+        .header_ctx = conn,
+        .body = st->body != NULL ? st->body : "",
+        .body_len = st->len,
+        .body_too_large = st->too_large,
+    };
+    struct errinj__http_reply reply;
+    errinj__http_handle(&srv->http, &req, &reply);
+    enum MHD_Result ret = reply.stream ? start_stream(srv, conn, &reply) : queue_reply(conn, &reply);
+    errinj__http_reply_free(&reply);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    struct request_state *st = *con_cls;
+    if (st != NULL) {
+        free(st->body);
+        free(st);
+        *con_cls = NULL;
+    }
+}
+
+/* Keeps the path and query exactly as sent: http.c decodes names itself, so that "%2F" is part
+ * of a name rather than a path separator. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *uri)
+{
+    (void)cls, (void)conn;
+    return strlen(uri);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    errinj__log("errinj server: %s", line);
+}
+
+static void status_of(void *ctx, unsigned *subscribers, uint64_t *dropped)
+{
+    struct errinj_server *srv = ctx;
+    pthread_mutex_lock(&srv->mu);
+    *subscribers = srv->client_count;
+    *dropped = srv->lost;
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+/* Binds host:port ("[v6]:port" for IPv6). Returns the fd or a negative ERRINJ_E* code. */
+static int open_listener(const char *listen_addr, bool allow_remote, int *family)
+{
+    char host[256];
+    const char *port;
+    if (listen_addr[0] == '[') {
+        const char *end = strchr(listen_addr, ']');
+        if (end == NULL || end[1] != ':' || (size_t)(end - listen_addr - 1) >= sizeof(host))
+            return ERRINJ_EINVAL;
+        memcpy(host, listen_addr + 1, (size_t)(end - listen_addr - 1));
+        host[end - listen_addr - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(listen_addr, ':');
+        if (colon == NULL || (size_t)(colon - listen_addr) >= sizeof(host))
+            return ERRINJ_EINVAL;
+        memcpy(host, listen_addr, (size_t)(colon - listen_addr));
+        host[colon - listen_addr] = '\0';
+        port = colon + 1;
+    }
+    char *end;
+    long pnum = strtol(port, &end, 10);
+    if (*port == '\0' || *end != '\0' || pnum < 0 || pnum > 65535)
+        return ERRINJ_EINVAL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res) != 0 || res == NULL)
+        return ERRINJ_EINVAL;
+    int rc = ERRINJ_EINVAL;
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        bool loopback = false;
+        if (ai->ai_family == AF_INET)
+            loopback = (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+        else if (ai->ai_family == AF_INET6)
+            loopback = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+        else
+            continue;
+        if (!loopback && !allow_remote) {
+            rc = ERRINJ_EACCES;
+            break;
+        }
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            rc = ERRINJ_EIO;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+            rc = errno == EADDRINUSE ? ERRINJ_EADDRINUSE : errno == EACCES ? ERRINJ_EACCES : ERRINJ_EIO;
+            close(fd);
+            continue;
+        }
+        *family = ai->ai_family;
+        freeaddrinfo(res);
+        return fd;
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+static unsigned bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static void server_free(struct errinj_server *srv)
+{
+    if (srv->ring != NULL)
+        errinj__ring_detach(srv->ring);
+    for (size_t i = 0; srv->history != NULL && i < srv->history_cap; i++)
+        free(srv->history[i].text);
+    free(srv->history);
+    if (srv->wake_fd >= 0)
+        close(srv->wake_fd);
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->clients_gone);
+    free(srv->token);
+    free(srv);
+}
+
+int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
+{
+    static const errinj_server_opts defaults = {0};
+    if (out == NULL)
+        return ERRINJ_EINVAL;
+    *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    bool expected = false;
+    if (!atomic_compare_exchange_strong(&g_running, &expected, true))
+        return ERRINJ_EINVAL; /* one server per process */
+    struct errinj_server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        atomic_store(&g_running, false);
+        return ERRINJ_ENOMEM;
+    }
+    srv->listen_fd = -1;
+    srv->wake_fd = -1;
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->clients_gone, NULL);
+    srv->heartbeat_ms = opts->heartbeat_ms ? opts->heartbeat_ms : 15000;
+    srv->history_cap = opts->history ? opts->history : 65536;
+    srv->max_subscribers = opts->max_subscribers ? opts->max_subscribers : 1024;
+    srv->allow_remote = opts->allow_remote;
+    int rc = ERRINJ_ENOMEM;
+    if (opts->token != NULL && opts->token[0] != '\0' && (srv->token = strdup(opts->token)) == NULL)
+        goto fail;
+    srv->http = (struct errinj__http_config){srv->token, srv->allow_remote, status_of, srv};
+    srv->history = calloc(srv->history_cap, sizeof(*srv->history));
+    if (srv->history == NULL)
+        goto fail;
+    int family = AF_INET;
+    srv->listen_fd = open_listener(opts->listen ? opts->listen : DEFAULT_LISTEN, opts->allow_remote, &family);
+    if (srv->listen_fd < 0) {
+        rc = srv->listen_fd;
+        goto fail;
+    }
+    srv->port = bound_port(srv->listen_fd);
+    srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (srv->wake_fd < 0) {
+        rc = ERRINJ_EIO;
+        goto fail;
+    }
+    uint64_t base = 0;
+    srv->ring = errinj__ring_attach(65536, wake_consumer, srv, &base);
+    if (srv->ring == NULL)
+        goto fail;
+    srv->newest = base;
+    srv->oldest = base + 1;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    unsigned idle_s = 2 * srv->heartbeat_ms / 1000 + 30;
+    srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+                                MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                                MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv,
+                                MHD_OPTION_CONNECTION_LIMIT, srv->max_subscribers + 64,
+                                MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+                                MHD_OPTION_END);
+    if (srv->mhd == NULL) {
+        rc = ERRINJ_EIO;
+        goto fail;
+    }
+    if (pthread_create(&srv->consumer, NULL, consumer_main, srv) != 0) {
+        MHD_stop_daemon(srv->mhd);
+        rc = ERRINJ_ENOMEM;
+        goto fail;
+    }
+    *out = srv;
+    return 0;
+fail:
+    server_free(srv);
+    atomic_store(&g_running, false);
+    return rc;
+}
+
+unsigned errinj_server_port(const errinj_server *srv)
+{
+    return srv != NULL ? srv->port : 0;
+}
+
+void errinj_server_stop(errinj_server *srv)
+{
+    if (srv == NULL)
+        return;
+    atomic_store(&srv->consumer_stop, true);
+    wake_consumer(srv);
+    pthread_join(srv->consumer, NULL);
+
+    /* End every stream: resumed readers see `stopping` and finish their chunked reply. Give
+     * clients a moment to receive the end; one that does not read is cut by MHD_stop_daemon. */
+    pthread_mutex_lock(&srv->mu);
+    srv->stopping = true;
+    resume_all_locked(srv);
+    int64_t deadline = errinj__now_mono_ns() + STOP_GRACE_NS;
+    while (srv->client_count > 0) {
+        int64_t left = deadline - errinj__now_mono_ns();
+        if (left <= 0)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (left < 50000000 ? left : 50000000);
+        ts = (struct timespec){.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+        pthread_cond_timedwait(&srv->clients_gone, &srv->mu, &ts);
+        resume_all_locked(srv); /* a reader may have suspended before seeing `stopping` */
+    }
+    pthread_mutex_unlock(&srv->mu);
+    MHD_stop_daemon(srv->mhd);
+    srv->listen_fd = -1; /* MHD closed it */
+    /* No thread of the application may stay parked for a message only the server could send. */
+    errinj_disable_all();
+    server_free(srv);
+    atomic_store(&g_running, false);
+}
