@@ -9,7 +9,9 @@
  * The injection points sit on the real paths:
  *   kv_put_before_apply  handler: parks a PUT on its shard thread before the write is applied
  *                        (parameters "key": park only this key; "timeout_ms": give up after it,
- *                        and the PUT answers "ERR timed out waiting for message").
+ *                        and the PUT answers "ERR timed out waiting for message"). It fires for
+ *                        every PUT and lets other keys pass at once, so with "key" use it not
+ *                        one-shot: a one-shot is spent by the first PUT, whatever its key.
  *   kv_put_fail          exception: the PUT answers "ERR injected" and nothing is written.
  *   kv_get_delay         sleep: a GET sleeps 100 ms (parameter "duration_ms") before it reads.
  *   kv_flush             lambda: each shard flushes every 50 ms when it has unflushed writes;
