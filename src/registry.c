@@ -521,7 +521,8 @@ void errinj_list_enabled(void (*fn)(const char *name, void *arg), void *arg)
     /* Entry names are immortal, so the callbacks can run without the lock. */
     if (list.failed)
         errinj__log("errinj: out of memory listing injections; the list is incomplete");
-    qsort(list.names, list.count, sizeof(*list.names), compare_names);
+    if (list.count > 0)
+        qsort(list.names, list.count, sizeof(*list.names), compare_names);
     for (size_t i = 0; i < list.count; i++)
         fn(list.names[i], arg);
     free(list.names);

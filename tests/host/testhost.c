@@ -82,7 +82,7 @@ static long fire_site(const char *type)
 struct waiter {
     pthread_t thread;
     int id;
-    char name[256];
+    char name[300];
     int timeout_ms;
     unsigned shard;
     bool at_site;

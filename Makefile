@@ -1,0 +1,41 @@
+# The commands of the README. Each installs what is missing (scripts/deps.sh), configures,
+# builds and runs; build directories: build/ (tests), build-asan/, build-tsan/, build-bench/.
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build check check-plain check-asan check-tsan demo bench install clean
+
+all: build
+
+deps:
+	@scripts/deps.sh check
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j$(JOBS)
+
+# Every test: the plain build runs all of them; the sanitizer builds run the C unit tests and the
+# server's integration suite (its test host is then built with the sanitizer too).
+check: check-plain check-asan check-tsan
+	@echo "make check: all test suites passed"
+
+check-plain: build
+	cd build && ctest --output-on-failure -j$(JOBS)
+
+check-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DERRINJ_SANITIZE=address $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j$(JOBS) -L 'unit|sanitize'
+
+check-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DERRINJ_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		ctest --output-on-failure -j$(JOBS) -L 'unit|sanitize'
+
+install: build
+	cmake --install build --prefix $(or $(PREFIX),/usr/local)
+
+clean:
+	rm -rf build build-asan build-tsan build-bench

@@ -1,0 +1,407 @@
+/*
+ * test_events.c - in-process events (SPEC section 2): numbering, fields, phases, when the
+ * callback runs, unsubscribe waiting for running callbacks, and the ring to the server.
+ */
+#include "helpers.h"
+#include "internal.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static struct recorder rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static errinj_subscription *sub;
+
+static int subscribe(void **state)
+{
+    (void)state;
+    errinj_disable_all();
+    errinj_set_log(NULL, NULL);
+    pthread_mutex_lock(&rec.mu);
+    rec.count = 0;
+    pthread_mutex_unlock(&rec.mu);
+    return errinj_subscribe(recorder_cb, &rec, &sub);
+}
+
+static int unsubscribe(void **state)
+{
+    (void)state;
+    errinj_unsubscribe(sub);
+    sub = NULL;
+    return 0;
+}
+
+static int site_line;
+
+static bool fire_site(void)
+{
+    site_line = __LINE__ + 1;
+    return ERRINJ_ENTER("ev_site");
+}
+
+static void first_event_has_seq_one_and_every_field(void **state)
+{
+    (void)state;
+    const char *params[] = {"k", "v", "x", "y", NULL};
+    errinj_enable("ev_site", false, params);
+    errinj_shard_set(5);
+    int64_t before = errinj__now_real_ns();
+    assert_true(fire_site());
+    int64_t after = errinj__now_real_ns();
+    errinj_shard_set(0);
+    assert_int_equal(rec.count, 1);
+    struct recorded *e = &rec.ev[0];
+    assert_int_equal(e->seq, 1); /* the first event of the process */
+    assert_string_equal(e->injection, "ev_site");
+    assert_string_equal(e->type, "enter");
+    assert_string_equal(e->phase, "hit");
+    assert_int_equal(e->shard, 5);
+    assert_int_equal(e->thread, (long)syscall(SYS_gettid));
+    assert_true(e->ts_ns >= before && e->ts_ns <= after);
+    assert_int_equal(e->enters, 1);
+    assert_string_equal(e->params, "k=v,x=y");
+    assert_non_null(strstr(e->file, "test_events.c"));
+    assert_int_equal(e->line, site_line);
+    assert_int_equal(errinj__seq_last(), 1);
+}
+
+static void run_time_names_carry_no_file_or_line(void **state)
+{
+    (void)state;
+    errinj_enable("ev_runtime", false, NULL);
+    errinj_inject_lambda("ev_runtime", NULL, NULL);
+    assert_int_equal(rec.count, 1);
+    assert_string_equal(rec.ev[0].file, "");
+    assert_int_equal(rec.ev[0].line, 0);
+    assert_string_equal(rec.ev[0].type, "lambda");
+    assert_string_equal(rec.ev[0].params, "");
+}
+
+static void seq_strictly_increases_and_enters_counts_this_fire(void **state)
+{
+    (void)state;
+    errinj_enable("ev_a", false, NULL);
+    errinj_enable("ev_b", false, NULL);
+    for (int i = 0; i < 10; i++)
+        errinj_inject_enter(i % 2 ? "ev_a" : "ev_b");
+    assert_int_equal(rec.count, 10);
+    for (size_t i = 1; i < rec.count; i++)
+        assert_true(rec.ev[i].seq == rec.ev[i - 1].seq + 1);
+    assert_int_equal(rec.ev[9].enters, 5);
+    assert_int_equal(rec.ev[8].enters, 5);
+    assert_int_equal(rec.ev[0].enters, 1);
+}
+
+static void a_parked_handler_publishes_waiting_then_released(void **state)
+{
+    (void)state;
+    errinj_enable("ev_wait", false, NULL);
+    errinj_message("ev_wait");
+    assert_int_equal(errinj_inject_wait_for_message("ev_wait", 1000), 0);
+    assert_int_equal(rec.count, 3);
+    assert_string_equal(rec.ev[0].phase, "hit");
+    assert_string_equal(rec.ev[1].phase, "waiting");
+    assert_string_equal(rec.ev[2].phase, "released");
+    assert_string_equal(rec.ev[2].type, "handler");
+    assert_int_equal(rec.ev[2].enters, 1);
+}
+
+static void a_timed_out_handler_publishes_timeout(void **state)
+{
+    (void)state;
+    errinj_enable("ev_wait", false, NULL);
+    assert_int_equal(errinj_inject_wait_for_message("ev_wait", 0), ERRINJ_ETIMEDOUT);
+    assert_int_equal(rec.count, 3);
+    assert_string_equal(rec.ev[1].phase, "waiting");
+    assert_string_equal(rec.ev[2].phase, "timeout");
+}
+
+struct parked {
+    pthread_t thread;
+    int rc;
+};
+
+static void *park(void *arg)
+{
+    struct parked *p = arg;
+    p->rc = errinj_inject_wait_for_message("ev_wait", ERRINJ_FOREVER);
+    return NULL;
+}
+
+static void disable_release_publishes_released(void **state)
+{
+    (void)state;
+    errinj_enable("ev_wait", false, NULL);
+    struct parked p;
+    pthread_create(&p.thread, NULL, park, &p);
+    /* The waiting event comes after the waiter is counted: wait for the event itself. */
+    assert_true(WAIT_UNTIL(recorder_count_of(&rec, "ev_wait", "waiting") == 1));
+    assert_int_equal(errinj_waiters("ev_wait"), 1);
+    errinj_disable("ev_wait");
+    pthread_join(p.thread, NULL);
+    assert_int_equal(p.rc, 0);
+    assert_int_equal(recorder_count_of(&rec, "ev_wait", "released"), 1);
+}
+
+static int lambda_ran;
+
+static void lambda_marks(void *arg)
+{
+    (void)arg;
+    lambda_ran = 1;
+}
+
+static int lambda_ran_when_called;
+
+static void observe_lambda(const errinj_event *ev, void *arg)
+{
+    (void)ev, (void)arg;
+    lambda_ran_when_called = lambda_ran;
+}
+
+static void callback_runs_on_the_firing_thread_before_the_action(void **state)
+{
+    (void)state;
+    errinj_subscription *s;
+    assert_int_equal(errinj_subscribe(observe_lambda, NULL, &s), 0);
+    lambda_ran = 0;
+    lambda_ran_when_called = -1;
+    errinj_enable("ev_lambda", false, NULL);
+    errinj_inject_lambda("ev_lambda", lambda_marks, NULL);
+    errinj_unsubscribe(s);
+    assert_int_equal(lambda_ran_when_called, 0);
+    assert_int_equal(lambda_ran, 1);
+    assert_int_equal(rec.ev[0].thread, (long)syscall(SYS_gettid));
+}
+
+static void subscribe_rejects_null_arguments(void **state)
+{
+    (void)state;
+    errinj_subscription *s;
+    assert_int_equal(errinj_subscribe(NULL, NULL, &s), ERRINJ_EINVAL);
+    assert_int_equal(errinj_subscribe(observe_lambda, NULL, NULL), ERRINJ_EINVAL);
+    errinj_unsubscribe(NULL); /* ignored */
+}
+
+/* ---- unsubscribe waits for a running callback -------------------------------------------------- */
+
+struct slow {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool entered, go, done;
+    bool done_seen_by_unsubscriber;
+    errinj_subscription *sub;
+};
+
+static void slow_cb(const errinj_event *ev, void *arg)
+{
+    (void)ev;
+    struct slow *s = arg;
+    pthread_mutex_lock(&s->mu);
+    s->entered = true;
+    pthread_cond_broadcast(&s->cv);
+    while (!s->go)
+        pthread_cond_wait(&s->cv, &s->mu);
+    s->done = true;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *fire_once(void *arg)
+{
+    (void)arg;
+    errinj_inject_enter("ev_slow");
+    return NULL;
+}
+
+static void *unsubscribe_slow(void *arg)
+{
+    struct slow *s = arg;
+    errinj_unsubscribe(s->sub);
+    pthread_mutex_lock(&s->mu);
+    s->done_seen_by_unsubscriber = s->done;
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void unsubscribe_returns_only_after_running_callbacks_finish(void **state)
+{
+    (void)state;
+    struct slow s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    assert_int_equal(errinj_subscribe(slow_cb, &s, &s.sub), 0);
+    errinj_enable("ev_slow", false, NULL);
+    pthread_t firer, unsub;
+    pthread_create(&firer, NULL, fire_once, NULL);
+    pthread_mutex_lock(&s.mu);
+    while (!s.entered)
+        pthread_cond_wait(&s.cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    pthread_create(&unsub, NULL, unsubscribe_slow, &s);
+    /* Let the callback finish only now: unsubscribe must have waited for it. */
+    pthread_mutex_lock(&s.mu);
+    s.go = true;
+    pthread_cond_broadcast(&s.cv);
+    pthread_mutex_unlock(&s.mu);
+    pthread_join(unsub, NULL);
+    pthread_join(firer, NULL);
+    assert_true(s.done_seen_by_unsubscriber);
+}
+
+/* ---- subscribe and unsubscribe while others fire ---------------------------------------------- */
+
+static atomic_bool churn_stop;
+
+static void count_cb(const errinj_event *ev, void *arg)
+{
+    (void)ev;
+    atomic_fetch_add((atomic_long *)arg, 1);
+}
+
+static void *fire_until_stopped(void *arg)
+{
+    long *fired = arg;
+    while (!atomic_load(&churn_stop)) {
+        errinj_inject_enter("ev_churn");
+        (*fired)++;
+    }
+    return NULL;
+}
+
+static void subscribing_while_threads_fire_is_safe(void **state)
+{
+    (void)state;
+    errinj_enable("ev_churn", false, NULL);
+    atomic_store(&churn_stop, false);
+    pthread_t t[3];
+    long fired[3] = {0};
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, fire_until_stopped, &fired[i]);
+    for (int i = 0; i < 300; i++) {
+        atomic_long seen = 0;
+        errinj_subscription *s;
+        assert_int_equal(errinj_subscribe(count_cb, &seen, &s), 0);
+        long start = (long)errinj__seq_last();
+        assert_true(WAIT_UNTIL((long)errinj__seq_last() > start + 2));
+        errinj_unsubscribe(s);
+        long after = atomic_load(&seen);
+        /* After unsubscribe returned, the callback never runs again. */
+        assert_true(WAIT_UNTIL((long)errinj__seq_last() > start + 10));
+        assert_int_equal(atomic_load(&seen), after);
+    }
+    atomic_store(&churn_stop, true);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal((long)errinj_enters("ev_churn"), fired[0] + fired[1] + fired[2]);
+}
+
+/* ---- the ring to the server --------------------------------------------------------------------- */
+
+static atomic_int wakes;
+
+static void count_wake(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&wakes, 1);
+}
+
+struct drained {
+    uint64_t seqs[70000];
+    uint64_t lost;
+    size_t count;
+};
+
+static void take(struct errinj__record *r, void *arg)
+{
+    struct drained *d = arg;
+    d->seqs[d->count++] = r->seq;
+    d->lost += r->lost_before;
+    assert_non_null(r->cfg);
+    assert_string_equal(r->entry->name, "ev_ring");
+    errinj__config_unref(r->cfg);
+}
+
+static void ring_keeps_seq_order_wakes_only_a_sleeper_and_counts_losses(void **state)
+{
+    (void)state;
+    static struct drained d;
+    memset(&d, 0, sizeof(d));
+    uint64_t base = 0;
+    struct errinj__ring *ring = errinj__ring_attach(8, count_wake, NULL, &base);
+    assert_non_null(ring);
+    assert_null(errinj__ring_attach(8, count_wake, NULL, &base)); /* only one */
+    errinj_enable("ev_ring", false, NULL);
+    atomic_store(&wakes, 0);
+    for (int i = 0; i < 5; i++)
+        errinj_inject_enter("ev_ring");
+    assert_int_equal(atomic_load(&wakes), 0); /* the consumer never said it sleeps */
+    assert_int_equal(errinj__ring_drain(ring, take, &d), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(d.seqs[i], base + 1 + i);
+    assert_true(errinj__ring_prepare_sleep(ring));
+    errinj_inject_enter("ev_ring");
+    errinj_inject_enter("ev_ring");
+    assert_int_equal(atomic_load(&wakes), 1); /* one wake for a sleeping consumer, not one per event */
+    assert_false(errinj__ring_prepare_sleep(ring)); /* pending records: drain first */
+    /* Overfill: 8 slots, 2 used; 10 more fires lose 4, reported on the next record. */
+    for (int i = 0; i < 10; i++)
+        errinj_inject_enter("ev_ring");
+    assert_int_equal(errinj__ring_dropped(ring), 4);
+    d.count = 0;
+    assert_int_equal(errinj__ring_drain(ring, take, &d), 8);
+    errinj_inject_enter("ev_ring");
+    assert_int_equal(errinj__ring_drain(ring, take, &d), 1);
+    assert_int_equal(d.lost, 4);
+    assert_int_equal(d.seqs[8], d.seqs[7] + 5);
+    errinj__ring_detach(ring);
+}
+
+static void *fire_many(void *arg)
+{
+    errinj_shard_set((unsigned)(uintptr_t)arg);
+    for (int i = 0; i < 10000; i++)
+        errinj_inject_enter("ev_ring");
+    return NULL;
+}
+
+static void ring_orders_events_from_four_threads_without_gaps(void **state)
+{
+    (void)state;
+    static struct drained d;
+    memset(&d, 0, sizeof(d));
+    uint64_t base = 0;
+    struct errinj__ring *ring = errinj__ring_attach(65536, count_wake, NULL, &base);
+    errinj_enable("ev_ring", false, NULL);
+    pthread_t t[4];
+    for (uintptr_t i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, fire_many, (void *)i);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(errinj__ring_drain(ring, take, &d), 40000);
+    for (size_t i = 0; i < d.count; i++)
+        assert_int_equal(d.seqs[i], base + 1 + i);
+    assert_int_equal(d.lost, 0);
+    errinj__ring_detach(ring);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(first_event_has_seq_one_and_every_field, subscribe, unsubscribe),
+        cmocka_unit_test_setup_teardown(run_time_names_carry_no_file_or_line, subscribe, unsubscribe),
+        cmocka_unit_test_setup_teardown(seq_strictly_increases_and_enters_counts_this_fire, subscribe, unsubscribe),
+        cmocka_unit_test_setup_teardown(a_parked_handler_publishes_waiting_then_released, subscribe, unsubscribe),
+        cmocka_unit_test_setup_teardown(a_timed_out_handler_publishes_timeout, subscribe, unsubscribe),
+        cmocka_unit_test_setup_teardown(disable_release_publishes_released, subscribe, unsubscribe),
+        cmocka_unit_test_setup_teardown(callback_runs_on_the_firing_thread_before_the_action, subscribe, unsubscribe),
+        cmocka_unit_test(subscribe_rejects_null_arguments),
+        cmocka_unit_test(unsubscribe_returns_only_after_running_callbacks_finish),
+        cmocka_unit_test(subscribing_while_threads_fire_is_safe),
+        cmocka_unit_test(ring_keeps_seq_order_wakes_only_a_sleeper_and_counts_losses),
+        cmocka_unit_test(ring_orders_events_from_four_threads_without_gaps),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,320 @@
+/*
+ * test_registry.c - control of injections by name (SPEC section 2): enable, disable, counters,
+ * parameters, the list of enabled names, the catalogue, name rules, and sites in shared
+ * libraries loaded later.
+ */
+#include "helpers.h"
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+static int reset(void **state)
+{
+    (void)state;
+    errinj_disable_all();
+    return 0;
+}
+
+static bool fire_reg_point(void)
+{
+    return ERRINJ_ENTER("reg_point");
+}
+
+static void enable_then_disable_switches_the_site(void **state)
+{
+    (void)state;
+    assert_false(errinj_is_enabled("reg_point"));
+    assert_false(fire_reg_point());
+    assert_int_equal(errinj_enable("reg_point", false, NULL), 0);
+    assert_true(errinj_is_enabled("reg_point"));
+    assert_true(fire_reg_point());
+    assert_true(fire_reg_point());
+    assert_int_equal(errinj_enters("reg_point"), 2);
+    assert_int_equal(errinj_disable("reg_point"), 0);
+    assert_false(errinj_is_enabled("reg_point"));
+    assert_false(fire_reg_point());
+    assert_int_equal(errinj_enters("reg_point"), 2); /* kept after disable */
+}
+
+static void fresh_enable_resets_counters_and_reenable_keeps_them(void **state)
+{
+    (void)state;
+    errinj_enable("reg_point", false, NULL);
+    fire_reg_point();
+    fire_reg_point();
+    /* Enabling an enabled name replaces parameters and one_shot, keeps counters. */
+    const char *params[] = {"k", "v2", NULL};
+    assert_int_equal(errinj_enable("reg_point", true, params), 0);
+    assert_int_equal(errinj_enters("reg_point"), 2);
+    char buf[16];
+    assert_int_equal(errinj_parameter("reg_point", "k", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "v2");
+    assert_true(fire_reg_point()); /* now one-shot: fires once more, then disables itself */
+    assert_false(fire_reg_point());
+    assert_int_equal(errinj_enters("reg_point"), 3);
+    /* A fresh enable starts from zero. */
+    errinj_enable("reg_point", false, NULL);
+    assert_int_equal(errinj_enters("reg_point"), 0);
+    assert_int_equal(errinj_parameter("reg_point", "k", buf, sizeof(buf)), ERRINJ_ENOENT);
+}
+
+static void one_shot_enters_reads_one_after_self_disable(void **state)
+{
+    (void)state;
+    errinj_enable("reg_point", true, NULL);
+    assert_true(fire_reg_point());
+    assert_false(errinj_is_enabled("reg_point"));
+    assert_false(fire_reg_point());
+    assert_int_equal(errinj_enters("reg_point"), 1);
+}
+
+static void disabling_unknown_names_is_not_an_error(void **state)
+{
+    (void)state;
+    assert_int_equal(errinj_disable("never_seen_anywhere"), 0);
+    assert_int_equal(errinj_message("never_seen_anywhere"), 0);
+    assert_int_equal(errinj_enters("never_seen_anywhere"), 0);
+    assert_int_equal(errinj_waiters("never_seen_anywhere"), 0);
+    assert_false(errinj_is_enabled("never_seen_anywhere"));
+}
+
+static void bad_names_are_refused_and_change_nothing(void **state)
+{
+    (void)state;
+    char long_name[300];
+    memset(long_name, 'a', 256);
+    long_name[256] = '\0';
+    const char *bad[] = {"", long_name, "tab\there", "del\x7f", "c1\xc2\x85", "bad\xff", "overlong\xc0\xaf",
+                         "surrogate\xed\xa0\x80", "cut\xe2\x82", NULL};
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        assert_int_equal(errinj_enable(bad[i], false, NULL), ERRINJ_EINVAL);
+        assert_int_equal(errinj_disable(bad[i]), ERRINJ_EINVAL);
+        assert_int_equal(errinj_message(bad[i]), ERRINJ_EINVAL);
+        assert_false(errinj_is_enabled(bad[i]));
+    }
+    assert_int_equal(errinj_enable(NULL, false, NULL), ERRINJ_EINVAL);
+    long_name[255] = '\0'; /* 255 bytes is the longest valid name */
+    assert_int_equal(errinj_enable(long_name, false, NULL), 0);
+    assert_int_equal(errinj_enable("名前/with spaces", false, NULL), 0);
+    assert_true(errinj_is_enabled("名前/with spaces"));
+}
+
+static void odd_parameter_lists_are_refused(void **state)
+{
+    (void)state;
+    const char *odd[] = {"k", NULL};
+    assert_int_equal(errinj_enable("reg_odd", false, odd), ERRINJ_EINVAL);
+    assert_false(errinj_is_enabled("reg_odd"));
+}
+
+static void parameter_copies_values_and_reports_missing_and_short_buffers(void **state)
+{
+    (void)state;
+    const char *params[] = {"key", "value", "empty", "", NULL};
+    errinj_enable("reg_param", false, params);
+    char buf[8];
+    assert_int_equal(errinj_parameter("reg_param", "key", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "value");
+    assert_int_equal(errinj_parameter("reg_param", "empty", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "");
+    assert_int_equal(errinj_parameter("reg_param", "nope", buf, sizeof(buf)), ERRINJ_ENOENT);
+    assert_int_equal(errinj_parameter("reg_param", "key", buf, 3), ERRINJ_ERANGE);
+    assert_string_equal(buf, "va"); /* truncated, terminated */
+    errinj_disable("reg_param");
+    assert_int_equal(errinj_parameter("reg_param", "key", buf, sizeof(buf)), ERRINJ_ENOENT);
+}
+
+static void append_name(const char *name, void *arg)
+{
+    char *out = arg;
+    strcat(out, name);
+    strcat(out, ";");
+}
+
+static void enabled_list_is_sorted_and_disable_all_empties_it(void **state)
+{
+    (void)state;
+    errinj_enable("reg_c", false, NULL);
+    errinj_enable("reg_a", false, NULL);
+    errinj_enable("reg_b", true, NULL);
+    char out[256] = "";
+    errinj_list_enabled(append_name, out);
+    assert_string_equal(out, "reg_a;reg_b;reg_c;");
+    errinj_disable_all();
+    out[0] = '\0';
+    errinj_list_enabled(append_name, out);
+    assert_string_equal(out, "");
+}
+
+struct catalogue {
+    int reg_point_sites, sleep_sites;
+    int line;
+    char file[256];
+    errinj_type type;
+};
+
+static void catalogue_one(const errinj_point *p, void *arg)
+{
+    struct catalogue *c = arg;
+    if (strcmp(p->name, "reg_point") == 0) {
+        c->reg_point_sites++;
+        c->line = p->line;
+        c->type = p->type;
+        snprintf(c->file, sizeof(c->file), "%s", p->file);
+    }
+    if (strcmp(p->name, "reg_never_runs") == 0 && p->type == ERRINJ_TYPE_SLEEP)
+        c->sleep_sites++;
+}
+
+/* Never called: with external linkage the compiler must emit it, and so its site. (A point in a
+ * static function the compiler drops as unused is dropped with it.) */
+void never_called(void);
+void never_called(void)
+{
+    ERRINJ_SLEEP("reg_never_runs", 1);
+}
+
+static void catalogue_lists_points_that_never_ran(void **state)
+{
+    (void)state;
+    struct catalogue c = {0};
+    errinj_list_points(catalogue_one, &c);
+    assert_int_equal(c.sleep_sites, 1);
+    assert_int_equal(c.reg_point_sites, 1);
+    assert_int_equal(c.type, ERRINJ_TYPE_ENTER);
+    assert_non_null(strstr(c.file, "test_registry.c"));
+    assert_true(c.line > 0);
+}
+
+typedef bool (*plugin_fn)(void);
+
+static void sites_in_a_library_loaded_later_follow_the_enabled_state(void **state)
+{
+    (void)state;
+    assert_int_equal(errinj_enable("plugin_point", false, NULL), 0); /* before the library exists */
+    void *lib = dlopen(PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(lib);
+    plugin_fn fire = (plugin_fn)dlsym(lib, "plugin_enter");
+    assert_non_null(fire);
+    assert_true(fire());
+    assert_int_equal(errinj_enters("plugin_point"), 1);
+    errinj_disable("plugin_point");
+    assert_false(fire());
+    errinj_enable("plugin_point", false, NULL);
+    assert_true(fire());
+    assert_int_equal(errinj_enters("plugin_point"), 1); /* the fresh enable restarted the count */
+    dlclose(lib);
+    /* After unloading, enabling and listing must not touch the unloaded sites. */
+    errinj_disable("plugin_point");
+    errinj_enable("plugin_point", false, NULL);
+    struct catalogue c = {0};
+    errinj_list_points(catalogue_one, &c);
+    assert_int_equal(c.reg_point_sites, 1);
+}
+
+static void plugin_point_seen(const errinj_point *p, void *arg)
+{
+    if (strcmp(p->name, "plugin_point") == 0)
+        (*(int *)arg)++;
+}
+
+static void catalogue_gains_and_loses_a_library_sites(void **state)
+{
+    (void)state;
+    int n = 0;
+    errinj_list_points(plugin_point_seen, &n);
+    assert_int_equal(n, 0);
+    void *lib = dlopen(PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(lib);
+    errinj_list_points(plugin_point_seen, &n);
+    assert_int_equal(n, 1);
+    dlclose(lib);
+    n = 0;
+    errinj_list_points(plugin_point_seen, &n);
+    assert_int_equal(n, 0);
+}
+
+static void thousands_of_names_enable_and_disable(void **state)
+{
+    (void)state;
+    char name[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof(name), "many_%d", i);
+        assert_int_equal(errinj_enable(name, false, NULL), 0);
+    }
+    for (int i = 0; i < 5000; i += 499) {
+        snprintf(name, sizeof(name), "many_%d", i);
+        assert_true(errinj_is_enabled(name));
+        assert_true(errinj_inject_enter(name));
+    }
+    errinj_disable_all();
+    for (int i = 0; i < 5000; i += 499) {
+        snprintf(name, sizeof(name), "many_%d", i);
+        assert_false(errinj_is_enabled(name));
+    }
+    assert_int_equal(atomic_load(&errinj__enabled_count), 0);
+}
+
+struct racer {
+    int rounds;
+    const char *name;
+};
+
+static void *enable_disable_loop(void *arg)
+{
+    struct racer *r = arg;
+    for (int i = 0; i < r->rounds; i++) {
+        errinj_enable(r->name, i % 2 == 0, NULL);
+        errinj_disable(r->name);
+    }
+    return NULL;
+}
+
+static void *fire_loop(void *arg)
+{
+    struct racer *r = arg;
+    for (int i = 0; i < r->rounds * 4; i++)
+        (void)fire_reg_point();
+    return NULL;
+}
+
+static void enable_disable_races_firing_threads_safely(void **state)
+{
+    (void)state;
+    struct racer r = {2000, "reg_point"};
+    pthread_t t[3];
+    pthread_create(&t[0], NULL, enable_disable_loop, &r);
+    pthread_create(&t[1], NULL, fire_loop, &r);
+    pthread_create(&t[2], NULL, fire_loop, &r);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    assert_false(errinj_is_enabled("reg_point"));
+    assert_false(fire_reg_point());
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(catalogue_gains_and_loses_a_library_sites, reset),
+        cmocka_unit_test_setup(enable_then_disable_switches_the_site, reset),
+        cmocka_unit_test_setup(fresh_enable_resets_counters_and_reenable_keeps_them, reset),
+        cmocka_unit_test_setup(one_shot_enters_reads_one_after_self_disable, reset),
+        cmocka_unit_test_setup(disabling_unknown_names_is_not_an_error, reset),
+        cmocka_unit_test_setup(bad_names_are_refused_and_change_nothing, reset),
+        cmocka_unit_test_setup(odd_parameter_lists_are_refused, reset),
+        cmocka_unit_test_setup(parameter_copies_values_and_reports_missing_and_short_buffers, reset),
+        cmocka_unit_test_setup(enabled_list_is_sorted_and_disable_all_empties_it, reset),
+        cmocka_unit_test_setup(catalogue_lists_points_that_never_ran, reset),
+        cmocka_unit_test_setup(sites_in_a_library_loaded_later_follow_the_enabled_state, reset),
+        cmocka_unit_test_setup(thousands_of_names_enable_and_disable, reset),
+        cmocka_unit_test_setup(enable_disable_races_firing_threads_safely, reset),
+    };
+    errinj_set_log(NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
