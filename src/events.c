@@ -295,6 +295,34 @@ void errinj__publish(struct errinj__record *rec)
     }
 }
 
+/* ---- fork ----------------------------------------------------------------------------------- */
+
+static void before_fork(void)
+{
+    errinj__registry_lock_for_fork();
+    pthread_mutex_lock(&g_seq_mu);
+}
+
+static void after_fork_in_parent(void)
+{
+    pthread_mutex_unlock(&g_seq_mu);
+    errinj__registry_unlock_after_fork();
+}
+
+static void after_fork_in_child(void)
+{
+    /* The ring's consumer thread stayed in the parent: events of the child must not go there. */
+    atomic_store(&g_ring, NULL);
+    pthread_mutex_unlock(&g_seq_mu);
+    errinj__registry_unlock_after_fork();
+    errinj__server_forget_in_child();
+}
+
+__attribute__((constructor)) static void install_fork_handlers(void)
+{
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+}
+
 /* ---- library diagnostics ------------------------------------------------------------------ */
 
 void errinj__log(const char *fmt, ...)

@@ -114,6 +114,16 @@ bool errinj__ring_prepare_sleep(struct errinj__ring *ring);
 void errinj__ring_detach(struct errinj__ring *ring);
 uint64_t errinj__ring_dropped(const struct errinj__ring *ring);
 
+/*
+ * fork(): the process-wide locks are taken before fork and released on both sides, so the child
+ * never inherits a lock held by a thread that does not exist there. In the child the server's
+ * ring is detached and the server is orphaned (errinj_server_stop() in the child only forgets
+ * it), so the child can fire points and even start its own server.
+ */
+void errinj__registry_lock_for_fork(void);
+void errinj__registry_unlock_after_fork(void);
+void errinj__server_forget_in_child(void);
+
 /* Logging from the library (not per fire): for errors the server meets. */
 void errinj__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -232,6 +232,16 @@ static void entries_each_locked(void (*fn)(struct errinj__entry *e, void *arg), 
     }
 }
 
+void errinj__registry_lock_for_fork(void)
+{
+    pthread_mutex_lock(&g_mu);
+}
+
+void errinj__registry_unlock_after_fork(void)
+{
+    pthread_mutex_unlock(&g_mu);
+}
+
 /* ---- sites and modules ------------------------------------------------------------------ */
 
 struct module {

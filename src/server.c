@@ -86,10 +86,12 @@ struct errinj_server {
     int wake_fd;
     atomic_bool consumer_stop;
     pthread_t consumer;
+    bool orphaned; /* this is a fork()ed child: the server's threads live in the parent only */
 };
 
 /* One server per process: the ring is process-wide. */
 static atomic_bool g_running;
+static _Atomic(struct errinj_server *) g_server;
 
 /* ---- the history ----------------------------------------------------------------------- */
 
@@ -684,6 +686,7 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
         rc = ERRINJ_ENOMEM;
         goto fail;
     }
+    atomic_store(&g_server, srv);
     *out = srv;
     return 0;
 fail:
@@ -697,10 +700,24 @@ unsigned errinj_server_port(const errinj_server *srv)
     return srv != NULL ? srv->port : 0;
 }
 
-void errinj_server_stop(errinj_server *srv)
+void errinj__server_forget_in_child(void)
 {
+    struct errinj_server *srv = atomic_exchange(&g_server, NULL);
     if (srv == NULL)
         return;
+    /* Its threads did not survive fork(): stopping them would hang. Close what would keep the
+     * parent's port and wake-ups tied to the child, leak the rest, and let the child start anew. */
+    srv->orphaned = true;
+    close(srv->wake_fd);
+    close(srv->listen_fd);
+    atomic_store(&g_running, false);
+}
+
+void errinj_server_stop(errinj_server *srv)
+{
+    if (srv == NULL || srv->orphaned)
+        return;
+    atomic_store(&g_server, NULL);
     atomic_store(&srv->consumer_stop, true);
     wake_consumer(srv);
     pthread_join(srv->consumer, NULL);

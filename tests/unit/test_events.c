@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -387,6 +388,31 @@ static void ring_orders_events_from_four_threads_without_gaps(void **state)
     errinj__ring_detach(ring);
 }
 
+static void a_forked_child_fires_without_touching_the_parents_ring(void **state)
+{
+    (void)state;
+    static struct drained d;
+    memset(&d, 0, sizeof(d));
+    uint64_t base = 0;
+    struct errinj__ring *ring = errinj__ring_attach(64, count_wake, NULL, &base);
+    assert_non_null(ring);
+    errinj_enable("ev_ring", false, NULL);
+    errinj_inject_enter("ev_ring");
+    pid_t child = fork();
+    if (child == 0) {
+        /* In the child: firing works (no inherited lock is held) and the ring is not used. */
+        bool fired = errinj_inject_enter("ev_ring");
+        _exit(fired && errinj__seq_last() == base + 2 ? 0 : 1);
+    }
+    assert_true(child > 0);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(errinj__ring_drain(ring, take, &d), 1); /* only the parent's event */
+    errinj__ring_detach(ring);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +428,7 @@ int main(void)
         cmocka_unit_test(subscribing_while_threads_fire_is_safe),
         cmocka_unit_test(ring_keeps_seq_order_wakes_only_a_sleeper_and_counts_losses),
         cmocka_unit_test(ring_orders_events_from_four_threads_without_gaps),
+        cmocka_unit_test(a_forked_child_fires_without_touching_the_parents_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
