@@ -1229,18 +1229,18 @@ static int run_help(ctl *ctl, const command *cmd, int argc, char **argv)
     return EXIT_SEEN_OR_OK;
 }
 
-int main(int argc, char **argv)
+/* Everything main() does but releasing ctl, so that any step may return. */
+static int run_main(ctl *ctl, int argc, char **argv)
 {
-    ctl ctl = {0};
     const char *env_url = getenv("ERRINJ_URL");
-    if (set_url(&ctl, env_url && *env_url ? env_url : DEFAULT_URL) != 0)
+    if (set_url(ctl, env_url && *env_url ? env_url : DEFAULT_URL) != 0)
         return EXIT_USAGE;
     const char *env_token = getenv("ERRINJ_TOKEN");
-    if (env_token && set_token(&ctl, env_token) != 0)
+    if (env_token && set_token(ctl, env_token) != 0)
         return EXIT_USAGE;
 
     /* Global options, up to the command name. */
-    argscan a = {.ctl = &ctl, .argc = argc - 1, .argv = argv + 1};
+    argscan a = {.ctl = ctl, .argc = argc - 1, .argv = argv + 1};
     const command *cmd = NULL;
     scan_result r;
     while (!cmd && (r = scan_next(&a)) != SCAN_END) {
@@ -1255,23 +1255,30 @@ int main(int argc, char **argv)
                 printf("errinjctl %s\n", ERRINJCTL_VERSION);
                 return EXIT_SEEN_OR_OK;
             }
-            return usage_error(&ctl, "unknown option '%s'", a.arg);
+            return usage_error(ctl, "unknown option '%s'", a.arg);
         default:
             cmd = find_command(a.value);
             if (!cmd)
-                return usage_error(&ctl, "unknown command '%s'", a.value);
+                return usage_error(ctl, "unknown command '%s'", a.value);
         }
     }
     if (!cmd)
-        return usage_error(&ctl, "missing COMMAND");
+        return usage_error(ctl, "missing COMMAND");
 
-    ctl.command = cmd->name;
+    ctl->command = cmd->name;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        complain(&ctl, "cannot initialise libcurl");
+        complain(ctl, "cannot initialise libcurl");
         return EXIT_SERVER;
     }
-    int rc = cmd->run(&ctl, cmd, argc - 1 - a.next, argv + 1 + a.next);
+    int rc = cmd->run(ctl, cmd, argc - 1 - a.next, argv + 1 + a.next);
     curl_global_cleanup();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    ctl ctl = {0};
+    int rc = run_main(&ctl, argc, argv);
     free(ctl.url);
     return rc;
 }

@@ -1,0 +1,673 @@
+"""test_errinjctl.py - errinjctl against a real errinj server (the lead's errinj-testhost).
+
+Every command, every exit status (0 success, 1 wait timed out, 2 usage error, 3 server
+unreachable, server error or broken stream) and the server's error answers are driven through
+the real binary. The test host fires points on command (stdin), so a test decides exactly when
+a point fires. Nothing here sleeps to synchronise: tests wait for output lines (the stream's
+"connected" notice of --verbose, the host's answers) with deadlines.
+
+Run by CTest with ERRINJCTL and ERRINJ_TESTHOST set to the built binaries.
+"""
+
+import json
+import os
+import queue
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+ERRINJCTL = os.environ.get("ERRINJCTL", "")
+TESTHOST = os.environ.get("ERRINJ_TESTHOST", "")
+
+# A safety net against a hung binary, not a synchronisation: every wait below ends far sooner.
+HARD_TIMEOUT = 30
+
+
+def setup_module(module):
+    for var, path in (("ERRINJCTL", ERRINJCTL), ("ERRINJ_TESTHOST", TESTHOST)):
+        if not path or not os.access(path, os.X_OK):
+            pytest.fail(f"set {var} to the built binary (got {path!r})")
+
+
+class LineReader:
+    """Reads a pipe on a thread, so a test can wait for the next line with a deadline."""
+
+    def __init__(self, pipe):
+        self.lines = queue.Queue()
+        self.seen = []
+        self.thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
+        self.thread.start()
+
+    def _run(self, pipe):
+        for raw in iter(pipe.readline, b""):
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)  # end of output
+
+    def next(self, timeout=10):
+        """The next line, or None at end of output; fails the test at the deadline."""
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no output line within {timeout} s; seen so far: {self.seen!r}")
+        if line is not None:
+            self.seen.append(line)
+        return line
+
+    def expect(self, pattern, timeout=10):
+        """Skips lines until one matches the regular expression; returns the match."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"no line matching {pattern!r} within {timeout} s: {self.seen!r}")
+            line = self.next(left)
+            if line is None:
+                pytest.fail(f"output ended before a line matching {pattern!r}: {self.seen!r}")
+            m = re.search(pattern, line)
+            if m:
+                return m
+
+    def rest(self, timeout=10):
+        """Every remaining line, up to the end of output."""
+        out = []
+        while True:
+            line = self.next(timeout)
+            if line is None:
+                return out
+            out.append(line)
+
+
+class Host:
+    """An errinj-testhost process: an errinj server plus points fired on command."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen(
+            [TESTHOST, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.out = LineReader(self.proc.stdout)
+        self.done = {}
+        m = re.fullmatch(r"port (\d+)", self.out.next() or "")
+        assert m, f"the test host did not print its port: {self.out.seen!r}"
+        self.port = int(m.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def command(self, line, timeout=10):
+        """Sends one command and returns its answer line ("done" lines are kept aside)."""
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+        while True:
+            answer = self.out.next(timeout)
+            assert answer is not None, f"the test host ended on {line!r}"
+            m = re.fullmatch(r"done (\d+) (-?\d+)", answer)
+            if not m:
+                return answer
+            self.done[int(m.group(1))] = int(m.group(2))
+
+    def fire(self, type_, name, times=1):
+        answer = self.command(f"fire {type_} {name} {times}")
+        assert answer.startswith("ok "), answer
+        return int(answer.split()[1])
+
+    def wait_done(self, waiter_id, timeout=10):
+        """The return code of a `wait` thread, once it printed `done ID RC`."""
+        deadline = time.monotonic() + timeout
+        while waiter_id not in self.done:
+            line = self.out.next(max(deadline - time.monotonic(), 0.001))
+            assert line is not None, "the test host ended"
+            m = re.fullmatch(r"done (\d+) (-?\d+)", line)
+            if m:
+                self.done[int(m.group(1))] = int(m.group(2))
+        return self.done[waiter_id]
+
+    def quit(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(b"quit\n")
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                self.proc.wait(timeout=HARD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def host():
+    h = Host()
+    yield h
+    assert h.quit() == 0
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("ERRINJ_URL", "ERRINJ_TOKEN")}
+    env.update(extra)
+    return env
+
+
+def ctl(url, *args, env=None, timeout=HARD_TIMEOUT):
+    """Runs errinjctl to completion; returns the CompletedProcess (text)."""
+    argv = [ERRINJCTL] + (["--url", url] if url else []) + list(args)
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env=env if env is not None else clean_env(),
+        timeout=timeout,
+    )
+
+
+def ok(url, *args, **kw):
+    """Runs errinjctl, insists on exit 0 and returns its stdout."""
+    r = ctl(url, *args, **kw)
+    assert r.returncode == 0, f"errinjctl {args}: exit {r.returncode}, stderr {r.stderr!r}"
+    return r.stdout
+
+
+class Background:
+    """An errinjctl left running (events, wait), its stdout and stderr read line by line."""
+
+    def __init__(self, url, *args, env=None):
+        argv = [ERRINJCTL, "--url", url, *args]
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env if env is not None else clean_env(),
+        )
+        self.out = LineReader(self.proc.stdout)
+        self.err = LineReader(self.proc.stderr)
+
+    def connected(self, timeout=10):
+        """Waits for --verbose's notice that the server said ': connected'."""
+        self.err.expect(r"connected to ", timeout)
+
+    def wait(self, timeout=10):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"errinjctl still running after {timeout} s: {self.err.seen!r}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def background():
+    started = []
+
+    def start(*args, **kw):
+        b = Background(*args, **kw)
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+
+
+def status_seq(url):
+    return json.loads(ok(url, "status"))["seq"]
+
+
+def free_port():
+    """A loopback port with nothing listening on it (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+EVENT_LINE = re.compile(
+    r"^(?P<seq>\d+) (?P<date>\d{4}-\d\d-\d\d) (?P<time>\d\d:\d\d:\d\d\.\d{6}) "
+    r"shard=(?P<shard>\d+) (?P<type>\S+) (?P<phase>\S+) (?P<name>\S+) (?P<where>\S+)"
+    r"(?P<params>( \S+=\S+)*)$"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Help and usage errors (exit 2), no server needed
+# --------------------------------------------------------------------------------------------
+
+
+def test_help_lists_every_command_and_exit_codes():
+    r = ctl(None, "--help")
+    assert r.returncode == 0
+    for command in ("list", "points", "enable", "disable", "message", "enters", "events",
+                    "wait", "status"):
+        assert re.search(rf"^  {command}\b", r.stdout, re.M), command
+    assert "Exit status" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["list", "points", "enable", "disable", "message", "enters",
+                                     "waiters", "get", "events", "wait", "status"])
+def test_each_command_has_help(command):
+    r = ctl(None, command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Usage: errinjctl"), r.stdout
+    assert f" {command} " in r.stdout.splitlines()[0]
+    assert ctl(None, "help", command).stdout == r.stdout
+
+
+def test_enable_help_names_its_options():
+    out = ok(None, "enable", "--help")
+    assert "--one-shot" in out and "KEY=VALUE" in out
+
+
+def test_version():
+    assert re.fullmatch(r"errinjctl \d+\.\d+\.\d+\n", ok(None, "--version"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], r"missing COMMAND"),
+        (["frobnicate"], r"unknown command 'frobnicate'"),
+        (["--bogus", "list"], r"unknown option '--bogus'"),
+        (["list", "--bogus"], r"list: unknown option '--bogus'"),
+        (["list", "extra"], r"list: unexpected argument 'extra'"),
+        (["enable"], r"enable: missing NAME"),
+        (["enable", ""], r"enable: NAME is empty"),
+        (["enable", "a", "b"], r"enable: unexpected argument 'b'"),
+        (["enable", "a", "-p", "novalue"], r"bad parameter 'novalue': expected KEY=VALUE"),
+        (["enable", "a", "-p", "=v"], r"bad parameter '=v': expected KEY=VALUE"),
+        (["enable", "a", "-p"], r"option -p needs a value"),
+        (["enable", "a", "--one-shot=yes"], r"option --one-shot takes no value"),
+        (["disable"], r"disable: missing NAME \(or --all\)"),
+        (["disable", "a", "--all"], r"NAME or --all, not both"),
+        (["message"], r"message: missing NAME"),
+        (["enters"], r"enters: missing NAME"),
+        (["wait"], r"wait: missing NAME"),
+        (["wait", "a", "--count", "0"], r"bad --count '0'"),
+        (["wait", "a", "--count", "-1"], r"bad --count '-1'"),
+        (["wait", "a", "--count", "two"], r"bad --count 'two'"),
+        (["wait", "a", "--count", "99999999999999999999999"], r"bad --count"),
+        (["wait", "a", "--timeout", "soon"], r"bad --timeout 'soon'"),
+        (["wait", "a", "--timeout", "-1"], r"bad --timeout '-1'"),
+        (["wait", "a", "--timeout", "nan"], r"bad --timeout 'nan'"),
+        (["wait", "a", "--timeout", "inf"], r"bad --timeout 'inf'"),
+        (["wait", "a", "--timeout", "1s"], r"bad --timeout '1s'"),
+        (["wait", "a", "--since", "x"], r"bad --since 'x'"),
+        (["events", "--since", "-3"], r"bad --since '-3'"),
+        (["events", "--shard", "x"], r"bad --shard 'x'"),
+        (["events", "stray"], r"unexpected argument 'stray'"),
+        (["help", "nope"], r"unknown command 'nope'"),
+        (["--url"], r"option --url needs a value"),
+        (["--url", "", "list"], r"URL is empty"),
+        (["--token", "a\nb", "list"], r"control character"),
+    ],
+)
+def test_usage_errors_exit_2_and_say_what_was_wrong(args, message):
+    # The URL points nowhere: a usage error must be found before any request is tried.
+    r = ctl(None, *args, env=clean_env(ERRINJ_URL=f"http://127.0.0.1:{free_port()}"))
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert re.search(message, r.stderr), r.stderr
+    assert r.stdout == ""
+
+
+# --------------------------------------------------------------------------------------------
+# REST commands
+# --------------------------------------------------------------------------------------------
+
+
+def test_list_is_empty_then_names_enabled_injections(host):
+    assert ok(host.url, "list") == ""
+    ok(host.url, "enable", "alpha")
+    ok(host.url, "enable", "beta", "--one-shot")
+    assert sorted(ok(host.url, "list").splitlines()) == ["alpha", "beta"]
+
+
+def test_enable_sends_parameters_and_one_shot(host):
+    ok(host.url, "enable", "h1", "-p", "rc=42", "--param", "note=two words", "-pempty=",
+       "--param=eq=a=b")
+    state = json.loads(ok(host.url, "get", "h1"))
+    assert state[0]["enabled"] is True and state[0]["one_shot"] is False
+    params = {p["key"]: p["value"] for p in state[0]["parameters"]}
+    assert params == {"rc": "42", "note": "two words", "empty": "", "eq": "a=b"}
+    # The handler of the test host returns its "rc" parameter.
+    assert host.fire("handler", "h1") == 42
+
+    ok(host.url, "enable", "once", "--one-shot")
+    assert json.loads(ok(host.url, "get", "once"))[0]["one_shot"] is True
+    assert host.fire("enter", "once") == 1
+    assert host.fire("enter", "once") == 0  # fired once, disabled itself
+    assert "once" not in ok(host.url, "list").splitlines()
+
+
+def test_enable_twice_replaces_parameters(host):
+    ok(host.url, "enable", "h2", "-p", "rc=1")
+    ok(host.url, "enable", "h2", "-p", "rc=2")
+    assert host.fire("handler", "h2") == 2
+
+
+def test_names_are_percent_encoded(host):
+    name = "odd/name?x=1&y=%41#frag+é"
+    ok(host.url, "enable", name)
+    assert ok(host.url, "list").splitlines() == [name]
+    assert host.fire("enter", name) == 1
+    assert ok(host.url, "enters", name) == "1\n"
+    ok(host.url, "disable", name)
+    assert ok(host.url, "list") == ""
+
+
+def test_options_after_names_and_double_dash(host):
+    ok(host.url, "enable", "--one-shot", "--", "-dash")
+    assert ok(host.url, "list").splitlines() == ["-dash"]
+    ok(host.url, "disable", "--", "-dash")
+    assert ok(host.url, "list") == ""
+
+
+def test_disable_one_all_and_unknown(host):
+    for name in ("a", "b", "c"):
+        ok(host.url, "enable", name)
+    ok(host.url, "disable", "b")
+    assert sorted(ok(host.url, "list").splitlines()) == ["a", "c"]
+    ok(host.url, "disable", "never-enabled")
+    ok(host.url, "disable", "--all")
+    assert ok(host.url, "list") == ""
+    assert host.fire("enter", "a") == 0
+
+
+def test_enters_prints_a_bare_integer(host):
+    assert ok(host.url, "enters", "e") == "0\n"
+    ok(host.url, "enable", "e")
+    host.fire("enter", "e", 3)
+    assert ok(host.url, "enters", "e") == "3\n"
+
+
+def test_message_releases_a_parked_handler(host):
+    ok(host.url, "enable", "parked")
+    since = status_seq(host.url)
+    waiter = int(host.command("wait parked 20000").split()[1])
+    # Know it is parked from its "waiting" event, not from a sleep.
+    ok(host.url, "wait", "parked", "--phase", "waiting", "--since", str(since), "--timeout", "10")
+    assert ok(host.url, "waiters", "parked") == "1\n"
+    ok(host.url, "message", "parked")
+    assert host.wait_done(waiter) == 0
+    assert ok(host.url, "waiters", "parked") == "0\n"
+
+
+def test_points_prints_the_catalogue_table(host):
+    ok(host.url, "enable", "site_enter")
+    assert host.command("site enter 2") == "ok 1"
+    out = ok(host.url, "points").splitlines()
+    assert out[0].split() == ["NAME", "TYPE", "LOCATION", "ENABLED", "ENTERS", "WAITERS"]
+    rows = {line.split()[0]: line.split() for line in out[1:]}
+    assert rows["site_enter"][1] == "enter"
+    assert re.fullmatch(r".*testhost\.c:\d+", rows["site_enter"][2])
+    assert rows["site_enter"][3:] == ["yes", "2", "0"]
+    assert rows["site_sleep"][1:2] == ["sleep"] and rows["site_sleep"][3] == "no"
+
+
+def test_status_prints_the_status_json(host):
+    status = json.loads(ok(host.url, "status"))
+    assert {"version", "seq", "subscribers", "dropped", "shards"} <= status.keys()
+    ok(host.url, "enable", "s")
+    host.fire("enter", "s", 2)
+    assert json.loads(ok(host.url, "status"))["seq"] == status["seq"] + 2
+
+
+def test_url_from_environment_and_trailing_slash(host):
+    assert ok(None, "list", env=clean_env(ERRINJ_URL=host.url + "/")) == ""
+    assert ok(host.url + "//", "status")
+
+
+def test_global_options_after_the_command(host):
+    r = ctl(None, "list", "--url", host.url)
+    assert r.returncode == 0, r.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------------
+
+
+def test_events_prints_readable_lines_as_points_fire(host, background):
+    ok(host.url, "enable", "ev", "-p", "k=v", "-p", "spaced=a b")
+    events = background(host.url, "-v", "events", "--injection", "ev")
+    events.connected()
+    assert host.command("shard 2") == "ok"
+    before = time.time()
+    host.fire("enter", "ev")
+    line = events.out.next()
+    m = EVENT_LINE.match(line.replace('"a b"', "a_b"))
+    assert m, line
+    assert (m["shard"], m["type"], m["phase"], m["name"], m["where"]) == \
+        ("2", "enter", "hit", "ev", "-")
+    assert line.endswith(' k=v spaced="a b"'), line
+    stamp = time.mktime(time.strptime(f"{m['date']} {m['time'][:8]}", "%Y-%m-%d %H:%M:%S"))
+    assert abs(stamp - before) < 5, (line, before)
+
+    ok(host.url, "enable", "site_lambda")
+    events2 = background(host.url, "-v", "events", "--type", "lambda")
+    events2.connected()
+    host.command("site lambda")
+    m = EVENT_LINE.match(events2.out.next())
+    assert m and m["name"] == "site_lambda" and re.fullmatch(r".*testhost\.c:\d+", m["where"])
+
+
+def test_events_json_prints_one_event_object_per_line(host, background):
+    ok(host.url, "enable", "js")
+    events = background(host.url, "-v", "events", "--json")
+    events.connected()
+    host.fire("exception", "js", 2)
+    first, second = json.loads(events.out.next()), json.loads(events.out.next())
+    assert first["injection"] == "js" and first["type"] == "exception"
+    assert first["phase"] == "hit" and second["seq"] == first["seq"] + 1
+    assert second["enters"] == 2
+
+
+def test_events_filters_by_injection(host, background):
+    ok(host.url, "enable", "wanted")
+    ok(host.url, "enable", "other")
+    events = background(host.url, "-v", "events", "--injection", "wanted", "--json")
+    events.connected()
+    host.fire("enter", "other")
+    host.fire("enter", "wanted")
+    # Events arrive in order, so "other" would have come first had the filter let it through.
+    assert json.loads(events.out.next())["injection"] == "wanted"
+
+
+def test_events_since_replays_kept_events(host, background):
+    ok(host.url, "enable", "past")
+    since = status_seq(host.url)
+    host.fire("enter", "past", 3)
+    events = background(host.url, "events", "--since", str(since), "--json")
+    seqs = [json.loads(events.out.next())["seq"] for _ in range(3)]
+    assert seqs == [since + 1, since + 2, since + 3]
+
+
+def test_events_reports_overflow_on_stderr_and_goes_on(background):
+    host = Host("--history", "4")
+    try:
+        ok(host.url, "enable", "flood")
+        host.fire("enter", "flood", 10)
+        events = background(host.url, "events", "--since", "0", "--json")
+        m = events.err.expect(r"overflow: (\d+) events dropped, the stream goes on at seq (\d+)")
+        assert int(m[1]) > 0
+        # The stream goes on: the kept events follow, then live ones.
+        first = json.loads(events.out.next())
+        assert first["seq"] >= int(m[2])
+        host.fire("enter", "flood")
+        seqs = [first["seq"]]
+        while seqs[-1] < 11:
+            seqs.append(json.loads(events.out.next())["seq"])
+        assert seqs == sorted(set(seqs))
+        assert events.proc.poll() is None
+    finally:
+        assert host.quit() == 0
+
+
+def test_events_exits_3_when_the_server_goes_away(background):
+    host = Host()
+    events = background(host.url, "-v", "events")
+    events.connected()
+    assert host.quit() == 0
+    assert events.wait() == 3
+    events.err.expect(r"events: .*(closed|broke).*" + re.escape(host.url))
+
+
+# --------------------------------------------------------------------------------------------
+# wait: exit 0 when seen, 1 at timeout
+# --------------------------------------------------------------------------------------------
+
+
+def test_wait_exits_0_on_the_nth_live_hit(host, background):
+    ok(host.url, "enable", "w")
+    waiter = background(host.url, "-v", "wait", "w", "--count", "2", "--timeout", "20")
+    waiter.connected()
+    host.fire("enter", "w")
+    first = waiter.out.next()
+    assert EVENT_LINE.match(first) and first.endswith(" enter hit w -"), first
+    assert waiter.proc.poll() is None  # one hit of two
+    host.fire("enter", "w")
+    assert waiter.wait() == 0
+    assert len(waiter.out.rest()) == 1
+
+
+def test_wait_since_counts_hits_before_connecting(host):
+    ok(host.url, "enable", "early")
+    since = status_seq(host.url)
+    host.fire("enter", "early", 2)
+    r = ctl(host.url, "wait", "early", "--since", str(since), "--count", "2", "--timeout", "10",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["seq"] for line in r.stdout.splitlines()] == [since + 1, since + 2]
+
+
+def test_wait_quiet_prints_nothing(host):
+    ok(host.url, "enable", "q")
+    since = status_seq(host.url)
+    host.fire("enter", "q")
+    r = ctl(host.url, "wait", "q", "-q", "--since", str(since), "--timeout", "10")
+    assert (r.returncode, r.stdout) == (0, "")
+
+
+def test_wait_phase_waiting_sees_a_parked_handler(host):
+    ok(host.url, "enable", "park")
+    since = status_seq(host.url)
+    waiter = int(host.command("wait park 20000").split()[1])
+    r = ctl(host.url, "wait", "park", "--phase", "waiting", "--since", str(since), "--json",
+            "--timeout", "10")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["phase"] == "waiting"
+    ok(host.url, "disable", "park")
+    assert host.wait_done(waiter) == 0
+
+
+def test_wait_times_out_with_exit_1_even_without_heartbeats():
+    # No heartbeat for a minute: the deadline must not depend on bytes arriving.
+    host = Host("--heartbeat-ms", "60000")
+    try:
+        ok(host.url, "enable", "never")
+        start = time.monotonic()
+        r = ctl(host.url, "wait", "never", "--timeout", "0.5")
+        took = time.monotonic() - start
+        assert r.returncode == 1, r.stderr
+        assert re.search(r"timed out after 0\.5 s waiting for never .*seen 0 of 1", r.stderr)
+        assert 0.45 <= took < 5, took
+    finally:
+        assert host.quit() == 0
+
+
+def test_wait_times_out_after_fewer_hits_than_count(host):
+    ok(host.url, "enable", "some")
+    since = status_seq(host.url)
+    host.fire("enter", "some")
+    r = ctl(host.url, "wait", "some", "--count", "3", "--since", str(since), "--timeout", "0.3")
+    assert r.returncode == 1
+    assert "seen 1 of 3" in r.stderr
+    assert len(r.stdout.splitlines()) == 1
+
+
+def test_wait_exits_3_when_the_server_goes_away(background):
+    host = Host()
+    waiter = background(host.url, "-v", "wait", "gone", "--timeout", "60")
+    waiter.connected()
+    assert host.quit() == 0
+    assert waiter.wait() == 3
+    waiter.err.expect(r"wait: .*(closed|broke)")
+
+
+# --------------------------------------------------------------------------------------------
+# Exit 3: unreachable server and server errors
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["list"], ["points"], ["enable", "x"], ["disable", "x"],
+                                  ["disable", "--all"], ["message", "x"], ["enters", "x"],
+                                  ["waiters", "x"], ["get", "x"], ["status"], ["events"],
+                                  ["wait", "x", "--timeout", "5"]])
+def test_unreachable_server_exits_3(args):
+    url = f"http://127.0.0.1:{free_port()}"
+    r = ctl(url, *args, timeout=15)
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert f"cannot reach the server at {url}" in r.stderr, r.stderr
+
+
+@pytest.fixture
+def token_host():
+    h = Host("--token", "s3cret")
+    yield h
+    assert h.quit() == 0
+
+
+def test_missing_or_wrong_token_is_a_server_error(token_host):
+    url = token_host.url
+    for extra in ([], ["--token", "wrong"]):
+        r = ctl(url, *extra, "list")
+        assert r.returncode == 3
+        assert re.search(r"list: server error: HTTP 401(: .+)?$", r.stderr.strip()), r.stderr
+    r = ctl(url, "events")
+    assert r.returncode == 3 and "HTTP 401" in r.stderr
+    r = ctl(url, "wait", "x", "--timeout", "5")
+    assert r.returncode == 3 and "HTTP 401" in r.stderr
+
+
+def test_token_from_option_or_environment(token_host, background):
+    url = token_host.url
+    ok(url, "--token", "s3cret", "enable", "t")
+    assert ok(url, "list", env=clean_env(ERRINJ_TOKEN="s3cret")) == "t\n"
+    events = background(url, "-v", "events", "--json", env=clean_env(ERRINJ_TOKEN="s3cret"))
+    events.connected()
+    token_host.fire("enter", "t")
+    assert json.loads(events.out.next())["injection"] == "t"
+
+
+def test_bad_names_are_refused_by_the_server_with_its_message(host):
+    for name in ("ctl\x01char", "n" * 300):
+        r = ctl(host.url, "enable", name)
+        assert r.returncode == 3
+        m = re.search(r"enable: server error: HTTP 400: (.+)$", r.stderr.strip())
+        assert m and m[1], r.stderr
+
+
+def test_unknown_path_is_a_server_error(host):
+    r = ctl(host.url + "/not-errinj", "list")
+    assert r.returncode == 3
+    assert "server error: HTTP 404" in r.stderr
+
+
+def test_too_many_subscribers_is_a_server_error(background):
+    host = Host("--max-subscribers", "1")
+    try:
+        first = background(host.url, "-v", "events")
+        first.connected()
+        r = ctl(host.url, "events")
+        assert r.returncode == 3
+        assert "server error: HTTP 503" in r.stderr, r.stderr
+        r = ctl(host.url, "wait", "x", "--timeout", "5")
+        assert r.returncode == 3 and "HTTP 503" in r.stderr
+    finally:
+        first.stop()
+        assert host.quit() == 0
