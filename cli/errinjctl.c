@@ -150,9 +150,9 @@ typedef struct argscan {
     ctl *ctl;
     int argc;
     char **argv;
-    int next;         /* index of the next argument */
-    int options_done; /* "--" was seen */
-    const char *arg;  /* the current argument */
+    int next;          /* index of the next argument */
+    int options_done;  /* "--" was seen */
+    const char *arg;   /* the current argument */
     const char *value; /* a positional argument, or the value of a matched option */
 } argscan;
 
@@ -330,8 +330,7 @@ static void injection_path(strbuf *path, const char *name, const char *suffix)
  * Sends a request and insists on 200. Returns 0 with the answer in resp (free it), or
  * EXIT_SERVER after saying on stderr what went wrong.
  */
-static int call(ctl *ctl, const char *method, const char *path, const char *body,
-                http_response *resp)
+static int call(ctl *ctl, const char *method, const char *path, const char *body, http_response *resp)
 {
     char err[CURL_ERROR_SIZE + 256];
     if (http_request(&ctl->client, method, path, body, resp, err, sizeof(err)) != 0) {
@@ -415,7 +414,8 @@ static int run_list(ctl *ctl, const command *cmd, int argc, char **argv)
     } else if (names) {
         size_t i;
         json_t *name;
-        json_array_foreach(names, i, name) {
+        json_array_foreach(names, i, name)
+        {
             if (json_is_string(name))
                 printf("%s\n", json_string_value(name));
         }
@@ -470,7 +470,8 @@ static int run_points(ctl *ctl, const command *cmd, int argc, char **argv)
         }
         int w_name = 4, w_type = 4, w_location = 8;
         json_t *p;
-        json_array_foreach(points, i, p) {
+        json_array_foreach(points, i, p)
+        {
             point_row *row = &rows[i];
             row->name = string_field(p, "name", "?");
             row->type = string_field(p, "type", "?");
@@ -478,8 +479,7 @@ static int run_points(ctl *ctl, const command *cmd, int argc, char **argv)
             json_t *line = json_object_get(p, "line");
             strbuf location = {0};
             if (file && json_is_integer(line))
-                strbuf_appendf(&location, "%s:%" JSON_INTEGER_FORMAT, file,
-                               json_integer_value(line));
+                strbuf_appendf(&location, "%s:%" JSON_INTEGER_FORMAT, file, json_integer_value(line));
             else
                 strbuf_append(&location, file ? file : "-");
             row->location = location.s;
@@ -494,12 +494,12 @@ static int run_points(ctl *ctl, const command *cmd, int argc, char **argv)
                 w_location = (int)strlen(row->location);
         }
         qsort(rows, n, sizeof(*rows), compare_rows);
-        printf("%-*s  %-*s  %-*s  %-7s  %6s  %7s\n", w_name, "NAME", w_type, "TYPE", w_location,
-               "LOCATION", "ENABLED", "ENTERS", "WAITERS");
+        printf("%-*s  %-*s  %-*s  %-7s  %6s  %7s\n", w_name, "NAME", w_type, "TYPE", w_location, "LOCATION",
+               "ENABLED", "ENTERS", "WAITERS");
         for (i = 0; i < n; i++)
-            printf("%-*s  %-*s  %-*s  %-7s  %6" JSON_INTEGER_FORMAT "  %7" JSON_INTEGER_FORMAT "\n",
-                   w_name, rows[i].name, w_type, rows[i].type, w_location, rows[i].location,
-                   rows[i].enabled, rows[i].enters, rows[i].waiters);
+            printf("%-*s  %-*s  %-*s  %-7s  %6" JSON_INTEGER_FORMAT "  %7" JSON_INTEGER_FORMAT "\n", w_name,
+                   rows[i].name, w_type, rows[i].type, w_location, rows[i].location, rows[i].enabled,
+                   rows[i].enters, rows[i].waiters);
         for (i = 0; i < n; i++)
             free(rows[i].location);
         free(rows);
@@ -782,7 +782,8 @@ static void format_event(strbuf *line, json_t *ev)
     json_t *params = json_object_get(ev, "parameters");
     const char *key;
     json_t *value;
-    json_object_foreach(params, key, value) {
+    json_object_foreach(params, key, value)
+    {
         strbuf_append(line, " ");
         append_word(line, key);
         strbuf_append(line, "=");
@@ -806,8 +807,8 @@ enum {
 typedef struct watch {
     ctl *ctl;
     sse_parser parser;
-    int json;   /* print raw event JSON */
-    int quiet;  /* print nothing on stdout */
+    int json;              /* print raw event JSON */
+    int quiet;             /* print nothing on stdout */
     int connected_comment; /* ": connected" arrived */
     /* wait only: events of `name` in `phase` are counted until `want`. */
     const char *name;
@@ -871,8 +872,7 @@ static int on_stream_event(void *arg, const sse_event *ev)
     if (!w->name) {
         rc = print_event_line(w, ev, root);
     } else if (strcmp(string_field(root, "injection", ""), w->name) == 0 &&
-               (strcmp(w->phase, "all") == 0 ||
-                strcmp(string_field(root, "phase", ""), w->phase) == 0)) {
+               (strcmp(w->phase, "all") == 0 || strcmp(string_field(root, "phase", ""), w->phase) == 0)) {
         rc = print_event_line(w, ev, root);
         if (rc == 0 && ++w->seen >= w->want)
             rc = STOP_SEEN;
@@ -913,8 +913,8 @@ static int run_stream(watch *w, const char *path, double timeout)
     int stop_rc = 0, connected = 0;
     http_response resp;
     char err[CURL_ERROR_SIZE + 256] = "";
-    http_stream_end end = http_stream(&ctl->client, path, on_stream_data, w, deadline, &stop_rc,
-                                      &resp, &connected, err, sizeof(err));
+    http_stream_end end = http_stream(&ctl->client, path, on_stream_data, w, deadline, &stop_rc, &resp,
+                                      &connected, err, sizeof(err));
     sse_parser_free(&w->parser);
 
     switch (end) {
@@ -926,8 +926,7 @@ static int run_stream(watch *w, const char *path, double timeout)
             return EXIT_SERVER;
         }
         if (stop_rc == SSE_ETOOLONG)
-            complain(ctl, "the event stream sent a line or event over %zu bytes",
-                     SSE_DEFAULT_MAX_LINE);
+            complain(ctl, "the event stream sent a line or event over %zu bytes", SSE_DEFAULT_MAX_LINE);
         else
             complain(ctl, "out of memory while reading the event stream");
         return EXIT_SERVER;
@@ -936,9 +935,8 @@ static int run_stream(watch *w, const char *path, double timeout)
             complain(ctl, "no answer from %s within %g s", ctl->client.base_url, timeout);
             return EXIT_SERVER;
         }
-        complain(ctl,
-                 "timed out after %g s waiting for %s (phase %s): seen %" PRIu64 " of %" PRIu64,
-                 timeout, w->name, w->phase, w->seen, w->want);
+        complain(ctl, "timed out after %g s waiting for %s (phase %s): seen %" PRIu64 " of %" PRIu64, timeout,
+                 w->name, w->phase, w->seen, w->want);
         return EXIT_TIMED_OUT;
     case HTTP_STREAM_CLOSED:
         complain(ctl, "%s (%s)", err, ctl->client.base_url);
@@ -990,7 +988,7 @@ static int run_events(ctl *ctl, const command *cmd, int argc, char **argv)
                 rc = usage_error(ctl, "--injection NAME is empty");
             else
                 add_query(&path, "injection", a.value);
-        } else if ((m = option_is(&a, "type", 't', 1)) != 0) {
+        } else if ((m = option_is(&a, "type", 0, 1)) != 0) {
             if (m < 0)
                 rc = EXIT_USAGE;
             else
@@ -1011,8 +1009,7 @@ static int run_events(ctl *ctl, const command *cmd, int argc, char **argv)
             if (m < 0)
                 rc = EXIT_USAGE;
             else if (parse_u64(a.value, &number) != 0)
-                rc = usage_error(ctl, "bad --since '%s': expected an event seq (0 or more)",
-                                 a.value);
+                rc = usage_error(ctl, "bad --since '%s': expected an event seq (0 or more)", a.value);
             else
                 add_query(&path, "since", a.value);
         } else if ((m = option_is(&a, "json", 0, 0)) != 0) {
@@ -1060,8 +1057,7 @@ static int run_wait(ctl *ctl, const command *cmd, int argc, char **argv)
             if (m < 0)
                 return EXIT_USAGE;
             if (parse_u64(a.value, &w.want) != 0 || w.want == 0)
-                return usage_error(ctl, "bad --count '%s': expected a whole number, 1 or more",
-                                   a.value);
+                return usage_error(ctl, "bad --count '%s': expected a whole number, 1 or more", a.value);
         } else if ((m = option_is(&a, "timeout", 't', 1)) != 0) {
             if (m < 0)
                 return EXIT_USAGE;
@@ -1074,8 +1070,7 @@ static int run_wait(ctl *ctl, const command *cmd, int argc, char **argv)
             if (m < 0)
                 return EXIT_USAGE;
             if (parse_u64(a.value, &number) != 0)
-                return usage_error(ctl, "bad --since '%s': expected an event seq (0 or more)",
-                                   a.value);
+                return usage_error(ctl, "bad --since '%s': expected an event seq (0 or more)", a.value);
             since = a.value;
         } else if ((m = option_is(&a, "phase", 0, 1)) != 0) {
             if (m < 0)
@@ -1146,16 +1141,12 @@ static const command commands[] = {
      "not enabled.\n",
      run_message},
     {"enters", "NAME", "print how often NAME fired since enabled",
-     "Prints, as a bare integer, how many times NAME fired since it was last enabled.\n",
-     run_enters},
+     "Prints, as a bare integer, how many times NAME fired since it was last enabled.\n", run_enters},
     {"waiters", "NAME", "print how many threads wait in NAME",
-     "Prints, as a bare integer, how many threads are parked in NAME's wait for message.\n",
-     run_waiters},
+     "Prints, as a bare integer, how many threads are parked in NAME's wait for message.\n", run_waiters},
     {"get", "NAME", "print NAME's state as JSON",
-     "Prints the server's JSON for NAME: whether it is enabled, one-shot, its parameters.\n",
-     run_get},
-    {"events", "[--injection NAME]... [--type T] [--since SEQ] [--json]",
-     "print events as points fire",
+     "Prints the server's JSON for NAME: whether it is enabled, one-shot, its parameters.\n", run_get},
+    {"events", "[--injection NAME]... [--type T] [--since SEQ] [--json]", "print events as points fire",
      "Prints one line per event as points fire, until interrupted:\n"
      "  SEQ DATE TIME.MICROSECONDS shard=N TYPE PHASE NAME FILE:LINE [KEY=VALUE]...\n"
      "(FILE:LINE is '-' for points named at run time; values with spaces are quoted).\n"
@@ -1164,7 +1155,7 @@ static const command commands[] = {
      "\n"
      "Options:\n"
      "  -i, --injection NAME  only events of NAME (repeatable)\n"
-     "  -t, --type T          only points of type T: sleep, exception, lambda, handler,\n"
+     "  --type T              only points of type T: sleep, exception, lambda, handler,\n"
      "                        enter (repeatable)\n"
      "  --phase P             only phase P: hit (the default), waiting, released,\n"
      "                        timeout, or all (repeatable)\n"

@@ -77,8 +77,7 @@ static struct curl_slist *common_headers(const http_client *client, const char *
 }
 
 /* Options shared by requests and streams. `noproxy` must outlive the handle. */
-static CURL *new_handle(const char *url, struct curl_slist *headers, char *errbuf,
-                        strbuf *noproxy)
+static CURL *new_handle(const char *url, struct curl_slist *headers, char *errbuf, strbuf *noproxy)
 {
     CURL *easy = curl_easy_init();
     if (!easy)
@@ -110,16 +109,15 @@ static void describe_curl_error(CURLcode code, const char *errbuf, char *err, si
         snprintf(err, err_len, "%s", curl_easy_strerror(code));
 }
 
-int http_request(const http_client *client, const char *method, const char *path,
-                 const char *body, http_response *resp, char *err, size_t err_len)
+int http_request(const http_client *client, const char *method, const char *path, const char *body,
+                 http_response *resp, char *err, size_t err_len)
 {
     memset(resp, 0, sizeof(*resp));
     strbuf url = {0}, noproxy = {0};
     strbuf_append(&url, client->base_url);
     strbuf_append(&url, path);
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *headers =
-        common_headers(client, body ? "Content-Type: application/json" : NULL);
+    struct curl_slist *headers = common_headers(client, body ? "Content-Type: application/json" : NULL);
     body_sink sink = {.cap = MAX_BODY};
     int rc = -1;
 
@@ -167,9 +165,9 @@ typedef struct stream_ctx {
     CURL *easy;
     http_data_fn on_data;
     void *arg;
-    int checked;   /* the status and content type were looked at */
-    int refused;   /* not a 200 event stream: the body is collected as an error answer */
-    int stopped;   /* on_data returned non-zero */
+    int checked; /* the status and content type were looked at */
+    int refused; /* not a 200 event stream: the body is collected as an error answer */
+    int stopped; /* on_data returned non-zero */
     int stop_rc;
     int got_bytes; /* any stream byte arrived */
     body_sink error_body;
@@ -206,9 +204,9 @@ static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return len;
 }
 
-http_stream_end http_stream(const http_client *client, const char *path, http_data_fn on_data,
-                            void *arg, double deadline, int *stop_rc, http_response *resp,
-                            int *connected, char *err, size_t err_len)
+http_stream_end http_stream(const http_client *client, const char *path, http_data_fn on_data, void *arg,
+                            double deadline, int *stop_rc, http_response *resp, int *connected, char *err,
+                            size_t err_len)
 {
     memset(resp, 0, sizeof(*resp));
     if (connected)
@@ -338,8 +336,7 @@ void http_error_describe(const http_response *resp, char *out, size_t out_len)
             excerpt[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
         }
         excerpt[n] = '\0';
-        snprintf(out, out_len, "HTTP %ld: %s%s", resp->status, excerpt,
-                 resp->body_len > 200 ? "..." : "");
+        snprintf(out, out_len, "HTTP %ld: %s%s", resp->status, excerpt, resp->body_len > 200 ? "..." : "");
     } else {
         snprintf(out, out_len, "HTTP %ld", resp->status);
     }

@@ -34,19 +34,19 @@ void http_response_free(http_response *resp);
  * answered (any status: look at resp->status), or -1 when it could not be reached or the
  * exchange failed, with a message in err.
  */
-int http_request(const http_client *client, const char *method, const char *path,
-                 const char *body, http_response *resp, char *err, size_t err_len);
+int http_request(const http_client *client, const char *method, const char *path, const char *body,
+                 http_response *resp, char *err, size_t err_len);
 
 /* Receives stream bytes as they arrive. Return 0 to go on, non-zero to stop the stream. */
 typedef int (*http_data_fn)(void *arg, const char *buf, size_t len);
 
 /* How a stream ended. */
 typedef enum http_stream_end {
-    HTTP_STREAM_STOPPED,  /* the data callback returned non-zero (its value is in *stop_rc) */
-    HTTP_STREAM_TIMEOUT,  /* the deadline passed */
-    HTTP_STREAM_CLOSED,   /* the server ended the stream or the connection broke; err says how */
-    HTTP_STREAM_FAILED,   /* the server could not be reached; err says why */
-    HTTP_STREAM_REFUSED,  /* the server answered without a stream: resp holds status and body */
+    HTTP_STREAM_STOPPED, /* the data callback returned non-zero (its value is in *stop_rc) */
+    HTTP_STREAM_TIMEOUT, /* the deadline passed */
+    HTTP_STREAM_CLOSED,  /* the server ended the stream or the connection broke; err says how */
+    HTTP_STREAM_FAILED,  /* the server could not be reached; err says why */
+    HTTP_STREAM_REFUSED, /* the server answered without a stream: resp holds status and body */
 } http_stream_end;
 
 /*
@@ -56,9 +56,9 @@ typedef enum http_stream_end {
  * `resp` (release it with http_response_free()). `*connected` (may be NULL) tells whether any
  * stream byte arrived, to tell a slow server from a quiet stream.
  */
-http_stream_end http_stream(const http_client *client, const char *path, http_data_fn on_data,
-                            void *arg, double deadline, int *stop_rc, http_response *resp,
-                            int *connected, char *err, size_t err_len);
+http_stream_end http_stream(const http_client *client, const char *path, http_data_fn on_data, void *arg,
+                            double deadline, int *stop_rc, http_response *resp, int *connected, char *err,
+                            size_t err_len);
 
 /* Seconds on the monotonic clock. */
 double mono_now(void);

@@ -68,13 +68,13 @@ typedef struct sse_parser {
     size_t line_len, line_cap;
     char *data; /* the data buffer of the event being gathered */
     size_t data_len, data_cap;
-    char *type;       /* the event type buffer, NULL when empty */
-    char *id_buffer;  /* the last event id buffer (persists across events) */
-    char *last_id;    /* the last event id string, set at each dispatch */
-    long retry_ms;    /* -1 until a valid retry field arrives */
-    int after_cr;     /* the previous byte was a CR: an LF right after it is part of that line end */
-    int at_start;     /* no line has been completed yet: a BOM may still be skipped */
-    int error;        /* a sticky SSE_E* code once the parser failed, else 0 */
+    char *type;      /* the event type buffer, NULL when empty */
+    char *id_buffer; /* the last event id buffer (persists across events) */
+    char *last_id;   /* the last event id string, set at each dispatch */
+    long retry_ms;   /* -1 until a valid retry field arrives */
+    int after_cr;    /* the previous byte was a CR: an LF right after it is part of that line end */
+    int at_start;    /* no line has been completed yet: a BOM may still be skipped */
+    int error;       /* a sticky SSE_E* code once the parser failed, else 0 */
 } sse_parser;
 
 /*

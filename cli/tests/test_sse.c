@@ -81,8 +81,7 @@ static int record_comment(void *arg, const char *text, size_t len)
  * Parses `input` cut at the sorted positions cuts[0..ncuts) and returns the transcript,
  * ending with "R<rc>" when feeding or finishing failed. Caller frees.
  */
-static char *parse_with_cuts(const char *input, size_t len, const size_t *cuts, size_t ncuts,
-                             size_t max_line)
+static char *parse_with_cuts(const char *input, size_t len, const size_t *cuts, size_t ncuts, size_t max_line)
 {
     transcript t = {0};
     append(&t, "", 0);
@@ -107,8 +106,8 @@ static char *parse_with_cuts(const char *input, size_t len, const size_t *cuts, 
 }
 
 /* Checks one split of the input against the expected transcript, naming the split on failure. */
-static void expect_split(const char *input, size_t len, const size_t *cuts, size_t ncuts,
-                         size_t max_line, const char *expected)
+static void expect_split(const char *input, size_t len, const size_t *cuts, size_t ncuts, size_t max_line,
+                         const char *expected)
 {
     char *got = parse_with_cuts(input, len, cuts, ncuts, max_line);
     if (strcmp(got, expected) != 0) {
@@ -122,8 +121,7 @@ static void expect_split(const char *input, size_t len, const size_t *cuts, size
 }
 
 /* Runs the input whole, byte by byte, with one cut anywhere and (if short) two cuts anywhere. */
-static void expect_all_splits_n(const char *input, size_t len, size_t max_line,
-                                const char *expected)
+static void expect_all_splits_n(const char *input, size_t len, size_t max_line, const char *expected)
 {
     expect_split(input, len, NULL, 0, max_line, expected);
 
@@ -266,8 +264,7 @@ static void test_overflow_event_has_its_type_and_type_resets_after(void **state)
 static void test_event_type_without_data_is_not_dispatched_and_resets(void **state)
 {
     (void)state;
-    expect_any_line_end("event: overflow\n\ndata: x\n\nevent:\ndata: y\n\n",
-                        "Emessage|x|\nEmessage|y|\n");
+    expect_any_line_end("event: overflow\n\ndata: x\n\nevent:\ndata: y\n\n", "Emessage|x|\nEmessage|y|\n");
 }
 
 static void test_unfinished_event_at_end_is_discarded(void **state)
@@ -321,7 +318,10 @@ static void test_retry_field_sets_reconnection_time_when_all_digits(void **state
 static void test_leading_byte_order_mark_is_skipped_once(void **state)
 {
     (void)state;
-    expect_all_splits("\xEF\xBB\xBF" "data: a\n\n\xEF\xBB\xBF" "data: b\n\n", "Emessage|a|\n");
+    expect_all_splits("\xEF\xBB\xBF"
+                      "data: a\n\n\xEF\xBB\xBF"
+                      "data: b\n\n",
+                      "Emessage|a|\n");
 }
 
 static void test_line_at_the_cap_is_accepted_and_one_byte_over_fails(void **state)
