@@ -1,0 +1,461 @@
+/*
+ * test_json.c - json.c: parameters read from JSON, strings written to JSON whatever their
+ * bytes, and the SSE frame of an event.
+ *
+ * The frame tests build a struct errinj__record by hand, as the server's consumer receives
+ * it from the ring, so every field has a value the test chose and can look for.
+ */
+#include "internal.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+/* True when s[0..len) is UTF-8 as JSON needs it: no overlongs, surrogates or values past U+10FFFF. */
+static bool utf8_valid(const char *s, size_t len)
+{
+    json_t *j = json_stringn(s, len);
+    json_decref(j);
+    return j != NULL;
+}
+
+static struct errinj__config *config_of(const char *const *kv)
+{
+    struct errinj__config *cfg = errinj__config_new(kv);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+static void expect_param(const struct errinj__config *cfg, const char *key, const char *value)
+{
+    const char *got = errinj__config_get(cfg, key);
+    if (got == NULL)
+        fail_msg("parameter %s missing, expected \"%s\"", key, value);
+    assert_string_equal(got, value);
+}
+
+static void free_config(struct errinj__config **cfg)
+{
+    errinj__config_unref(*cfg);
+    *cfg = NULL;
+}
+
+/* ---- errinj__config_from_json --------------------------------------------------------------- */
+
+static void config_from_null_pointer_or_json_null_is_empty(void **state)
+{
+    (void)state;
+    json_t *null = json_null();
+    const json_t *inputs[] = {NULL, null};
+    for (size_t i = 0; i < 2; i++) {
+        struct errinj__config *cfg = (void *)1;
+        const char *why = NULL;
+        assert_int_equal(errinj__config_from_json(inputs[i], &cfg, &why), 0);
+        assert_non_null(cfg);
+        assert_int_equal(cfg->pairs, 0);
+        assert_null(cfg->kv[0]);
+        assert_null(why);
+        free_config(&cfg);
+    }
+    json_decref(null);
+}
+
+static void config_from_an_empty_object_is_empty(void **state)
+{
+    (void)state;
+    json_t *obj = json_object();
+    struct errinj__config *cfg = NULL;
+    const char *why = NULL;
+    assert_int_equal(errinj__config_from_json(obj, &cfg, &why), 0);
+    assert_int_equal(cfg->pairs, 0);
+    assert_null(cfg->kv[0]);
+    free_config(&cfg);
+    json_decref(obj);
+}
+
+static void config_keeps_strings_and_stringifies_other_values(void **state)
+{
+    (void)state;
+    json_t *obj = json_loads("{\"s\":\"text\",\"empty\":\"\",\"n\":5,\"neg\":-12,\"b\":true,\"f\":false,"
+                             "\"o\":{\"x\":[1]},\"z\":null,\"a\":[1,\"two\",null],\"r\":1.5,\"u\":\"caf\\u00e9\","
+                             "\"q\":\"say \\\"hi\\\"\\n\"}",
+                             0, NULL);
+    assert_non_null(obj);
+    struct errinj__config *cfg = NULL;
+    const char *why = NULL;
+    assert_int_equal(errinj__config_from_json(obj, &cfg, &why), 0);
+    assert_int_equal(cfg->pairs, 12);
+    expect_param(cfg, "s", "text");
+    expect_param(cfg, "empty", "");
+    expect_param(cfg, "n", "5");
+    expect_param(cfg, "neg", "-12");
+    expect_param(cfg, "b", "true");
+    expect_param(cfg, "f", "false");
+    expect_param(cfg, "o", "{\"x\":[1]}");
+    expect_param(cfg, "z", "null");
+    expect_param(cfg, "a", "[1,\"two\",null]");
+    expect_param(cfg, "r", "1.5");
+    expect_param(cfg, "u", "caf\xc3\xa9");
+    expect_param(cfg, "q", "say \"hi\"\n"); /* a string is kept as is, not re-encoded */
+    assert_null(cfg->kv[24]);
+    json_decref(obj); /* the config owns copies */
+    expect_param(cfg, "o", "{\"x\":[1]}");
+    free_config(&cfg);
+}
+
+static void config_from_a_non_object_is_einval_with_a_reason(void **state)
+{
+    (void)state;
+    json_t *inputs[] = {json_array(), json_integer(5), json_string("k=v"), json_true(), json_false(),
+                        json_real(1.5), json_loads("[{\"k\":\"v\"}]", 0, NULL)};
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        assert_non_null(inputs[i]);
+        struct errinj__config *cfg = (void *)1;
+        const char *why = NULL;
+        int rc = errinj__config_from_json(inputs[i], &cfg, &why);
+        char *text = json_dumps(inputs[i], JSON_ENCODE_ANY);
+        if (rc != ERRINJ_EINVAL)
+            fail_msg("%s: rc %d (%s), expected ERRINJ_EINVAL", text, rc, errinj_strerror(rc));
+        assert_null(cfg);
+        if (why == NULL || why[0] == '\0')
+            fail_msg("%s: refused without a reason", text);
+        free(text);
+        json_decref(inputs[i]);
+    }
+}
+
+static void config_refuses_nul_in_keys_and_values(void **state)
+{
+    (void)state;
+    json_t *bad_key = json_object();
+    json_object_setn_new(bad_key, "a\0b", 3, json_string("v"));
+    json_t *bad_value = json_object();
+    json_object_set_new(bad_value, "k", json_stringn("a\0b", 3));
+    json_t *inputs[] = {bad_key, bad_value};
+    for (size_t i = 0; i < 2; i++) {
+        struct errinj__config *cfg = (void *)1;
+        const char *why = NULL;
+        assert_int_equal(errinj__config_from_json(inputs[i], &cfg, &why), ERRINJ_EINVAL);
+        assert_null(cfg);
+        assert_non_null(why);
+        assert_true(strlen(why) > 0);
+        json_decref(inputs[i]);
+    }
+}
+
+/* ---- errinj__json_string_lossy ------------------------------------------------------------- */
+
+#define FFFD "\xef\xbf\xbd"
+
+static void lossy_string_keeps_valid_utf8_and_replaces_each_bad_byte(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        {"", ""},
+        {"plain ascii", "plain ascii"},
+        {"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x92\xa5", "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x92\xa5"},
+        {"ctl \x01\x1f\x7f\n", "ctl \x01\x1f\x7f\n"},
+        {"a\xff" "b", "a" FFFD "b"},
+        {"\xfe\xff", FFFD FFFD},
+        {"\x80", FFFD},
+        {"\xc0\xaf", FFFD FFFD},                /* overlong '/' */
+        {"\xe0\x80\xaf", FFFD FFFD FFFD},       /* overlong, three bytes */
+        {"\xed\xa0\x80", FFFD FFFD FFFD},       /* a surrogate */
+        {"\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD}, /* past U+10FFFF */
+        {"\xf5\x80\x80\x80", FFFD FFFD FFFD FFFD},
+        {"x\xe2\x82", "x" FFFD FFFD},           /* a sequence cut short at the end */
+        {"\xe2\x82x", FFFD FFFD "x"},           /* ... or in the middle */
+        {"\xc3\xa9\xff\xc3\xa9", "\xc3\xa9" FFFD "\xc3\xa9"},
+        {"\xef\xbf\xbd", "\xef\xbf\xbd"},       /* U+FFFD itself is valid */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *j = errinj__json_string_lossy(cases[i].in);
+        if (j == NULL)
+            fail_msg("case %zu: NULL", i);
+        assert_true(json_is_string(j));
+        assert_string_equal(json_string_value(j), cases[i].out);
+        assert_int_equal(json_string_length(j), strlen(cases[i].out));
+        json_decref(j);
+    }
+}
+
+/* Every string of up to three bytes from a mix of ASCII, lead, continuation and invalid bytes. */
+static void lossy_string_is_always_valid_utf8(void **state)
+{
+    (void)state;
+    static const unsigned char bytes[] = {'a', 0x01, 0x7f, 0x80, 0x8f, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2,
+                                          0xdf, 0xe0, 0xe1, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xf8, 0xfe, 0xff};
+    const size_t n = sizeof(bytes);
+    size_t checked = 0;
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = 0; b <= n; b++)
+            for (size_t c = 0; c <= n; c++) {
+                if (b == n && c != n)
+                    continue; /* shorter strings are covered once */
+                char s[4] = {(char)bytes[a], b < n ? (char)bytes[b] : 0, c < n ? (char)bytes[c] : 0, 0};
+                json_t *j = errinj__json_string_lossy(s);
+                if (j == NULL)
+                    fail_msg("%02x %02x %02x: NULL", bytes[a], b < n ? bytes[b] : 0, c < n ? bytes[c] : 0);
+                const char *out = json_string_value(j);
+                if (!utf8_valid(out, strlen(out)))
+                    fail_msg("%02x %02x %02x: result is not UTF-8", bytes[a], b < n ? bytes[b] : 0,
+                             c < n ? bytes[c] : 0);
+                /* Valid input comes out unchanged. */
+                if (utf8_valid(s, strlen(s)))
+                    assert_string_equal(out, s);
+                json_decref(j);
+                checked++;
+            }
+    assert_true(checked > 10000);
+}
+
+/* ---- errinj__record_sse_frame ------------------------------------------------------------- */
+
+/* A record of the injection "json.frame" (enabled so that the entry exists). */
+static struct errinj__record record_of(struct errinj__config *cfg, const char *file, int line)
+{
+    assert_int_equal(errinj_enable("json.frame", false, NULL), 0);
+    struct errinj__entry *e = errinj__entry_find("json.frame");
+    assert_non_null(e);
+    return (struct errinj__record){
+        .seq = 42,
+        .entry = e,
+        .cfg = cfg,
+        .file = file,
+        .line = line,
+        .type = ERRINJ_TYPE_HANDLER,
+        .phase = ERRINJ__PHASE_WAITING,
+        .shard = 2,
+        .thread = 12345,
+        .ts_ns = 1700000000123456789ll,
+        .enters = 3,
+    };
+}
+
+/* Splits a frame into its id and its JSON, checking the exact framing on the way. */
+static json_t *parse_frame(const char *frame, size_t len, unsigned long long *id)
+{
+    assert_non_null(frame);
+    assert_int_equal(len, strlen(frame));
+    char tail[] = "\n\n";
+    if (len < 2 || memcmp(frame + len - 2, tail, 2) != 0)
+        fail_msg("frame does not end with a blank line: %s", frame);
+    if (strncmp(frame, "id: ", 4) != 0)
+        fail_msg("frame does not start with \"id: \": %s", frame);
+    char *end;
+    *id = strtoull(frame + 4, &end, 10);
+    if (end == frame + 4 || strncmp(end, "\ndata: ", 7) != 0)
+        fail_msg("no \"\\ndata: \" after the id: %s", frame);
+    const char *data = end + 7;
+    size_t data_len = (size_t)(frame + len - 2 - data);
+    if (memchr(data, '\n', data_len) != NULL || memchr(data, '\r', data_len) != NULL)
+        fail_msg("the data spans more than one line: %s", frame);
+    json_error_t err;
+    json_t *obj = json_loadb(data, data_len, 0, &err);
+    if (obj == NULL)
+        fail_msg("data is not JSON (%s): %s", err.text, frame);
+    assert_true(json_is_object(obj));
+    return obj;
+}
+
+static void expect_int_field(json_t *obj, const char *key, long long value)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v))
+        fail_msg("\"%s\" is missing or not an integer", key);
+    assert_int_equal(json_integer_value(v), value);
+}
+
+static void expect_string_field(json_t *obj, const char *key, const char *value)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v))
+        fail_msg("\"%s\" is missing or not a string", key);
+    assert_string_equal(json_string_value(v), value);
+}
+
+static void frame_is_id_then_one_data_line_with_every_field(void **state)
+{
+    (void)state;
+    struct errinj__config *cfg = config_of((const char *[]){"k", "v", "n", "5", NULL});
+    struct errinj__record rec = record_of(cfg, "src/server.cc", 77);
+    size_t len = 0;
+    char *frame = errinj__record_sse_frame(&rec, &len);
+    unsigned long long id;
+    json_t *obj = parse_frame(frame, len, &id);
+    assert_int_equal(id, 42);
+    assert_true(strncmp(frame, "id: 42\ndata: {", 14) == 0);
+    expect_string_field(obj, "injection", "json.frame");
+    expect_string_field(obj, "type", "handler");
+    expect_string_field(obj, "phase", "waiting");
+    expect_int_field(obj, "shard", 2);
+    expect_int_field(obj, "seq", 42);
+    expect_int_field(obj, "thread", 12345);
+    expect_int_field(obj, "ts_ns", 1700000000123456789ll);
+    expect_int_field(obj, "enters", 3);
+    expect_string_field(obj, "file", "src/server.cc");
+    expect_int_field(obj, "line", 77);
+    json_t *params = json_object_get(obj, "parameters");
+    assert_true(json_is_object(params));
+    assert_int_equal(json_object_size(params), 2);
+    expect_string_field(params, "k", "v");
+    expect_string_field(params, "n", "5");
+    if (json_object_size(obj) != 11) {
+        fail_msg("frame has %zu keys, expected 11: %s", json_object_size(obj), frame);
+    }
+    json_decref(obj);
+    free(frame);
+    free_config(&cfg);
+}
+
+static void frame_without_a_file_has_no_file_or_line(void **state)
+{
+    (void)state;
+    struct errinj__config *cfg = config_of(NULL);
+    struct errinj__record rec = record_of(cfg, NULL, 0);
+    size_t len = 0;
+    char *frame = errinj__record_sse_frame(&rec, &len);
+    unsigned long long id;
+    json_t *obj = parse_frame(frame, len, &id);
+    if (json_object_get(obj, "file") != NULL || json_object_get(obj, "line") != NULL)
+        fail_msg("a run-time-name event has file or line: %s", frame);
+    json_t *params = json_object_get(obj, "parameters");
+    if (!json_is_object(params) || json_object_size(params) != 0)
+        fail_msg("parameters is not an empty object: %s", frame);
+    assert_int_equal(json_object_size(obj), 9);
+    json_decref(obj);
+    free(frame);
+    free_config(&cfg);
+}
+
+static void frame_names_each_type_and_phase(void **state)
+{
+    (void)state;
+    static const char *const types[] = {"sleep", "exception", "lambda", "handler", "enter"};
+    static const char *const phases[] = {"hit", "waiting", "released", "timeout"};
+    struct errinj__config *cfg = config_of(NULL);
+    for (unsigned t = 0; t < 5; t++) {
+        for (unsigned p = 0; p < 4; p++) {
+            struct errinj__record rec = record_of(cfg, NULL, 0);
+            rec.type = (uint8_t)t;
+            rec.phase = (uint8_t)p;
+            rec.seq = 1000 + 10 * t + p;
+            size_t len = 0;
+            char *frame = errinj__record_sse_frame(&rec, &len);
+            unsigned long long id;
+            json_t *obj = parse_frame(frame, len, &id);
+            assert_int_equal(id, rec.seq);
+            expect_int_field(obj, "seq", (long long)rec.seq);
+            expect_string_field(obj, "type", types[t]);
+            expect_string_field(obj, "phase", phases[p]);
+            json_decref(obj);
+            free(frame);
+        }
+    }
+    free_config(&cfg);
+}
+
+static void frame_keeps_newlines_and_control_characters_on_one_data_line(void **state)
+{
+    (void)state;
+    const char *key = "multi\nline\rkey";
+    const char *value = "a\nb\r\n\x01\x1f\x7f\t\"quoted\" \\ </script>\n\ndata: fake\n\n";
+    struct errinj__config *cfg = config_of((const char *[]){key, value, NULL});
+    struct errinj__record rec = record_of(cfg, "dir/with\nnewline.c", 5);
+    size_t len = 0;
+    char *frame = errinj__record_sse_frame(&rec, &len);
+    /* Exactly three line feeds: after the id, and the blank line that ends the frame. */
+    size_t lf = 0;
+    for (size_t i = 0; i < len; i++)
+        lf += frame[i] == '\n';
+    if (lf != 3)
+        fail_msg("%zu line feeds, expected 3: %s", lf, frame);
+    unsigned long long id;
+    json_t *obj = parse_frame(frame, len, &id);
+    expect_string_field(json_object_get(obj, "parameters"), key, value);
+    expect_string_field(obj, "file", "dir/with\nnewline.c");
+    json_decref(obj);
+    free(frame);
+    free_config(&cfg);
+}
+
+static void frame_turns_non_utf8_parameters_into_valid_json(void **state)
+{
+    (void)state;
+    struct errinj__config *cfg =
+        config_of((const char *[]){"k\xff", "v\xc0\xaf", "ok", "bad \xed\xa0\x80 surrogate", "caf\xc3\xa9", "\xc3\xa9", NULL});
+    struct errinj__record rec = record_of(cfg, "file\xfe.c", 9);
+    size_t len = 0;
+    char *frame = errinj__record_sse_frame(&rec, &len);
+    assert_non_null(frame);
+    assert_true(utf8_valid(frame, len));
+    unsigned long long id;
+    json_t *obj = parse_frame(frame, len, &id); /* jansson refuses JSON that is not UTF-8 */
+    json_t *params = json_object_get(obj, "parameters");
+    assert_int_equal(json_object_size(params), 3);
+    expect_string_field(params, "k" FFFD, "v" FFFD FFFD);
+    expect_string_field(params, "ok", "bad " FFFD FFFD FFFD " surrogate");
+    expect_string_field(params, "caf\xc3\xa9", "\xc3\xa9");
+    expect_string_field(obj, "file", "file" FFFD ".c");
+    json_decref(obj);
+    free(frame);
+    free_config(&cfg);
+}
+
+static void frame_of_a_large_seq_prints_it_whole(void **state)
+{
+    (void)state;
+    struct errinj__config *cfg = config_of(NULL);
+    struct errinj__record rec = record_of(cfg, NULL, 0);
+    rec.seq = 9007199254740993ull; /* above 2^53: must not pass through a double */
+    rec.enters = 18446744073ull;
+    size_t len = 0;
+    char *frame = errinj__record_sse_frame(&rec, &len);
+    assert_true(strncmp(frame, "id: 9007199254740993\ndata: ", 27) == 0);
+    unsigned long long id;
+    json_t *obj = parse_frame(frame, len, &id);
+    assert_int_equal(id, 9007199254740993ull);
+    expect_int_field(obj, "seq", 9007199254740993ll);
+    expect_int_field(obj, "enters", 18446744073ll);
+    json_decref(obj);
+    free(frame);
+    free_config(&cfg);
+}
+
+static int disable_everything(void **state)
+{
+    (void)state;
+    errinj_disable_all();
+    return 0;
+}
+
+int main(void)
+{
+    errinj_set_log(NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(config_from_null_pointer_or_json_null_is_empty),
+        cmocka_unit_test(config_from_an_empty_object_is_empty),
+        cmocka_unit_test(config_keeps_strings_and_stringifies_other_values),
+        cmocka_unit_test(config_from_a_non_object_is_einval_with_a_reason),
+        cmocka_unit_test(config_refuses_nul_in_keys_and_values),
+        cmocka_unit_test(lossy_string_keeps_valid_utf8_and_replaces_each_bad_byte),
+        cmocka_unit_test(lossy_string_is_always_valid_utf8),
+        cmocka_unit_test_teardown(frame_is_id_then_one_data_line_with_every_field, disable_everything),
+        cmocka_unit_test_teardown(frame_without_a_file_has_no_file_or_line, disable_everything),
+        cmocka_unit_test_teardown(frame_names_each_type_and_phase, disable_everything),
+        cmocka_unit_test_teardown(frame_keeps_newlines_and_control_characters_on_one_data_line, disable_everything),
+        cmocka_unit_test_teardown(frame_turns_non_utf8_parameters_into_valid_json, disable_everything),
+        cmocka_unit_test_teardown(frame_of_a_large_seq_prints_it_whole, disable_everything),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
