@@ -1,0 +1,31 @@
+"""errinj: the asyncio client of errinj's REST API and event stream.
+
+```python
+from errinj import RESTClient, injection_event_stream, inject_error, inject_error_one_shot
+
+api = RESTClient(port=10000)
+async with injection_event_stream(ip) as stream:       # returns once the server said ': connected'
+    await api.enable_injection(ip, "name", one_shot=True)
+    ...                                                 # make the server reach the point
+    event = await stream.wait_for_injection("name", timeout=30)
+```
+
+``RESTClient`` mirrors ScyllaDB's test/pylib REST helpers; ``InjectionEventStream`` (made by
+``injection_event_stream`` / ``cluster_event_stream``) is the event stream; see their docstrings for
+what each call waits for. ``errinj.pytest_plugin`` gives the fixtures ``errinj_api`` and
+``errinj_stream``.
+"""
+
+from .errors import EventsLostError, HTTPError, StreamClosedError
+from .rest import RESTClient, InjectionHandler, inject_error, inject_error_one_shot
+from .sse import SSEComment, SSEEvent, SSEParser
+from .stream import InjectionEventStream, cluster_event_stream, injection_event_stream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RESTClient", "InjectionHandler", "inject_error", "inject_error_one_shot",
+    "InjectionEventStream", "injection_event_stream", "cluster_event_stream",
+    "HTTPError", "StreamClosedError", "EventsLostError",
+    "SSEParser", "SSEEvent", "SSEComment",
+]
