@@ -590,6 +590,20 @@ def test_wait_times_out_after_fewer_hits_than_count(host):
     assert len(r.stdout.splitlines()) == 1
 
 
+def test_streams_exit_3_when_the_server_is_killed(background):
+    host = Host()
+    events = background(host.url, "-v", "events")
+    waiter = background(host.url, "-v", "wait", "x", "--timeout", "60")
+    events.connected()
+    waiter.connected()
+    host.proc.kill()
+    host.proc.wait()
+    assert events.wait() == 3
+    assert waiter.wait() == 3
+    events.err.expect(r"events: .*(closed|broke)")
+    waiter.err.expect(r"wait: .*(closed|broke)")
+
+
 def test_wait_exits_3_when_the_server_goes_away(background):
     host = Host()
     waiter = background(host.url, "-v", "wait", "gone", "--timeout", "60")
@@ -671,3 +685,196 @@ def test_too_many_subscribers_is_a_server_error(background):
     finally:
         first.stop()
         assert host.quit() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# A scripted fake server: exact request bytes, and answers errinj would never send
+# --------------------------------------------------------------------------------------------
+
+
+class FakeServer:
+    """Accepts connections on a thread and answers each with scripted raw bytes.
+
+    `script(request)` returns a list of byte chunks to send (each sent separately), or None to
+    keep the connection open and silent until the server is closed.
+    """
+
+    def __init__(self, script):
+        self.script = script
+        self.requests = queue.Queue()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.closing = threading.Event()
+        self.held = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.closing.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+            want = int(headers.get("content-length", "0"))
+            while len(body) < want:
+                body += conn.recv(65536)
+            request = {"line": lines[0], "headers": headers, "body": body}
+            self.requests.put(request)
+            chunks = self.script(request)
+            if chunks is None:
+                self.held.append(conn)
+                continue
+            try:
+                for chunk in chunks:
+                    conn.sendall(chunk)
+            except OSError:
+                pass
+            conn.close()
+
+    def request(self, timeout=10):
+        return self.requests.get(timeout=timeout)
+
+    def close(self):
+        self.closing.set()
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def fake():
+    servers = []
+
+    def start(script):
+        server = FakeServer(script)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def reply(status, body=b"", content_type="application/json"):
+    reason = {200: "OK", 400: "Bad Request", 500: "Internal Server Error"}.get(status, "X")
+    return [f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body]
+
+
+def sse_head():
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+
+
+def test_enable_request_on_the_wire(fake):
+    server = fake(lambda req: reply(200))
+    ok(server.url, "--token", "tok", "enable", "a b/é", "--one-shot", "-p", "k=v", "-p", "n=1")
+    req = server.request()
+    assert req["line"] == "POST /v2/error_injection/injection/a%20b%2F%C3%A9?one_shot=true HTTP/1.1"
+    assert req["headers"]["authorization"] == "Bearer tok"
+    assert req["headers"]["content-type"] == "application/json"
+    assert json.loads(req["body"]) == {"k": "v", "n": "1"}
+
+    ok(server.url, "enable", "plain")
+    req = server.request()
+    assert req["line"].endswith("/injection/plain?one_shot=false HTTP/1.1")
+    assert json.loads(req["body"]) == {}
+    assert "authorization" not in req["headers"]
+
+
+def test_other_requests_on_the_wire(fake):
+    server = fake(lambda req: reply(200, b"[]" if req["line"].startswith("GET") else b""))
+    cases = [
+        (["disable", "x"], "DELETE /v2/error_injection/injection/x"),
+        (["disable", "--all"], "DELETE /v2/error_injection/injection"),
+        (["message", "x"], "POST /v2/error_injection/injection/x/message"),
+        (["list"], "GET /v2/error_injection/injection"),
+        (["points"], "GET /v2/error_injection/points"),
+    ]
+    for args, line in cases:
+        ok(server.url, *args)
+        assert server.request()["line"] == line + " HTTP/1.1"
+
+
+def test_event_filters_on_the_wire(fake):
+    server = fake(lambda req: reply(500, b'{"message":"stop here","code":500}'))
+    r = ctl(server.url, "events", "--injection", "a&b", "--injection", "c", "--type", "sleep",
+            "--phase", "all", "--shard", "3", "--since", "17")
+    assert r.returncode == 3
+    assert "server error: HTTP 500: stop here" in r.stderr
+    assert server.request()["line"] == ("GET /v2/error_injection/events?injection=a%26b&injection=c"
+                                        "&type=sleep&phase=all&shard=3&since=17 HTTP/1.1")
+    r = ctl(server.url, "wait", "w x", "--since", "5", "--timeout", "5")
+    assert r.returncode == 3
+    assert server.request()["line"] == \
+        "GET /v2/error_injection/events?injection=w%20x&since=5 HTTP/1.1"
+
+
+def test_stream_parsed_across_odd_chunks_and_line_ends(fake):
+    event = json.dumps({"seq": 7, "injection": "n", "type": "sleep", "phase": "hit", "shard": 1,
+                        "ts_ns": 1_700_000_000_123_456_789, "parameters": {"k": "v"}})
+    stream = (b": connected\r\n\r\nid: 7\r\ndata: " + event.encode() + b"\r\n\r"
+              b"\nevent: overflow\rdata: {\"dropped\":5,\"next_seq\":13}\r\r: ping\n\n"
+              b"data: not json\n\n")
+    # One byte per send: every line end split from its line, CR from LF.
+    server = fake(lambda req: [sse_head()] + [stream[i:i + 1] for i in range(len(stream))])
+    r = ctl(server.url, "events")
+    assert r.returncode == 3  # the fake ends the stream: the server went away
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1
+    m = EVENT_LINE.match(lines[0])
+    assert m and (m["seq"], m["shard"], m["type"], m["name"], m["params"]) == \
+        ("7", "1", "sleep", "n", " k=v")
+    assert m["time"].endswith(".123456")
+    assert "overflow: 5 events dropped, the stream goes on at seq 13" in r.stderr
+    assert "not a JSON object: not json" in r.stderr
+    assert "server closed the event stream" in r.stderr
+
+
+def test_stream_line_over_the_cap_exits_3(fake):
+    server = fake(lambda req: [sse_head(), b"data: " + b"x" * (5 << 20) + b"\n\n"])
+    r = ctl(server.url, "events")
+    assert r.returncode == 3
+    assert "over 4194304 bytes" in r.stderr
+
+
+def test_stream_answer_that_is_not_an_event_stream_exits_3(fake):
+    server = fake(lambda req: reply(200, b"<html>hello</html>", "text/html"))
+    r = ctl(server.url, "events")
+    assert r.returncode == 3
+    assert "did not answer with an event stream" in r.stderr
+
+
+def test_error_answer_that_is_not_json_is_shown(fake):
+    server = fake(lambda req: reply(500, b"<h1>proxy\nerror</h1>", "text/html"))
+    r = ctl(server.url, "list")
+    assert r.returncode == 3
+    assert "list: server error: HTTP 500: <h1>proxy error</h1>" in r.stderr
+
+
+def test_answer_of_the_wrong_shape_exits_3(fake):
+    server = fake(lambda req: reply(200, b"{\"not\": \"a list\"}"))
+    r = ctl(server.url, "list")
+    assert r.returncode == 3 and "not a JSON array" in r.stderr
+    r = ctl(server.url, "enters", "x")
+    assert r.returncode == 3 and "not an integer" in r.stderr
+
+
+def test_wait_on_a_silent_server_ends_at_the_deadline_with_exit_3(fake):
+    server = fake(lambda req: None)  # accepts, reads the request, never answers
+    start = time.monotonic()
+    r = ctl(server.url, "wait", "x", "--timeout", "0.5")
+    took = time.monotonic() - start
+    assert r.returncode == 3, r.stderr
+    assert "no answer from" in r.stderr
+    assert 0.45 <= took < 5, took
