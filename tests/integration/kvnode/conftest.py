@@ -1,0 +1,170 @@
+"""Fixtures for the end-to-end suites: real kvnode processes, a line-protocol client, and the
+errinj Python client pointed at them. Every wait has a deadline; nothing sleeps to synchronise."""
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "python"))
+
+from errinj import RESTClient  # noqa: E402
+
+READY = re.compile(rb"kvnode ready listen=(\S+):(\d+) api=(\S+):(\d+) shards=(\d+)")
+DEADLINE = 20.0
+
+
+def kvnode_path() -> Path:
+    env = os.environ.get("ERRINJ_KVNODE")
+    if env:
+        return Path(env)
+    build = Path(os.environ.get("ERRINJ_BUILD_DIR", ROOT / "build"))
+    return build / "examples" / "kvnode"
+
+
+class KVNode:
+    """One running kvnode: its ports, its log file, and a way to stop or kill it."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, ip: str, port: int, api_port: int, shards: int,
+                 log: Path) -> None:
+        self.proc, self.ip, self.port, self.api_port, self.shards, self.log = proc, ip, port, api_port, shards, log
+
+    @property
+    def node(self):
+        return (self.ip, self.api_port)
+
+    def shard_of(self, key: str) -> int:
+        """kvnode's key-to-shard mapping: FNV-1a 64 of the key, modulo the shard count."""
+        h = 14695981039346656037
+        for b in key.encode():
+            h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+        return h % self.shards
+
+    def key_on_shard(self, shard: int, prefix: str = "k") -> str:
+        for i in range(10000):
+            if self.shard_of(f"{prefix}{i}") == shard:
+                return f"{prefix}{i}"
+        raise AssertionError(f"no key for shard {shard}")
+
+    async def stop(self) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(self.proc.wait(), DEADLINE)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+
+async def start_kvnode(tmp_path: Path, name: str = "node", shards: int = 4, token: str = None) -> KVNode:
+    log = tmp_path / f"{name}.log"
+    args = [str(kvnode_path()), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--shards", str(shards),
+            "--log", str(log)]
+    if token:
+        args += ["--token", token]
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    line = await asyncio.wait_for(proc.stdout.readline(), DEADLINE)
+    m = READY.search(line)
+    assert m, f"kvnode did not say it was ready: {line!r}"
+    return KVNode(proc, m.group(1).decode(), int(m.group(2)), int(m.group(4)), int(m.group(5)), log)
+
+
+@pytest.fixture
+async def kvnodes(tmp_path):
+    """A factory of kvnode processes; each is stopped with SIGTERM at teardown and must exit 0."""
+    started = []
+
+    async def make(name: str = None, **kw) -> KVNode:
+        node = await start_kvnode(tmp_path, name or f"node{len(started) + 1}", **kw)
+        started.append(node)
+        return node
+
+    yield make
+    for node in started:
+        if node.proc.returncode is None:
+            rc = await node.stop()
+            assert rc == 0, f"kvnode exited {rc}: {(await node.proc.stderr.read()).decode()[-2000:]}"
+
+
+@pytest.fixture
+async def kvnode(kvnodes):
+    return await kvnodes()
+
+
+@pytest.fixture
+async def api():
+    client = RESTClient()
+    yield client
+    await client.close()
+
+
+class KVClient:
+    """The line protocol: one request, one reply line."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+
+    async def call(self, line: str, timeout: float = DEADLINE) -> str:
+        self.writer.write(line.encode() + b"\n")
+        await self.writer.drain()
+        reply = await asyncio.wait_for(self.reader.readline(), timeout)
+        return reply.decode().rstrip("\r\n")
+
+    async def send(self, line: str) -> None:
+        self.writer.write(line.encode() + b"\n")
+        await self.writer.drain()
+
+    async def reply(self, timeout: float = DEADLINE) -> str:
+        return (await asyncio.wait_for(self.reader.readline(), timeout)).decode().rstrip("\r\n")
+
+    async def close(self):
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except ConnectionError:
+            pass
+
+
+@pytest.fixture
+async def connect():
+    """A factory of line-protocol connections to a kvnode."""
+    clients = []
+
+    async def make(node: KVNode) -> KVClient:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(node.ip, node.port), DEADLINE)
+        client = KVClient(reader, writer)
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+def wait_for_log(log: Path, pattern: str, start: int = 0, timeout: float = DEADLINE):
+    """ScyllaDB's test/pylib/log_browsing.py, as tests use it today: read new lines, sleep 10 ms
+    at the end of the file, match a regex. Returns (match, offset after the line)."""
+    import time
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    with open(log, "r", errors="replace") as f:
+        f.seek(start)
+        while True:
+            at = f.tell()
+            line = f.readline()
+            if line.endswith("\n"):
+                if rx.search(line):
+                    return line, f.tell()
+                continue
+            f.seek(at)  # a line still being written: read it whole next time
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{pattern!r} not found in {log}")
+            time.sleep(0.01)  # allow-sleep: this is the log-parsing method being measured
