@@ -70,7 +70,7 @@ async def test_injection_event_vs_log_parsing_comparison(kvnode, api, connect, c
 
 async def test_every_injection_type_reports_its_type(kvnode, api, connect):
     kv = await connect(kvnode)
-    async with injection_event_stream(kvnode.ip, port=kvnode.api_port) as stream:
+    async with injection_event_stream(kvnode.ip, port=kvnode.api_port, phase="all") as stream:
         await api.enable_injection(kvnode.node, "kv_get_delay", one_shot=True, parameters={"duration_ms": 1})
         await api.enable_injection(kvnode.node, "kv_put_fail", one_shot=True)
         await api.enable_injection(kvnode.node, "kv_accept", one_shot=True)
@@ -84,7 +84,7 @@ async def test_every_injection_type_reports_its_type(kvnode, api, connect):
         got = {}
         for name in ["kv_get_delay", "kv_put_fail", "kv_accept", "kv_flush", "kv_put_before_apply"]:
             got[name] = (await stream.wait_for_injection(name, timeout=DEADLINE))["type"]
-        waiting = await stream.wait_for_injection("kv_put_before_apply", phase=None, timeout=DEADLINE)
+        waiting = await stream.wait_for_injection("kv_put_before_apply", phase="waiting", timeout=DEADLINE)
         await api.message_injection(kvnode.node, "kv_put_before_apply")
         assert await kv.reply() == "OK"
     assert got == {"kv_get_delay": "sleep", "kv_put_fail": "exception", "kv_accept": "enter",
