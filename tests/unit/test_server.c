@@ -1,0 +1,761 @@
+/*
+ * test_server.c - server.c: starting and stopping the embedded server, the listen address
+ * rules, and the REST API and SSE stream as a client sees them over a plain TCP socket.
+ *
+ * The client here is deliberately tiny (connect, write the request, read with poll() and a
+ * deadline) so that what the test sees is what went over the wire. Nothing waits by
+ * sleeping: reads wait on poll() with a deadline, and "a thread has parked" is a bounded
+ * poll of errinj_waiters().
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define DEADLINE_MS 10000
+
+/* ---- a tiny HTTP client ----------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Connects to the loopback address of `family` on `port`; -1 with errno on failure. */
+static int connect_loopback(int family, unsigned port)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*a);
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = DEADLINE_MS / 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            fail_msg("send: %s", n < 0 ? strerror(errno) : "wrote nothing");
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+/* A growing buffer of what the server sent. */
+struct inbox {
+    char *data;
+    size_t len, cap;
+    bool eof;
+};
+
+static void inbox_free(struct inbox *in)
+{
+    free(in->data);
+    *in = (struct inbox){0};
+}
+
+/* Reads once, waiting at most until `deadline` (now_ms()); false when the deadline passed. */
+static bool read_some(int fd, struct inbox *in, int64_t deadline)
+{
+    int64_t left = deadline - now_ms();
+    if (left <= 0)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int rc = poll(&pfd, 1, (int)left);
+    if (rc == 0)
+        return false;
+    assert_true(rc > 0);
+    if (in->cap - in->len < 4097) {
+        in->cap = in->cap * 2 + 8192;
+        in->data = realloc(in->data, in->cap);
+        assert_non_null(in->data);
+    }
+    ssize_t n = recv(fd, in->data + in->len, in->cap - in->len - 1, 0);
+    if (n < 0 && errno == ECONNRESET)
+        n = 0, in->eof = true; /* noted by the caller through `eof`; a reset is no clean end */
+    else if (n == 0)
+        in->eof = true;
+    assert_true(n >= 0);
+    in->len += (size_t)n;
+    in->data[in->len] = '\0';
+    return true;
+}
+
+/* Reads until `needle` has arrived (after `from`); returns where, or NULL at EOF or deadline. */
+static const char *read_until(int fd, struct inbox *in, size_t from, const char *needle, int64_t deadline)
+{
+    for (;;) {
+        if (in->len > from) {
+            const char *hit = strstr(in->data + from, needle);
+            if (hit != NULL)
+                return hit;
+        }
+        if (in->eof || !read_some(fd, in, deadline))
+            return NULL;
+    }
+}
+
+/* Reads until the server closes the connection; false at the deadline. */
+static bool read_to_eof(int fd, struct inbox *in, int64_t deadline)
+{
+    while (!in->eof)
+        if (!read_some(fd, in, deadline))
+            return false;
+    return true;
+}
+
+struct response {
+    int status;
+    char *head; /* status line and headers */
+    char *body;
+};
+
+static void response_free(struct response *r)
+{
+    free(r->head);
+    free(r->body);
+    *r = (struct response){0};
+}
+
+/* Sends one request (Connection: close) and reads the whole response. */
+static struct response http_on(int family, unsigned port, const char *method, const char *target,
+                               const char *extra_headers, const char *body, size_t body_len)
+{
+    int fd = connect_loopback(family, port);
+    if (fd < 0)
+        fail_msg("connect to port %u: %s", port, strerror(errno));
+    char head[2048];
+    int n = snprintf(head, sizeof(head),
+                     "%s %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\nContent-Length: %zu\r\n%s\r\n", method,
+                     target, family == AF_INET6 ? "[::1]" : "127.0.0.1", port, body_len,
+                     extra_headers != NULL ? extra_headers : "");
+    assert_true(n > 0 && (size_t)n < sizeof(head));
+    send_all(fd, head, (size_t)n);
+    if (body_len > 0)
+        send_all(fd, body, body_len);
+    struct inbox in = {0};
+    if (!read_to_eof(fd, &in, now_ms() + DEADLINE_MS))
+        fail_msg("%s %s: no complete response within %d ms; got %s", method, target, DEADLINE_MS,
+                 in.data != NULL ? in.data : "nothing");
+    close(fd);
+    struct response r = {0};
+    if (in.len < 12 || sscanf(in.data, "HTTP/1.%*d %d", &r.status) != 1)
+        fail_msg("%s %s: not an HTTP response: %s", method, target, in.data != NULL ? in.data : "nothing");
+    char *split = strstr(in.data, "\r\n\r\n");
+    assert_non_null(split);
+    r.head = strndup(in.data, (size_t)(split - in.data));
+    r.body = strdup(split + 4);
+    inbox_free(&in);
+    return r;
+}
+
+static struct response http(unsigned port, const char *method, const char *target, const char *body)
+{
+    return http_on(AF_INET, port, method, target, NULL, body, body != NULL ? strlen(body) : 0);
+}
+
+static void expect_http_status(const struct response *r, int status, const char *what)
+{
+    if (r->status != status)
+        fail_msg("%s: status %d, expected %d; body %s", what, r->status, status, r->body);
+}
+
+/* A port nothing listens on now: bind port 0, read what the kernel chose, close it. */
+static unsigned unused_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static errinj_server *start_on(const char *listen)
+{
+    errinj_server_opts opts = {.listen = listen};
+    errinj_server *srv = NULL;
+    int rc = errinj_server_start(&opts, &srv);
+    if (rc != 0)
+        fail_msg("errinj_server_start(%s): %d %s", listen, rc, errinj_strerror(rc));
+    assert_non_null(srv);
+    assert_int_not_equal(errinj_server_port(srv), 0);
+    return srv;
+}
+
+static int disable_everything(void **state)
+{
+    (void)state;
+    errinj_disable_all();
+    return 0;
+}
+
+/* ---- start and stop ----------------------------------------------------------------------- */
+
+static void start_refuses_a_null_out_pointer(void **state)
+{
+    (void)state;
+    errinj_server_opts opts = {.listen = "127.0.0.1:0"};
+    assert_int_equal(errinj_server_start(&opts, NULL), ERRINJ_EINVAL);
+    /* ... and holds nothing: a real start still works. */
+    errinj_server_stop(start_on("127.0.0.1:0"));
+}
+
+static void stop_of_null_is_ignored(void **state)
+{
+    (void)state;
+    errinj_server_stop(NULL);
+    assert_int_equal(errinj_server_port(NULL), 0);
+}
+
+static void null_opts_listen_on_the_default_address(void **state)
+{
+    (void)state;
+    errinj_server *srv = (void *)1;
+    int rc = errinj_server_start(NULL, &srv);
+    if (rc == ERRINJ_EADDRINUSE) {
+        assert_null(srv);
+        skip(); /* something else on this machine owns 127.0.0.1:10000 */
+    }
+    if (rc != 0)
+        fail_msg("errinj_server_start(NULL): %d %s", rc, errinj_strerror(rc));
+    assert_int_equal(errinj_server_port(srv), 10000);
+    struct response r = http(10000, "GET", "/v2/error_injection/status", NULL);
+    expect_http_status(&r, 200, "status on the default port");
+    response_free(&r);
+    errinj_server_stop(srv);
+}
+
+static void port_zero_picks_a_free_port_that_answers(void **state)
+{
+    (void)state;
+    errinj_server *srv = start_on("127.0.0.1:0");
+    unsigned port = errinj_server_port(srv);
+    assert_true(port > 0 && port <= 65535);
+    struct response r = http(port, "GET", "/v2/error_injection/status", NULL);
+    expect_http_status(&r, 200, "status");
+    response_free(&r);
+    errinj_server_stop(srv);
+}
+
+static void a_second_server_in_the_same_process_is_refused(void **state)
+{
+    (void)state;
+    errinj_server *first = start_on("127.0.0.1:0");
+    errinj_server_opts opts = {.listen = "127.0.0.1:0"};
+    errinj_server *second = (void *)1;
+    int rc = errinj_server_start(&opts, &second);
+    if (rc == 0)
+        fail_msg("a second server started on port %u", errinj_server_port(second));
+    assert_true(rc < 0);
+    assert_null(second);
+    /* The first one is unharmed, and once it stops a new one may start. */
+    struct response r = http(errinj_server_port(first), "GET", "/v2/error_injection/status", NULL);
+    expect_http_status(&r, 200, "first server after the refused second");
+    response_free(&r);
+    errinj_server_stop(first);
+    errinj_server_stop(start_on("127.0.0.1:0"));
+}
+
+static void a_non_loopback_listen_address_is_refused_without_allow_remote(void **state)
+{
+    (void)state;
+    unsigned port = unused_port();
+    char wildcard[32], remote[32];
+    snprintf(wildcard, sizeof(wildcard), "0.0.0.0:%u", port);
+    snprintf(remote, sizeof(remote), "10.1.2.3:%u", port);
+    const char *const addrs[] = {"10.1.2.3:0", remote, wildcard, ":0", "[::]:0", "[2001:db8::1]:0"};
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        errinj_server_opts opts = {.listen = addrs[i]};
+        errinj_server *srv = (void *)1;
+        int rc = errinj_server_start(&opts, &srv);
+        if (rc != ERRINJ_EACCES)
+            fail_msg("listen %s: %d %s, expected ERRINJ_EACCES", addrs[i], rc, errinj_strerror(rc));
+        assert_null(srv);
+    }
+    /* Nothing listens on the port of the refused wildcard address. */
+    int fd = connect_loopback(AF_INET, port);
+    if (fd >= 0)
+        fail_msg("something listens on port %u after a refused start", port);
+    assert_int_equal(errno, ECONNREFUSED);
+    errinj_server_stop(start_on("127.0.0.1:0"));
+}
+
+static void allow_remote_permits_a_wildcard_listen_address(void **state)
+{
+    (void)state;
+    errinj_server_opts opts = {.listen = "0.0.0.0:0", .allow_remote = true};
+    errinj_server *srv = NULL;
+    int rc = errinj_server_start(&opts, &srv);
+    if (rc != 0)
+        fail_msg("listen 0.0.0.0:0 with allow_remote: %d %s", rc, errinj_strerror(rc));
+    struct response r = http(errinj_server_port(srv), "GET", "/v2/error_injection/status", NULL);
+    expect_http_status(&r, 200, "status on a wildcard listener");
+    response_free(&r);
+    errinj_server_stop(srv);
+}
+
+static void malformed_listen_addresses_are_einval(void **state)
+{
+    (void)state;
+    static const char *const addrs[] = {
+        "nonsense", "127.0.0.1:99999", "127.0.0.1:65536", "127.0.0.1:", "127.0.0.1:-1", "127.0.0.1:abc",
+        "127.0.0.1:80x", "[::1", "[::1]", "[::1]0", ":", "127.0.0.1",
+    };
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        errinj_server_opts opts = {.listen = addrs[i]};
+        errinj_server *srv = (void *)1;
+        int rc = errinj_server_start(&opts, &srv);
+        if (rc != ERRINJ_EINVAL)
+            fail_msg("listen \"%s\": %d %s, expected ERRINJ_EINVAL", addrs[i], rc, errinj_strerror(rc));
+        assert_null(srv);
+    }
+    errinj_server_stop(start_on("127.0.0.1:0"));
+}
+
+static void a_port_in_use_is_eaddrinuse(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(a.sin_port));
+    errinj_server_opts opts = {.listen = addr};
+    errinj_server *srv = (void *)1;
+    int rc = errinj_server_start(&opts, &srv);
+    close(fd);
+    if (rc != ERRINJ_EADDRINUSE)
+        fail_msg("listen %s while taken: %d %s, expected ERRINJ_EADDRINUSE", addr, rc, errinj_strerror(rc));
+    assert_null(srv);
+    errinj_server_stop(start_on("127.0.0.1:0"));
+}
+
+static bool have_ipv6_loopback(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_loopback};
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+static void ipv6_loopback_listens_and_answers(void **state)
+{
+    (void)state;
+    if (!have_ipv6_loopback())
+        skip(); /* no IPv6 on this machine */
+    errinj_server *srv = start_on("[::1]:0");
+    struct response r = http_on(AF_INET6, errinj_server_port(srv), "GET", "/v2/error_injection/status", NULL, NULL, 0);
+    expect_http_status(&r, 200, "status over IPv6");
+    response_free(&r);
+    errinj_server_stop(srv);
+}
+
+static void start_and_stop_twenty_times_in_a_row(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 20; i++) {
+        errinj_server *srv = start_on("127.0.0.1:0");
+        if (i % 5 == 0) {
+            struct response r = http(errinj_server_port(srv), "GET", "/v2/error_injection/status", NULL);
+            expect_http_status(&r, 200, "status");
+            response_free(&r);
+        }
+        errinj_server_stop(srv);
+    }
+}
+
+/* ---- the REST API over a socket ------------------------------------------------------------ */
+
+static void status_over_a_socket_is_200_json(void **state)
+{
+    (void)state;
+    errinj_server *srv = start_on("127.0.0.1:0");
+    struct response r = http(errinj_server_port(srv), "GET", "/v2/error_injection/status", NULL);
+    expect_http_status(&r, 200, "status");
+    if (strcasestr(r.head, "\r\nContent-Type: application/json") == NULL)
+        fail_msg("status headers lack Content-Type: application/json: %s", r.head);
+    json_error_t err;
+    json_t *body = json_loads(r.body, 0, &err);
+    if (!json_is_object(body))
+        fail_msg("status body is not a JSON object: %s", r.body);
+    assert_string_equal(json_string_value(json_object_get(body, "version")), ERRINJ_VERSION);
+    assert_true(json_is_integer(json_object_get(body, "seq")));
+    assert_int_equal(json_integer_value(json_object_get(body, "subscribers")), 0);
+    assert_int_equal(json_integer_value(json_object_get(body, "dropped")), 0);
+    assert_true(json_integer_value(json_object_get(body, "shards")) >= 1);
+    json_decref(body);
+    response_free(&r);
+    errinj_server_stop(srv);
+}
+
+static void a_token_guards_the_socket_api(void **state)
+{
+    (void)state;
+    errinj_server_opts opts = {.listen = "127.0.0.1:0", .token = "s3cret"};
+    errinj_server *srv = NULL;
+    assert_int_equal(errinj_server_start(&opts, &srv), 0);
+    unsigned port = errinj_server_port(srv);
+    struct response r = http(port, "POST", "/v2/error_injection/injection/srv.tok", NULL);
+    expect_http_status(&r, 401, "no token");
+    response_free(&r);
+    assert_false(errinj_is_enabled("srv.tok"));
+    r = http_on(AF_INET, port, "POST", "/v2/error_injection/injection/srv.tok", "Authorization: Bearer wrong\r\n",
+                NULL, 0);
+    expect_http_status(&r, 401, "wrong token");
+    response_free(&r);
+    assert_false(errinj_is_enabled("srv.tok"));
+    r = http_on(AF_INET, port, "POST", "/v2/error_injection/injection/srv.tok", "Authorization: Bearer s3cret\r\n",
+                NULL, 0);
+    expect_http_status(&r, 200, "right token");
+    response_free(&r);
+    assert_true(errinj_is_enabled("srv.tok"));
+    errinj_server_stop(srv);
+}
+
+static void a_remote_host_header_is_forbidden_over_the_socket(void **state)
+{
+    (void)state;
+    errinj_server *srv = start_on("127.0.0.1:0");
+    int fd = connect_loopback(AF_INET, errinj_server_port(srv));
+    assert_true(fd >= 0);
+    const char *req = "POST /v2/error_injection/injection/srv.rebind HTTP/1.1\r\nHost: evil.example\r\n"
+                      "Connection: close\r\nContent-Length: 0\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    struct inbox in = {0};
+    assert_true(read_to_eof(fd, &in, now_ms() + DEADLINE_MS));
+    close(fd);
+    if (strncmp(in.data, "HTTP/1.1 403", 12) != 0)
+        fail_msg("remote Host: %s, expected 403", in.data);
+    inbox_free(&in);
+    assert_false(errinj_is_enabled("srv.rebind"));
+    errinj_server_stop(srv);
+}
+
+static void names_and_bodies_arrive_as_sent(void **state)
+{
+    (void)state;
+    errinj_server *srv = start_on("127.0.0.1:0");
+    unsigned port = errinj_server_port(srv);
+    /* %2F stays inside the name instead of splitting the path. */
+    struct response r = http(port, "POST", "/v2/error_injection/injection/a%2Fb?one_shot=TRUE",
+                             "{\"k\":\"v w\",\"n\":5}");
+    expect_http_status(&r, 200, "POST a%2Fb");
+    response_free(&r);
+    assert_true(errinj_is_enabled("a/b"));
+    char buf[32];
+    assert_int_equal(errinj_parameter("a/b", "k", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "v w");
+    assert_int_equal(errinj_parameter("a/b", "n", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "5");
+    r = http(port, "GET", "/v2/error_injection/injection/a%2Fb", NULL);
+    expect_http_status(&r, 200, "GET a%2Fb");
+    assert_string_equal(r.body, "[{\"enabled\":true,\"one_shot\":true,\"parameters\":"
+                                "[{\"key\":\"k\",\"value\":\"v w\"},{\"key\":\"n\",\"value\":\"5\"}]}]");
+    response_free(&r);
+    errinj_server_stop(srv);
+}
+
+static void a_body_over_one_mib_is_413_and_changes_nothing(void **state)
+{
+    (void)state;
+    errinj_server *srv = start_on("127.0.0.1:0");
+    size_t len = ERRINJ__BODY_MAX + 1;
+    char *body = malloc(len);
+    assert_non_null(body);
+    /* A valid JSON object if it were accepted: {"k":"xxxx...x"}. */
+    memset(body, 'x', len);
+    memcpy(body, "{\"k\":\"", 6);
+    memcpy(body + len - 2, "\"}", 2);
+    struct response r = http_on(AF_INET, errinj_server_port(srv), "POST", "/v2/error_injection/injection/srv.big",
+                                NULL, body, len);
+    expect_http_status(&r, 413, "oversized body");
+    response_free(&r);
+    assert_false(errinj_is_enabled("srv.big"));
+    /* Exactly 1 MiB is accepted. */
+    len = ERRINJ__BODY_MAX;
+    memcpy(body + len - 2, "\"}", 2);
+    r = http_on(AF_INET, errinj_server_port(srv), "POST", "/v2/error_injection/injection/srv.big", NULL, body, len);
+    expect_http_status(&r, 200, "body of exactly 1 MiB");
+    response_free(&r);
+    assert_true(errinj_is_enabled("srv.big"));
+    free(body);
+    errinj_server_stop(srv);
+}
+
+/* ---- the SSE stream ------------------------------------------------------------------------- */
+
+/* Opens GET /v2/error_injection/events?query and reads through ": connected\n\n". */
+static int open_stream(unsigned port, const char *query, struct inbox *in)
+{
+    int fd = connect_loopback(AF_INET, port);
+    if (fd < 0)
+        fail_msg("connect to port %u: %s", port, strerror(errno));
+    char req[512];
+    int n = snprintf(req, sizeof(req), "GET /v2/error_injection/events%s%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
+                     query != NULL ? "?" : "", query != NULL ? query : "", port);
+    send_all(fd, req, (size_t)n);
+    const char *hit = read_until(fd, in, 0, ": connected\n\n", now_ms() + DEADLINE_MS);
+    if (hit == NULL)
+        fail_msg("no \": connected\" within %d ms; got %s", DEADLINE_MS, in->data != NULL ? in->data : "nothing");
+    if (strncmp(in->data, "HTTP/1.1 200", 12) != 0)
+        fail_msg("events: %s, expected 200", in->data);
+    const char *end_of_head = strstr(in->data, "\r\n\r\n");
+    if (end_of_head == NULL || hit < end_of_head)
+        fail_msg("\": connected\" is not in the body: %s", in->data);
+    if (strcasestr(in->data, "\r\nContent-Type: text/event-stream") == NULL)
+        fail_msg("events headers lack Content-Type: text/event-stream: %s", in->data);
+    if (strcasestr(in->data, "\r\nCache-Control: no-cache") == NULL)
+        fail_msg("events headers lack Cache-Control: no-cache: %s", in->data);
+    return fd;
+}
+
+/* Reads the next frame of `name` after `from`; returns its JSON (and the frame's id). */
+static json_t *read_event(int fd, struct inbox *in, size_t *from, const char *name, unsigned long long *id)
+{
+    char needle[300];
+    snprintf(needle, sizeof(needle), "\"injection\":\"%s\"", name);
+    const char *hit = read_until(fd, in, *from, needle, now_ms() + DEADLINE_MS);
+    if (hit == NULL)
+        fail_msg("no event of %s within %d ms; got %s", name, DEADLINE_MS, in->data + *from);
+    /* The frame starts at the "id: " line before the hit and ends with a blank line. */
+    const char *start = hit;
+    while (start > in->data + *from && strncmp(start, "id: ", 4) != 0)
+        start--;
+    size_t start_off = (size_t)(start - in->data);
+    const char *end = read_until(fd, in, start_off, "\n\n", now_ms() + DEADLINE_MS);
+    if (end == NULL)
+        fail_msg("the frame of %s never ends: %s", name, in->data + start_off);
+    start = in->data + start_off; /* the buffer may have moved */
+    if (sscanf(start, "id: %llu\n", id) != 1)
+        fail_msg("no id line before the event of %s: %s", name, start);
+    const char *data = strstr(start, "\ndata: ");
+    assert_non_null(data);
+    data += 7;
+    json_t *ev = json_loadb(data, (size_t)(end - data), 0, NULL);
+    if (ev == NULL)
+        fail_msg("event data is not JSON: %.*s", (int)(end - data), data);
+    *from = (size_t)(end - in->data) + 2;
+    return ev;
+}
+
+static void stream_greets_then_delivers_an_event_fired_after_the_greeting(void **state)
+{
+    (void)state;
+    errinj_server *srv = start_on("127.0.0.1:0");
+    assert_int_equal(errinj_enable("srv.sse", false, (const char *[]){"k", "v", NULL}), 0);
+    struct inbox in = {0};
+    int fd = open_stream(errinj_server_port(srv), "injection=srv.sse", &in);
+    size_t from = in.len;
+    assert_true(errinj_inject_enter("srv.sse"));
+    uint64_t seq = errinj__seq_last();
+    unsigned long long id;
+    json_t *ev = read_event(fd, &in, &from, "srv.sse", &id);
+    assert_int_equal(id, seq);
+    assert_int_equal(json_integer_value(json_object_get(ev, "seq")), seq);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")), "enter");
+    assert_string_equal(json_string_value(json_object_get(ev, "phase")), "hit");
+    assert_int_equal(json_integer_value(json_object_get(ev, "enters")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "parameters"), "k")), "v");
+    json_decref(ev);
+    close(fd);
+    inbox_free(&in);
+    errinj_server_stop(srv);
+}
+
+static void stream_replays_kept_events_after_since(void **state)
+{
+    (void)state;
+    errinj_server *srv = start_on("127.0.0.1:0");
+    assert_int_equal(errinj_enable("srv.replay", false, NULL), 0);
+    assert_true(errinj_inject_enter("srv.replay"));
+    uint64_t first = errinj__seq_last();
+    assert_true(errinj_inject_enter("srv.replay"));
+    uint64_t second = errinj__seq_last();
+    char query[96];
+    snprintf(query, sizeof(query), "injection=srv.replay&since=%llu", (unsigned long long)(first - 1));
+    struct inbox in = {0};
+    int fd = open_stream(errinj_server_port(srv), query, &in);
+    size_t from = 0;
+    unsigned long long id;
+    json_t *ev = read_event(fd, &in, &from, "srv.replay", &id);
+    assert_int_equal(id, first);
+    assert_int_equal(json_integer_value(json_object_get(ev, "enters")), 1);
+    json_decref(ev);
+    ev = read_event(fd, &in, &from, "srv.replay", &id);
+    assert_int_equal(id, second);
+    assert_int_equal(json_integer_value(json_object_get(ev, "enters")), 2);
+    json_decref(ev);
+    close(fd);
+    inbox_free(&in);
+    errinj_server_stop(srv);
+}
+
+static void a_stream_beyond_max_subscribers_is_503(void **state)
+{
+    (void)state;
+    errinj_server_opts opts = {.listen = "127.0.0.1:0", .max_subscribers = 1};
+    errinj_server *srv = NULL;
+    assert_int_equal(errinj_server_start(&opts, &srv), 0);
+    unsigned port = errinj_server_port(srv);
+    struct inbox in = {0};
+    int fd = open_stream(port, NULL, &in);
+    struct response r = http(port, "GET", "/v2/error_injection/events", NULL);
+    expect_http_status(&r, 503, "second stream");
+    json_t *body = json_loads(r.body, 0, NULL);
+    if (!json_is_object(body) || json_integer_value(json_object_get(body, "code")) != 503)
+        fail_msg("503 body is not {\"message\",\"code\":503}: %s", r.body);
+    json_decref(body);
+    response_free(&r);
+    close(fd);
+    inbox_free(&in);
+    errinj_server_stop(srv);
+}
+
+static void stop_ends_an_open_stream(void **state)
+{
+    (void)state;
+    errinj_server *srv = start_on("127.0.0.1:0");
+    struct inbox in = {0};
+    int fd = open_stream(errinj_server_port(srv), NULL, &in);
+    int64_t before = now_ms();
+    errinj_server_stop(srv);
+    if (!read_to_eof(fd, &in, now_ms() + DEADLINE_MS))
+        fail_msg("the stream was still open %d ms after stop; got %s", DEADLINE_MS, in.data);
+    /* Ended cleanly: the chunked body's last chunk, not a cut connection. */
+    if (in.len < 5 || strcmp(in.data + in.len - 5, "0\r\n\r\n") != 0)
+        fail_msg("the stream did not end with the last chunk: %s", in.data);
+    assert_true(now_ms() - before < DEADLINE_MS);
+    close(fd);
+    inbox_free(&in);
+}
+
+struct parked {
+    const char *name;
+    atomic_int rc;
+};
+
+static void *park(void *arg)
+{
+    struct parked *p = arg;
+    atomic_store(&p->rc, errinj_inject_wait_for_message(p->name, ERRINJ_FOREVER));
+    return NULL;
+}
+
+/* Polls errinj_waiters(name) until it reads `n`; false at the deadline. */
+static bool wait_for_waiters(const char *name, unsigned n)
+{
+    int64_t deadline = now_ms() + DEADLINE_MS;
+    while (errinj_waiters(name) != n) {
+        if (now_ms() >= deadline)
+            return false;
+        poll(NULL, 0, 1);
+    }
+    return true;
+}
+
+static void stop_releases_a_thread_parked_in_wait_for_message(void **state)
+{
+    (void)state;
+    errinj_server *srv = start_on("127.0.0.1:0");
+    struct inbox in = {0};
+    int fd = open_stream(errinj_server_port(srv), "injection=srv.park&phase=all", &in);
+    assert_int_equal(errinj_enable("srv.park", false, NULL), 0);
+    struct parked p = {.name = "srv.park", .rc = 12345};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, park, &p), 0);
+    if (!wait_for_waiters("srv.park", 1))
+        fail_msg("waiters of srv.park is %u after %d ms, expected 1", errinj_waiters("srv.park"), DEADLINE_MS);
+    errinj_server_stop(srv);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += DEADLINE_MS / 1000;
+    int rc = pthread_timedjoin_np(t, NULL, &ts);
+    if (rc != 0)
+        fail_msg("the parked thread did not return within %d ms of stop: %s", DEADLINE_MS, strerror(rc));
+    assert_int_equal(atomic_load(&p.rc), 0);
+    assert_int_equal(errinj_waiters("srv.park"), 0);
+    assert_false(errinj_is_enabled("srv.park"));
+    assert_true(read_to_eof(fd, &in, now_ms() + DEADLINE_MS));
+    close(fd);
+    inbox_free(&in);
+}
+
+int main(void)
+{
+    errinj_set_log(NULL, NULL);
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_teardown(fn, disable_everything)
+        T(start_refuses_a_null_out_pointer),
+        T(stop_of_null_is_ignored),
+        T(null_opts_listen_on_the_default_address),
+        T(port_zero_picks_a_free_port_that_answers),
+        T(a_second_server_in_the_same_process_is_refused),
+        T(a_non_loopback_listen_address_is_refused_without_allow_remote),
+        T(allow_remote_permits_a_wildcard_listen_address),
+        T(malformed_listen_addresses_are_einval),
+        T(a_port_in_use_is_eaddrinuse),
+        T(ipv6_loopback_listens_and_answers),
+        T(start_and_stop_twenty_times_in_a_row),
+        T(status_over_a_socket_is_200_json),
+        T(a_token_guards_the_socket_api),
+        T(a_remote_host_header_is_forbidden_over_the_socket),
+        T(names_and_bodies_arrive_as_sent),
+        T(a_body_over_one_mib_is_413_and_changes_nothing),
+        T(stream_greets_then_delivers_an_event_fired_after_the_greeting),
+        T(stream_replays_kept_events_after_since),
+        T(a_stream_beyond_max_subscribers_is_503),
+        T(stop_ends_an_open_stream),
+        T(stop_releases_a_thread_parked_in_wait_for_message),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
