@@ -3,7 +3,7 @@
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build check check-plain check-asan check-tsan demo bench install clean
+.PHONY: all deps build check check-plain check-asan check-tsan demo install clean
 
 all: build
 
@@ -33,6 +33,10 @@ check-tsan: deps
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 		ctest --output-on-failure -j$(JOBS) -L 'unit|sanitize'
+
+# The demo: a 4-shard kvnode, a parked write, its event, the message, and log parsing compared.
+demo: build
+	/usr/bin/python3 examples/demo.py build/examples/kvnode
 
 install: build
 	cmake --install build --prefix $(or $(PREFIX),/usr/local)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, wait_for_log
+from kvfixtures import DEADLINE, api, connect, kvnode, kvnodes, wait_for_log  # noqa: F401 (fixtures)
 from errinj import (EventsLostError, HTTPError, StreamClosedError, cluster_event_stream, inject_error,
                     inject_error_one_shot, injection_event_stream)
 

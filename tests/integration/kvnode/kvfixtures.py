@@ -1,4 +1,5 @@
-"""Fixtures for the end-to-end suites: real kvnode processes, a line-protocol client, and the
+"""Fixtures for the end-to-end suites (imported by the test modules; not a conftest.py, whose
+module name would clash with tests/integration/conftest.py): real kvnode processes, a line-protocol client, and the
 errinj Python client pointed at them. Every wait has a deadline; nothing sleeps to synchronise."""
 
 import asyncio
