@@ -234,6 +234,8 @@ class _NodeConnection:
                 logger.info("errinj: event stream of %s dropped (%s); reconnecting", self.tag, reason)
                 resp = await self._reconnect(reason)
                 parser = SSEParser()
+                # The last event ID outlives the connection, as in a browser's EventSource.
+                parser.last_event_id = self.last_event_id or ""
         except asyncio.CancelledError:
             resp.close()
             raise
@@ -250,6 +252,7 @@ class _NodeConnection:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + s.reconnect_timeout
         delay = (self.retry_ms / 1000.0) if self.retry_ms is not None else 0.05
+        max_delay = max(1.0, delay)
         last_error = reason
         first = True
         while True:
@@ -259,7 +262,7 @@ class _NodeConnection:
                               f"(last error: {last_error})")
             if not first:
                 await asyncio.sleep(min(delay, remaining))
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, max_delay)
             first = False
             resume = self.last_event_id if self.last_event_id is not None else self.baseline
             try:

@@ -73,7 +73,7 @@ class FakeServer:
         self.send_connected = True
         self.fail_next: Optional[tuple] = None   # (status, message) for the next REST request
         self.events_status: Optional[tuple] = None   # (status, message) for every /events request
-        self._changed = asyncio.Event()
+        self._watchers: List["asyncio.Future[None]"] = []
         self._runner: Optional[web.AppRunner] = None
         self.port = 0
 
@@ -104,8 +104,10 @@ class FakeServer:
         return f"127.0.0.1:{self.port}"
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed.clear()
+        watchers, self._watchers = self._watchers, []
+        for future in watchers:
+            if not future.done():
+                future.set_result(None)
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
         """Wait until ``condition()`` holds, re-checking whenever the server's state changes."""
@@ -114,8 +116,11 @@ class FakeServer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"fake server: condition not met within {timeout}s")
+            # Registered before waiting, so a change between the check and the wait is not missed.
+            changed = asyncio.get_running_loop().create_future()
+            self._watchers.append(changed)
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                await asyncio.wait_for(changed, remaining)
             except asyncio.TimeoutError:
                 pass
 

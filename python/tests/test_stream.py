@@ -318,6 +318,21 @@ async def test_reconnect_before_any_event_resumes_from_the_seq_at_open(server):
         assert [e["injection"] for e in stream.events] == ["during"]
 
 
+async def test_last_event_id_outlives_a_connection_that_brought_no_new_id(server):
+    async with stream_to(server, reconnect_timeout=5) as stream:
+        server.fire("a")
+        await until_received(stream, 1)
+        server.drop_all("close")
+        await server.wait_subscriptions(2)
+        pending = asyncio.create_task(stream.wait_for_injection("b", timeout=5))
+        server.overflow(dropped=1, next_seq=3)     # a frame without an id line
+        with pytest.raises(EventsLostError):
+            await pending
+        server.drop_all("close")
+        await server.wait_subscriptions(3)
+    assert [r.headers.get("Last-Event-ID") for r in server.requests_to("/events")] == [None, "1", "1"]
+
+
 async def test_reconnect_keeps_filters_but_not_since(server):
     async with stream_to(server, injection="a", since=0, reconnect_timeout=5) as stream:
         server.fire("a")

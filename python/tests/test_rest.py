@@ -1,0 +1,179 @@
+"""RESTClient against the fake server: paths, query, bodies, answers, errors; the context
+managers; wait_for_injection_enter on the event stream."""
+
+import asyncio
+import json
+
+import pytest
+
+from errinj import HTTPError, RESTClient, inject_error, inject_error_one_shot
+
+API = "/v2/error_injection"
+
+
+@pytest.fixture
+async def api(server):
+    client = RESTClient(port=server.port)
+    yield client
+    await client.close()
+
+
+async def test_enable_injection_sends_one_shot_as_str_and_parameters_as_strings(server, api):
+    await api.enable_injection("127.0.0.1", "put_before_apply", one_shot=True,
+                               parameters={"duration_ms": 100, "mode": "x"})
+    req = server.requests[-1]
+    assert (req.method, req.raw_path) == ("POST", f"{API}/injection/put_before_apply")
+    assert req.query == [("one_shot", "True")]
+    assert req.headers["Content-Type"] == "application/json"
+    assert json.loads(req.body) == {"duration_ms": "100", "mode": "x"}
+    assert "Authorization" not in req.headers
+    await api.enable_injection("127.0.0.1", "plain", False)
+    assert server.requests[-1].query == [("one_shot", "False")]
+    assert json.loads(server.requests[-1].body) == {}
+
+
+async def test_injection_names_are_percent_encoded_as_one_path_segment(server, api):
+    name = "a b/c?d%ž"
+    await api.enable_injection("127.0.0.1", name, one_shot=False)
+    assert server.requests[-1].raw_path == f"{API}/injection/a%20b%2Fc%3Fd%25%C5%BE"
+    assert server.injections.keys() == {name}
+    assert await api.get_enabled_injections("127.0.0.1") == [name]
+    await api.message_injection("127.0.0.1", name)
+    assert server.requests[-1].raw_path.endswith("%C5%BE/message")
+
+
+async def test_get_injection_returns_the_per_shard_list(server, api):
+    await api.enable_injection("127.0.0.1", "x", one_shot=False, parameters={"k": "v"})
+    assert await api.get_injection("127.0.0.1", "x") == [
+        {"enabled": True, "one_shot": False, "parameters": [{"key": "k", "value": "v"}]}]
+    await api.disable_injection("127.0.0.1", "x")
+    assert server.requests[-1].method == "DELETE"
+    assert await api.get_injection("127.0.0.1", "x") == [{"enabled": False}]
+
+
+async def test_counters_points_status_and_disable_all(server, api):
+    await api.enable_injection("127.0.0.1", "a", one_shot=False)
+    await api.enable_injection("127.0.0.1", "b", one_shot=False)
+    server.fire("a")
+    server.fire("a")
+    server.injections["a"]["waiters"] = 3
+    assert await api.get_injection_enter_count("127.0.0.1", "a") == 2
+    assert await api.get_injection_enter_count("127.0.0.1", "never") == 0
+    assert await api.get_injection_waiters("127.0.0.1", "a") == 3
+    assert sorted(await api.get_enabled_injections("127.0.0.1")) == ["a", "b"]
+    points = await api.get_points("127.0.0.1")
+    assert {p["name"]: p["enters"] for p in points} == {"a": 2, "b": 0}
+    status = await api.get_status("127.0.0.1")
+    assert status["seq"] == 2 and set(status) >= {"version", "seq", "subscribers", "dropped", "shards"}
+    await api.disable_all_injections("127.0.0.1")
+    assert (server.requests[-1].method, server.requests[-1].raw_path) == ("DELETE", f"{API}/injection")
+    assert await api.get_enabled_injections("127.0.0.1") == []
+
+
+async def test_message_injection_posts_to_message(server, api):
+    await api.enable_injection("127.0.0.1", "h", one_shot=False)
+    await api.message_injection("127.0.0.1", "h")
+    req = server.requests[-1]
+    assert (req.method, req.raw_path, req.body) == ("POST", f"{API}/injection/h/message", "")
+    assert server.injections["h"]["messages"] == 1
+
+
+async def test_error_answer_raises_http_error_with_status_message_and_url(server, api):
+    server.fail_next = (400, "one_shot must be true or false")
+    with pytest.raises(HTTPError) as info:
+        await api.enable_injection("127.0.0.1", "x", one_shot=True)
+    err = info.value
+    assert err.status == 400 and err.code == 400 and err.error_code == 400
+    assert err.message == "one_shot must be true or false"
+    assert err.url.startswith(f"http://127.0.0.1:{server.port}{API}/injection/x")
+    assert err.uri == err.url and err.method == "POST"
+    assert "400" in str(err) and "one_shot must be" in str(err)
+
+
+async def test_unknown_path_and_non_json_error_bodies(server, api):
+    with pytest.raises(HTTPError) as info:
+        await api._request("GET", "127.0.0.1", "/nope")
+    assert info.value.status == 404 and info.value.message == "no such path /nope"
+
+
+async def test_token_is_sent_as_bearer_and_a_wrong_one_gives_401(make_server):
+    server = await make_server(token="s3cret")
+    async with RESTClient(port=server.port, token="s3cret") as good:
+        await good.enable_injection("127.0.0.1", "x", one_shot=False)
+        assert server.requests[-1].headers["Authorization"] == "Bearer s3cret"
+    async with RESTClient(port=server.port) as anonymous:
+        with pytest.raises(HTTPError) as info:
+            await anonymous.get_enabled_injections("127.0.0.1")
+    assert info.value.status == 401 and info.value.message == "missing or wrong bearer token"
+
+
+async def test_nodes_may_carry_their_port(server):
+    async with RESTClient(port=1) as api:   # the default port is wrong; each call names the right one
+        await api.enable_injection(("127.0.0.1", server.port), "a", one_shot=False)
+        await api.enable_injection(f"127.0.0.1:{server.port}", "b", one_shot=False)
+        await api.enable_injection(f"http://127.0.0.1:{server.port}", "c", one_shot=False)
+    assert sorted(server.injections) == ["a", "b", "c"]
+
+
+async def test_a_closed_client_can_be_used_again(server, api):
+    await api.get_enabled_injections("127.0.0.1")
+    await api.close()
+    assert await api.get_enabled_injections("127.0.0.1") == []
+
+
+# -- context managers -----------------------------------------------------------------------
+
+async def test_inject_error_enables_then_disables_even_on_error(server, api):
+    with pytest.raises(RuntimeError):
+        async with inject_error(api, "127.0.0.1", "ctx", {"k": 1}) as handler:
+            assert server.injections["ctx"] == {"enters": 0, "waiters": 0, "messages": 0,
+                                                "one_shot": False, "parameters": {"k": "1"}}
+            await handler.message()
+            assert server.injections["ctx"]["messages"] == 1
+            raise RuntimeError("body failed")
+    assert "ctx" not in server.injections
+    assert server.requests[-1].method == "DELETE"
+
+
+async def test_inject_error_one_shot_awaited_as_in_scylladb(server, api):
+    handler = await inject_error_one_shot(api, "127.0.0.1", "once", {"p": "q"})
+    assert server.injections["once"]["one_shot"] is True
+    assert handler.injection == "once" and await handler.enters() == 0
+
+
+async def test_inject_error_one_shot_as_a_context_manager(server, api):
+    async with inject_error_one_shot(api, "127.0.0.1", "once") as handler:
+        assert server.injections["once"]["one_shot"] is True
+        assert await handler.waiters() == 0
+    assert "once" not in server.injections
+
+
+# -- wait_for_injection_enter -----------------------------------------------------------------
+
+async def test_wait_for_injection_enter_returns_at_once_when_the_count_is_reached(server, api):
+    await api.enable_injection("127.0.0.1", "e", one_shot=False)
+    server.fire("e")
+    server.fire("e")
+    assert await api.wait_for_injection_enter("127.0.0.1", "e", threshold=2, timeout=5) == 2
+
+
+async def test_wait_for_injection_enter_waits_on_the_stream_not_by_polling(server, api):
+    await api.enable_injection("127.0.0.1", "e", one_shot=False)
+    server.fire("e")
+    waiting = asyncio.create_task(api.wait_for_injection_enter("127.0.0.1", "e", threshold=3, timeout=10))
+    await server.wait_until(lambda: len(server.requests_to("/enters")) == 1)
+    assert not waiting.done()
+    server.fire("other")
+    server.fire("e")
+    server.fire("e")
+    assert await asyncio.wait_for(waiting, 10) == 3
+    paths = [r.raw_path.rsplit("/", 1)[-1] for r in server.requests]
+    # The stream was subscribed (filtered to the injection) before the one and only count read.
+    assert paths.index("events") < paths.index("enters") and paths.count("enters") == 1
+    assert server.requests_to("/events")[0].query == [("injection", "e")]
+
+
+async def test_wait_for_injection_enter_times_out(server, api):
+    await api.enable_injection("127.0.0.1", "e", one_shot=False)
+    with pytest.raises(asyncio.TimeoutError, match="fired 0 time.*waited for 1"):
+        await api.wait_for_injection_enter("127.0.0.1", "e", timeout=0.1)
