@@ -1,0 +1,46 @@
+# fuzz.mk - builds the libFuzzer targets with clang, apart from the main (gcc) build.
+#
+#   make -f tests/fuzz/fuzz.mk OUT=DIR [-j2]        builds DIR/fuzz_{http,params,startup,sse}
+#
+# The library's sources are compiled here directly, instrumented for coverage
+# (-fsanitize=fuzzer-no-link) and checked by ASan and UBSan; UBSan findings abort, so
+# libFuzzer records them as crashes. Objects are rebuilt when a source or header changes.
+# tests/fuzz/run.sh calls this, then runs the targets.
+REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../..)
+OUT ?= $(REPO)/build/fuzz
+CLANG ?= clang
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+PKGS := libmicrohttpd jansson
+CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(SAN) -fsanitize=fuzzer-no-link \
+	-I$(REPO)/include -I$(REPO)/src -I$(REPO)/cli $(shell pkg-config --cflags $(PKGS))
+LDFLAGS := $(SAN) -fsanitize=fuzzer
+LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
+
+LIB_SRC := errors registry points events json http server env
+LIB_OBJ := $(LIB_SRC:%=$(OUT)/obj/%.o)
+HEADERS := $(REPO)/include/errinj.h $(REPO)/src/internal.h $(REPO)/cli/sse.h
+TARGETS := http params startup sse
+
+all: $(TARGETS:%=$(OUT)/fuzz_%)
+
+$(OUT)/obj/%.o: $(REPO)/src/%.c $(HEADERS) | $(OUT)/obj
+	$(CLANG) $(CFLAGS) -c $< -o $@
+
+$(OUT)/obj/sse.o: $(REPO)/cli/sse.c $(HEADERS) | $(OUT)/obj
+	$(CLANG) $(CFLAGS) -c $< -o $@
+
+$(OUT)/obj/fuzz_%.o: $(REPO)/tests/fuzz/fuzz_%.c $(HEADERS) | $(OUT)/obj
+	$(CLANG) $(CFLAGS) -c $< -o $@
+
+$(OUT)/fuzz_sse: $(OUT)/obj/fuzz_sse.o $(OUT)/obj/sse.o
+	$(CLANG) $(LDFLAGS) $^ -o $@
+
+$(OUT)/fuzz_%: $(OUT)/obj/fuzz_%.o $(LIB_OBJ)
+	$(CLANG) $(LDFLAGS) $^ $(LIBS) -o $@
+
+$(OUT)/obj:
+	mkdir -p $@
+
+# Keep the objects between runs: they are intermediate files of the pattern rules.
+.SECONDARY:
+.PHONY: all
