@@ -7,7 +7,7 @@ set -euo pipefail
 what=${1:-check}
 build=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev)
 check=(libcmocka-dev python3 python3-aiohttp python3-pytest python3-pytest-asyncio curl clang
-       libclang-rt-14-dev valgrind)
+       libclang-rt-14-dev valgrind lowdown)
 bench=(libfiu-dev gnuplot-nox)
 
 case $what in
