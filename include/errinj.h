@@ -179,8 +179,8 @@ struct errinj_site {
     })
 
 /*
- * The same six forms with a name chosen at run time (not in the catalogue until enabled;
- * events carry no file or line). A disabled check is an atomic load when nothing is
+ * The same six forms with a name chosen at run time (never in the catalogue, which lists
+ * compiled-in sites; events carry no file or line). A disabled check is an atomic load when nothing is
  * enabled, otherwise a lock-free hash lookup.
  */
 void errinj_inject_sleep(const char *name, unsigned ms);
@@ -216,18 +216,20 @@ __attribute__((destructor, used)) static void errinj__module_unload(void)
 
 /* "Uses" its arguments without evaluating them, so variables that feed only points stay used. */
 #define ERRINJ__USE(x) ((void)sizeof(0 ? (x) : 0))
+/* Statement expressions, so a value-returning form used as a statement draws no warning. */
+#define ERRINJ__OFF(value, ...) __extension__({ __VA_ARGS__; (value); })
 #define ERRINJ_SLEEP(name, ms) ERRINJ__USE(ms)
-#define ERRINJ_EXCEPTION(name, err) (ERRINJ__USE(err), 0)
+#define ERRINJ_EXCEPTION(name, err) ERRINJ__OFF(0, ERRINJ__USE(err))
 #define ERRINJ_LAMBDA(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg))
-#define ERRINJ_HANDLER(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg), 0)
-#define ERRINJ_WAIT_FOR_MESSAGE(name, timeout_ms) (ERRINJ__USE(timeout_ms), 0)
-#define ERRINJ_ENTER(name) (false)
+#define ERRINJ_HANDLER(name, fn, arg) ERRINJ__OFF(0, ERRINJ__USE(fn), ERRINJ__USE(arg))
+#define ERRINJ_WAIT_FOR_MESSAGE(name, timeout_ms) ERRINJ__OFF(0, ERRINJ__USE(timeout_ms))
+#define ERRINJ_ENTER(name) ERRINJ__OFF(false, (void)0)
 #define errinj_inject_sleep(name, ms) ERRINJ__USE(ms)
-#define errinj_inject_exception(name, err) (ERRINJ__USE(err), 0)
+#define errinj_inject_exception(name, err) ERRINJ__OFF(0, ERRINJ__USE(err))
 #define errinj_inject_lambda(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg))
-#define errinj_inject_handler(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg), 0)
-#define errinj_inject_wait_for_message(name, timeout_ms) (ERRINJ__USE(timeout_ms), 0)
-#define errinj_inject_enter(name) (false)
+#define errinj_inject_handler(name, fn, arg) ERRINJ__OFF(0, ERRINJ__USE(fn), ERRINJ__USE(arg))
+#define errinj_inject_wait_for_message(name, timeout_ms) ERRINJ__OFF(0, ERRINJ__USE(timeout_ms))
+#define errinj_inject_enter(name) ERRINJ__OFF(false, (void)0)
 
 #endif /* ERRINJ_DISABLE */
 
