@@ -12,6 +12,8 @@ with no sanitizer report on its stderr.
 """
 import asyncio
 import faulthandler
+import functools
+import inspect
 import json
 import os
 import re
@@ -33,7 +35,8 @@ PREFIX = "/v2/error_injection"
 # that sanitizer builds (TSan runs several times slower) pass without making passing runs slower.
 DEADLINE = float(os.environ.get("ERRINJ_TEST_DEADLINE", "20"))
 EXIT_DEADLINE = 30.0
-TEST_HANG_GUARD_S = 180
+TEST_TIMEOUT_S = 120      # one test, fixtures excluded
+TEST_HANG_GUARD_S = 300   # the whole process, as a last resort
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
                      "runtime error", "ERROR: ThreadSanitizer")
@@ -63,11 +66,27 @@ def testhost_path() -> Path:
     pytest.fail("errinj-testhost not found: set ERRINJ_TESTHOST to its path (cmake --build builds it)")
 
 
-# ---- a guard against hangs (no pytest-timeout on this machine) ------------------------------
+# ---- guards against hangs (no pytest-timeout on this machine) ------------------------------
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Fails an async test that runs longer than TEST_TIMEOUT_S instead of hanging the run.
+    Registered after pytest-asyncio's wrapper, so it runs first and wraps the coroutine itself."""
+    fn = pyfuncitem.obj
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def guarded(*args, **kwargs):
+            try:
+                return await asyncio.wait_for(fn(*args, **kwargs), TEST_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                pytest.fail(f"test did not finish within {TEST_TIMEOUT_S}s")
+        pyfuncitem.obj = guarded
+    yield
+
 
 @pytest.fixture(autouse=True)
 def hang_guard():
-    """Kills the run with every thread's traceback if one test hangs far past any deadline."""
+    """Kills the run with every thread's traceback if something hangs past every other guard."""
     faulthandler.dump_traceback_later(TEST_HANG_GUARD_S, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()

@@ -59,6 +59,25 @@ async def test_curl_reads_connected_comment_and_an_event(host, http):
         await proc.wait()
 
 
+async def test_curl_upload_of_1_mib_is_accepted_and_1_mib_plus_1_is_413(host, http, tmp_path):
+    """curl sends large bodies after `Expect: 100-continue`; the limit holds either way."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    h = await host()
+    results = {}
+    for size in (1024 * 1024, 1024 * 1024 + 1):
+        body = tmp_path / f"body-{size}.json"
+        body.write_bytes(b'{"k":"' + b"b" * (size - 8) + b'"}')
+        proc = await asyncio.create_subprocess_exec(
+            curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", f"@{body}",
+            h.url(f"/injection/size{size}"), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+        results[size] = out.decode()
+    assert results == {1024 * 1024: "200", 1024 * 1024 + 1: "413"}, results
+    assert (await rest(http, "GET", h, "/injection")).json() == [f"size{1024 * 1024}"]
+
+
 # ---- npm eventsource@4 -------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -345,3 +345,16 @@ async def test_site_wait_events_carry_file_and_line(host, http, streams):
 async def test_events_endpoint_refuses_bad_query_with_json(host, http):
     h = await host()
     assert_error_json(await rest(http, "GET", h, "/events", params={"since": "x"}), 400)
+
+
+async def test_query_values_are_form_decoded_so_plus_is_a_space(host, http, streams):
+    """As in every HTML form and URLSearchParams: '+' in a query value is a space, '%2B' a plus."""
+    h = await host()
+    assert (await rest(http, "POST", h, "/injection/a+b")).status == 200    # in a path '+' is itself
+    assert (await rest(http, "POST", h, "/injection/c%2Bd")).status == 200
+    assert sorted((await rest(http, "GET", h, "/injection")).json()) == ["a+b", "c+d"]
+    s = streams(await open_stream(h, "injection=a+b&injection=c%2Bd"))   # "a b" and "c+d"
+    await h.fire("a+b")
+    await h.fire("c+d")
+    ev = (await s.next_event()).json()
+    assert (ev["injection"], ev["seq"]) == ("c+d", 2), ev

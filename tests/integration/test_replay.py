@@ -180,3 +180,15 @@ async def test_stalled_client_gets_overflow_then_contiguous_events_and_blocks_no
     for item in items:
         if not item.is_overflow and item.seq <= fires:
             assert item.json()["parameters"] == {"pad": pad}
+
+
+async def test_last_event_id_takes_precedence_over_since(host, http, streams):
+    """An EventSource opened on a `?since=0` URL sends Last-Event-ID when it reconnects: the header
+    must win, or every reconnect would replay from the start again (duplicates)."""
+    h = await host()
+    await enable(http, h, "r")
+    watcher = streams(await open_stream(h))
+    await h.fire("r", "enter", 5)
+    await read_until_seq(watcher, 5)
+    s = streams(await open_stream(h, "since=0", headers={"Last-Event-ID": "3"}))
+    assert [e.seq for e in await s.events(2)] == [4, 5]

@@ -280,7 +280,86 @@ async def test_malformed_json_body_is_400(host, http):
 
 async def test_bad_names_are_400(host, http):
     h = await host()
-    for path in ("/injection/" + "n" * 256, "/injection/a%01b", "/injection/a%00b", "/injection/%ff%fe",
-                 "/injection/bad%zzescape", "/injection/"):
+    bad = ["n" * 256, "\u00e9" * 128, "a%01b", "a%00b", "a%1Fb", "a%7Fb", "a%C2%80b", "a%C2%9Fb", "%ff%fe",
+           "%C0%AF", "%ED%A0%80", "%F4%90%80%80", "%C3", "bad%zzescape", "bad%4", ""]
+    for name in bad:
+        path = "/injection/" + (name.encode().decode("latin-1") if "%" in name else
+                                "".join(f"%{b:02X}" for b in name.encode()))
         assert_error_json(await rest(http, "POST", h, path), 400)
     assert (await rest(http, "GET", h, "/injection")).json() == []
+
+
+async def test_multibyte_name_of_255_bytes_is_accepted(host, http):
+    h = await host()
+    name = "\u00e9" * 127 + "a"
+    assert len(name.encode()) == 255
+    path = "/injection/" + "".join(f"%{b:02X}" for b in name.encode())
+    assert_empty_200(await rest(http, "POST", h, path))
+    assert (await rest(http, "GET", h, "/injection")).json() == [name]
+
+
+async def test_bodies_that_are_not_a_json_object_of_parameters_are_400(host, http):
+    h = await host()
+    bodies = [b'{"k": ', b"[1, 2]", b'"str"', b"42", b"true", b"{'k': 'v'}", b'{"k": "v"} trailing',
+              b'{"k": "\xff\xfe"}', b'{"k": "a\\u0000b"}', b'{"a\\u0000b": "v"}', b"k=v"]
+    for body in bodies:
+        assert_error_json(await rest(http, "POST", h, "/injection/x", data=body), 400)
+    assert (await rest(http, "GET", h, "/injection/x")).json() == [{"enabled": False}]
+
+
+async def test_whitespace_only_body_means_no_parameters(host, http):
+    h = await host()
+    assert_empty_200(await rest(http, "POST", h, "/injection/ws", data=" \r\n\t "))
+    assert (await rest(http, "GET", h, "/injection/ws")).json()[0]["parameters"] == []
+
+
+async def test_json_content_type_body_as_aiohttp_json_sends_it(host, http):
+    h = await host()
+    url = h.url("/injection/j")
+    async with http.post(url, json={"k": "v", "n": 1}) as resp:
+        assert resp.status == 200 and await resp.read() == b""
+    got = (await rest(http, "GET", h, "/injection/j")).json()[0]["parameters"]
+    assert sorted((p["key"], p["value"]) for p in got) == [("k", "v"), ("n", "1")]
+
+
+async def test_chunked_request_body_counts_against_the_1_mib_limit(host, http):
+    h = await host()
+
+    def body(total):
+        async def gen():
+            yield b'{"k":"'
+            left = total - 8
+            while left > 0:
+                n = min(left, 65536)
+                yield b"c" * n
+                left -= n
+            yield b'"}'
+        return gen()
+    assert_empty_200(await rest(http, "POST", h, "/injection/chunked", data=body(1024 * 1024)))
+    assert_error_json(await rest(http, "POST", h, "/injection/other", data=body(1024 * 1024 + 1)), 413)
+    assert (await rest(http, "GET", h, "/injection")).json() == ["chunked"]
+
+
+# ---- one-shot handlers through the API (ScyllaDB's "ongoing one-shot") ------------------------------
+
+async def test_message_reaches_a_parked_one_shot_handler_that_left_the_list(host, http):
+    h = await host()
+    assert_empty_200(await rest(http, "POST", h, "/injection/os", params={"one_shot": "true"}))
+    first = await h.start_wait("os", 60000)
+    await poll_until(lambda: h.ok("waiters os"), "the one-shot handler parked")
+    second = await h.start_wait("os", 60000)
+    assert await h.done(second) == 0, "a one-shot fires once: the second call does not park"
+    assert (await rest(http, "GET", h, "/injection")).json() == []
+    assert (await rest(http, "GET", h, "/injection/os/enters")).json() == 1
+    assert (await rest(http, "GET", h, "/injection/os/waiters")).json() == 1
+    assert_empty_200(await rest(http, "POST", h, "/injection/os/message"))
+    assert await h.done(first) == 0
+
+
+async def test_delete_releases_a_parked_one_shot_handler(host, http):
+    h = await host()
+    await rest(http, "POST", h, "/injection/os", params={"one_shot": "true"})
+    wid = await h.start_wait("os", 60000)
+    await poll_until(lambda: h.ok("waiters os"), "the one-shot handler parked")
+    assert_empty_200(await rest(http, "DELETE", h, "/injection/os"))
+    assert await h.done(wid) == 0

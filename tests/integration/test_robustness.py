@@ -1,0 +1,151 @@
+"""SPEC section 4: "No request may crash the process, leak, or leave state half-changed."
+Malformed HTTP sent over raw sockets: each gets a 4xx (or the connection closes), the state is
+unchanged, the server keeps serving, and the host still exits 0 with no sanitizer report (the
+ASan build checks leaks at exit)."""
+import asyncio
+import re
+
+import pytest
+
+from conftest import DEADLINE, open_stream, poll_until, rest, snapshot
+
+H = b"Host: 127.0.0.1\r\n"
+HC = H + b"Connection: close\r\n"  # so the server closes after answering, whatever it makes of a half-close
+P = b"/v2/error_injection"
+
+CASES = {
+    "garbage-bytes": (b"\x00\x01\x02garbage\xff\r\n\r\n", None),
+    "unknown-method": (b"FOO " + P + b"/injection HTTP/1.1\r\n" + HC + b"\r\n", {405}),
+    "header-without-colon": (b"GET " + P + b"/injection HTTP/1.1\r\n" + HC + b"NoColonHere\r\n\r\n", {400}),
+    "url-of-100-kb": (b"GET " + P + b"/injection/" + b"u" * 100_000 + b" HTTP/1.1\r\n" + HC + b"\r\n", {414, 400, 431}),
+    "header-of-100-kb": (b"GET " + P + b"/status HTTP/1.1\r\n" + HC + b"X-Big: " + b"h" * 100_000 + b"\r\n\r\n",
+                         {431, 400, 413}),
+    "thousand-headers": (b"GET " + P + b"/status HTTP/1.1\r\n" + HC +
+                         b"".join(b"X-H%d: v\r\n" % i for i in range(1000)) + b"\r\n", {200, 400, 431}),
+    "negative-content-length": (b"POST " + P + b"/injection/keep HTTP/1.1\r\n" + HC + b"Content-Length: -5\r\n\r\n",
+                                {400}),
+    "huge-content-length": (b"POST " + P + b"/injection/keep HTTP/1.1\r\n" + HC +
+                            b"Content-Length: 99999999999999999999999\r\n\r\n", {400, 413}),
+    "bad-chunk-size": (b"POST " + P + b"/injection/keep HTTP/1.1\r\n" + HC + b"Transfer-Encoding: chunked\r\n\r\n"
+                       b"zz\r\nabc\r\n0\r\n\r\n", {400}),
+    "truncated-body": (b"POST " + P + b"/injection/keep HTTP/1.1\r\n" + HC + b"Content-Length: 100\r\n\r\n"
+                       b'{"new": "x"', None),
+    "truncated-chunked-body": (b"POST " + P + b"/injection/keep HTTP/1.1\r\n" + HC + b"Transfer-Encoding: chunked\r\n"
+                               b"\r\n5\r\n{\"new\r\n", None),
+    "bad-http-version": (b"GET " + P + b"/status HTTP/9.9\r\n" + HC + b"\r\n", {505, 400}),
+    "expect-continue-over-limit": (b"POST " + P + b"/injection/keep HTTP/1.1\r\n" + HC +
+                                   b"Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n", None),
+    "events-with-bad-query": (b"GET " + P + b"/events?shard=%zz HTTP/1.1\r\n" + HC + b"\r\n", {400}),
+}
+
+
+async def send_and_half_close(port, data: bytes) -> bytes:
+    """Sends data, shuts our side down (the server sees EOF), reads whatever comes until EOF."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    try:
+        await writer.drain()
+        writer.write_eof()
+    except (ConnectionError, OSError):
+        pass
+    out = b""
+    try:
+        while chunk := await asyncio.wait_for(reader.read(65536), DEADLINE):
+            out += chunk
+    except asyncio.TimeoutError:  # before OSError: on 3.11 TimeoutError is an OSError
+        pytest.fail(f"the server neither answered nor closed within {DEADLINE}s; got {out[:200]!r}")
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+    return out
+
+
+async def open_events_and_hang_up(port, read_greeting: bool) -> bytes:
+    """Requests the event stream and closes the connection, after ': connected' or at once."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET " + P + b"/events HTTP/1.1\r\n" + H + b"\r\n")
+    await writer.drain()
+    got = b""
+    if read_greeting:
+        got = await asyncio.wait_for(reader.readuntil(b": connected\n\n"), DEADLINE)
+    writer.close()
+    return got
+
+
+def statuses(reply: bytes):
+    return [int(m.group(1)) for m in re.finditer(rb"HTTP/1\.[01] (\d{3}) ", reply) if m.group(1) != b"100"]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_malformed_request_is_refused_without_harm(host, http, case):
+    data, accepted = CASES[case]
+    h = await host()
+    assert (await rest(http, "POST", h, "/injection/keep", data='{"k": "v"}')).status == 200
+    await h.fire("keep", "enter", 2)
+    before = await snapshot(http, h, ["keep"])
+    reply = await send_and_half_close(h.port, data)
+    got = statuses(reply)
+    if accepted is not None:
+        assert got and got[0] in accepted, f"{case}: answered {reply[:300]!r}"
+    assert await snapshot(http, h, ["keep"]) == before, f"{case} changed state"
+    # The server keeps serving, and a connection that went away leaves no subscriber behind.
+    assert (await rest(http, "GET", h, "/status")).status == 200
+    live = await open_stream(h)
+    await h.fire("keep")
+    assert (await live.next_event()).json()["enters"] == 3
+    await live.aclose()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a raw NUL byte in the request path truncates the injection name: POST /v2/error_injection/"
+    "injection/a<NUL>b answers 200 and enables \"a\" (libmicrohttpd hands on_request a C string); SPEC 4 "
+    "wants 400 for a name with control characters and no state change"))
+async def test_raw_nul_byte_in_path_is_400_and_enables_nothing(host, http):
+    h = await host()
+    reply = await send_and_half_close(
+        h.port, b"POST " + P + b"/injection/a\x00b HTTP/1.1\r\n" + HC + b"Content-Length: 0\r\n\r\n")
+    enabled = (await rest(http, "GET", h, "/injection")).json()
+    assert enabled == [], f"enabled {enabled} after {reply[:120]!r}"
+    assert statuses(reply)[:1] == [400], reply
+
+
+async def test_pipelined_requests_are_answered_in_order(host):
+    h = await host()
+    one = b"POST " + P + b"/injection/p HTTP/1.1\r\n" + H + b"Content-Length: 0\r\n\r\n"
+    two = b"GET " + P + b"/injection/p HTTP/1.1\r\n" + H + b"\r\n"
+    three = b"GET " + P + b"/injection/nope/bogus HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"
+    reply = await send_and_half_close(h.port, one + two + three)
+    assert statuses(reply) == [200, 200, 404], reply
+    assert b'[{"enabled":true,"one_shot":false,"parameters":[]}]' in reply
+
+
+@pytest.mark.parametrize("read_greeting", [False, True], ids=["before-greeting", "after-greeting"])
+async def test_hundreds_of_streams_that_hang_up_leave_no_subscriber_behind(host, http, read_greeting):
+    h = await host(heartbeat_ms=200)
+    for _ in range(4):
+        await asyncio.gather(*(open_events_and_hang_up(h.port, read_greeting) for _ in range(50)))
+
+    async def none_left():
+        return (await rest(http, "GET", h, "/status")).json()["subscribers"] == 0
+    await poll_until(none_left, "every hung-up stream to be noticed (heartbeats find dead clients)")
+    assert (await rest(http, "POST", h, "/injection/after")).status == 200
+    live = await open_stream(h)
+    await h.fire("after")
+    assert (await live.next_event()).seq == 1
+    await live.aclose()
+
+
+async def test_half_closed_client_still_receives_its_stream(host):
+    """A client that shuts down its sending side (FIN) can still read: the stream goes on."""
+    h = await host()
+    reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
+    writer.write(b"GET " + P + b"/events HTTP/1.1\r\n" + H + b"\r\n")
+    await writer.drain()
+    writer.write_eof()
+    await asyncio.wait_for(reader.readuntil(b": connected\n\n"), DEADLINE)
+    await h.ok("enable half")
+    await h.fire("half")
+    frame = await asyncio.wait_for(reader.readuntil(b"\n\n"), DEADLINE)
+    assert b"id: 1\ndata: {" in frame, frame
+    writer.close()
