@@ -478,33 +478,45 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
         route_injection(rest + 10, req, reply);
         return;
     }
-    const char *allowed = NULL;
+    /* The other routes: find the route and check the method and the body size before acting. */
+    enum { LIST, POINTS, STATUS, EVENTS } route;
+    const char *allowed = "GET";
     if (strcmp(rest, "injection") == 0) {
-        if (method_is(req, "GET")) {
-            json_t *list = json_array();
-            errinj_list_enabled(list_one, list);
-            reply_json(reply, 200, list);
-        } else if (method_is(req, "DELETE")) {
-            errinj_disable_all();
-            reply_empty(reply);
-        } else {
-            allowed = "GET or DELETE";
-        }
-    } else if (strcmp(rest, "points") == 0 || strcmp(rest, "status") == 0 || strcmp(rest, "events") == 0) {
-        if (!method_is(req, "GET"))
-            allowed = "GET";
-        else if (rest[0] == 'p') {
-            json_t *list = json_array();
-            errinj_list_points(point_one, list);
-            reply_json(reply, 200, list);
-        } else if (rest[0] == 's')
-            status(cfg, reply);
-        else if (parse_filter(req, reply))
-            reply->stream = true, reply->status = 200, reply->content_type = "text/event-stream";
+        route = LIST;
+        allowed = "GET or DELETE";
+    } else if (strcmp(rest, "points") == 0) {
+        route = POINTS;
+    } else if (strcmp(rest, "status") == 0) {
+        route = STATUS;
+    } else if (strcmp(rest, "events") == 0) {
+        route = EVENTS;
     } else {
         errinj__http_error(reply, 404, "unknown path");
         return;
     }
-    if (allowed != NULL)
+    if (!method_is(req, "GET") && !(route == LIST && method_is(req, "DELETE"))) {
         method_not_allowed(reply, allowed);
+        return;
+    }
+    if (req->body_too_large) {
+        errinj__http_error(reply, 413, "request body is larger than 1 MiB");
+        return;
+    }
+    if (route == LIST && method_is(req, "DELETE")) {
+        errinj_disable_all();
+        reply_empty(reply);
+    } else if (route == LIST || route == POINTS) {
+        json_t *list = json_array();
+        if (route == LIST)
+            errinj_list_enabled(list_one, list);
+        else
+            errinj_list_points(point_one, list);
+        reply_json(reply, 200, list);
+    } else if (route == STATUS) {
+        status(cfg, reply);
+    } else if (parse_filter(req, reply)) {
+        reply->stream = true;
+        reply->status = 200;
+        reply->content_type = "text/event-stream";
+    }
 }

@@ -188,7 +188,10 @@ static void *consumer_main(void *arg)
     struct batch *b = malloc(sizeof(*b));
     int64_t next_ping = errinj__now_mono_ns() + (int64_t)srv->heartbeat_ms * 1000000;
     while (b != NULL && !atomic_load(&srv->consumer_stop)) {
-        while (drain_once(srv, b) == DRAIN_BATCH)
+        /* Drain while full batches come, but let stop and heartbeats through even when firing
+         * threads publish faster than frames are made (the ring then drops, and says so). */
+        while (drain_once(srv, b) == DRAIN_BATCH && !atomic_load(&srv->consumer_stop) &&
+               errinj__now_mono_ns() < next_ping)
             ;
         int64_t now = errinj__now_mono_ns();
         if (now >= next_ping) {
