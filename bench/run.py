@@ -1,0 +1,467 @@
+#!/usr/bin/python3
+"""run.py - runs every errinj benchmark, prints the tables and writes them with a CDF plot.
+
+    /usr/bin/python3 bench/run.py [--build build-bench] [--hits 1000] [--quick] [--only points,latency,fanout]
+
+`make bench` runs it after an optimised build. Everything it prints also goes to
+BUILD/bench/results.md, and the latency CDF to BUILD/bench/latency_cdf.png (gnuplot).
+docs/BENCHMARKS.md explains each figure. No figure here is asserted: targets are reported as met
+or missed, with the numbers.
+
+Parts:
+  points   bench_points: ns per evaluation, next to libfiu, threads
+  latency  kvnode with kv_put_fail enabled; a test that fires it and waits, seven ways
+           (bench_latency in C: socket, curl, errinjctl; latency.py: Python client, log, poll)
+  fanout   bench_fanout_host + bench_sse_clients: 1 to 1000 subscribers, then a stalled one
+"""
+
+import argparse
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent
+PYTHON = "/usr/bin/python3"
+
+
+class Report:
+    """Prints as it goes and keeps everything for results.md."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lines = []
+
+    def __call__(self, text=""):
+        print(text, flush=True)
+        self.lines.append(text)
+
+    def save(self):
+        self.path.write_text("\n".join(self.lines) + "\n", encoding="utf-8")
+
+
+def machine():
+    model, cores = "?", os.cpu_count()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    hyper = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        m = re.search(r"Hypervisor vendor:\s*(\S+)", out)
+        hyper = f", {m.group(1)} guest" if m else ""
+    except OSError:
+        pass
+    return f"{model}, {cores} cores{hyper}, Linux {platform.release()}, {platform.libc_ver()[0]} {platform.libc_ver()[1]}"
+
+
+def loadavg():
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def pct(values, p):
+    """Nearest-rank percentile of sorted values."""
+    if not values:
+        return float("nan")
+    k = max(0, min(len(values) - 1, math.ceil(p * len(values)) - 1))
+    return values[k]
+
+
+def fmt_us(ns):
+    us = ns / 1000.0
+    if us >= 10000:
+        return f"{us / 1000:.1f} ms"
+    if us >= 1000:
+        return f"{us / 1000:.2f} ms"
+    return f"{us:.0f} us"
+
+
+# ---- point cost -----------------------------------------------------------------------------
+
+def run_points(rep, build, quick):
+    rep("## Point cost\n")
+    cmd = ["taskset", "-c", "0,1", str(build / "bench" / "bench_points")] + (["--quick"] if quick else [])
+    if shutil.which("taskset") is None:
+        cmd = cmd[3:]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    for line in proc.stdout.rstrip().splitlines():
+        rep(line)
+    noise = [l for l in proc.stderr.splitlines() if "no longer available" not in l and l.strip()]
+    if proc.returncode != 0 or noise:
+        rep(f"\n(bench_points exited {proc.returncode}; stderr: {' / '.join(noise[:5])})")
+    rep()
+
+
+# ---- latency ---------------------------------------------------------------------------------
+
+class KVNode:
+    def __init__(self, build, logfile):
+        logfile.unlink(missing_ok=True)
+        # The library's own diagnostics (a client that hung up, for one) go to stderr: keep them apart.
+        self.stderr = logfile.with_suffix(".stderr").open("w")
+        self.proc = subprocess.Popen(
+            [str(build / "examples" / "kvnode"), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0",
+             "--shards", "4", "--log", str(logfile)],
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listen=(\S+) api=(\S+)", line)
+        if not m:
+            raise RuntimeError(f"kvnode did not start: {line!r}")
+        self.kv, self.api = m.group(1), m.group(2)
+
+    def rest(self, method, path):
+        req = urllib.request.Request(f"http://{self.api}/v2/error_injection{path}", method=method, data=b"")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.read().decode()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr.close()
+
+
+def read_samples(path):
+    rows = []
+    for line in path.read_text().splitlines():
+        t_send, t_known, ts = (int(x) for x in line.split())
+        rows.append((t_send, t_known, ts))
+    return rows
+
+
+def run_latency(rep, build, hits, quick):
+    out = build / "bench"
+    logfile = out / "kvnode.log"
+    node = KVNode(build, logfile)
+    point = "kv_put_fail"
+    methods = [
+        # (key, label, command or None, kind)
+        ("c", "errinj SSE, C reader (bench_latency, own socket)", "socket"),
+        ("curl", "errinj SSE, curl -N through a pipe", "curl"),
+        ("errinjctl", "errinj SSE, errinjctl events --json through a pipe", "errinjctl"),
+        ("python", "errinj SSE, Python client (wait_for_injection)", "python"),
+        ("log", "ScyllaDB log parsing (log_browsing.py: readline, 10 ms sleep at EOF, regex)", "log"),
+        ("poll", "ScyllaDB enter-count polling (util.py wait_for: 0.1 s, x1.5, max 1 s)", "poll"),
+    ]
+    results = {}
+    notes = []
+    warmup = 20
+    try:
+        node.rest("POST", f"/injection/{point}?one_shot=false")
+        for key, label, mode in methods:
+            n = hits
+            if quick and key == "poll":
+                n = max(20, hits // 10)
+            dest = out / f"latency_{key}.txt"
+            dest.unlink(missing_ok=True)
+            if mode in ("socket", "curl", "errinjctl"):
+                tool = {"socket": None, "curl": shutil.which("curl"),
+                        "errinjctl": str(build / "cli" / "errinjctl")}[mode]
+                if mode != "socket" and (tool is None or not Path(tool).exists()):
+                    notes.append(f"{label}: skipped ({mode} not found)")
+                    continue
+                cmd = [str(out / "bench_latency"), "--kv", node.kv, "--api", node.api, "--mode", mode,
+                       "--point", point, "--hits", str(n), "--warmup", str(warmup), "--out", str(dest)]
+                if tool:
+                    cmd += ["--tool", tool]
+            else:
+                cmd = [PYTHON, str(HERE / "latency.py"), "--mode", mode, "--kv", node.kv, "--api", node.api,
+                       "--log", str(logfile), "--point", point, "--hits", str(n), "--warmup", str(warmup),
+                       "--out", str(dest)]
+            t0 = time.monotonic()
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                                  env=dict(os.environ, PYTHONPATH=str(SRC / "python")))
+            took = time.monotonic() - t0
+            if proc.returncode == 77:
+                notes.append(f"{label}: skipped ({proc.stderr.strip()})")
+                continue
+            if proc.returncode != 0 or not dest.exists():
+                notes.append(f"{label}: failed (exit {proc.returncode}: {proc.stderr.strip()[-300:]})")
+                continue
+            rows = read_samples(dest)
+            results[key] = (label, rows, took)
+    finally:
+        node.stop()
+
+    rep("## Event latency: from the fire to the test knowing\n")
+    rep(f"kvnode (4 shards) on loopback, `{point}` enabled, {hits} hits per method after {warmup} warm-up hits "
+        "(polling: the same). Each hit: the test starts waiting, the server reaches the point after a "
+        "random delay uniform in [0, 10) ms, the test learns it. Latency is from CLOCK_REALTIME just before "
+        "the PUT that fires the point is sent, to CLOCK_REALTIME when the waiting call returns; it "
+        "includes kvnode's own request path (socket, connection thread, shard thread) before the fire. "
+        "For the SSE rows the last column starts at the event's ts_ns (the fire itself, taken inside "
+        "the point) instead.\n")
+    rep("| method | hits | p50 | p90 | p99 | max | p50 / C SSE p50 | p99 / C SSE p99 | from ts_ns: p50 / p99 |")
+    rep("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    base = None
+    stats = {}
+    for key, (label, rows, took) in results.items():
+        lat = sorted(k - s for s, k, _ in rows)
+        pub = sorted(k - t for _, k, t in rows if t > 0)
+        st = {p: pct(lat, p) for p in (0.5, 0.9, 0.99, 1.0)}
+        stats[key] = st
+        if key == "c":
+            base = st
+        r50 = f"{st[0.5] / base[0.5]:.1f}x" if base else ""
+        r99 = f"{st[0.99] / base[0.99]:.1f}x" if base else ""
+        from_ts = f"{fmt_us(pct(pub, 0.5))} / {fmt_us(pct(pub, 0.99))}" if pub else "n/a (cannot see it)"
+        rep(f"| {label} | {len(lat)} | {fmt_us(st[0.5])} | {fmt_us(st[0.9])} | {fmt_us(st[0.99])} | "
+            f"{fmt_us(st[1.0])} | {r50} | {r99} | {from_ts} |")
+    for note in notes:
+        rep(f"\n- {note}")
+    rep()
+
+    png = plot_cdf(out, results)
+    if png:
+        rep(f"CDF plot: `{png}`\n")
+
+    rep("### Latency targets\n")
+    if "c" in stats:
+        c = stats["c"]
+        pub = sorted(k - t for _, k, t in results["c"][1] if t > 0)
+        rep(f"- C client SSE p50 under 100 us: {fmt_us(c[0.5])} from the PUT "
+            f"({'met' if c[0.5] < 100e3 else 'MISSED'}); from the fire (ts_ns) {fmt_us(pct(pub, 0.5))} "
+            f"({'met' if pct(pub, 0.5) < 100e3 else 'MISSED'})")
+        rep(f"- C client SSE p99 under 1 ms: {fmt_us(c[0.99])} from the PUT "
+            f"({'met' if c[0.99] < 1e6 else 'MISSED'}); from the fire {fmt_us(pct(pub, 0.99))} "
+            f"({'met' if pct(pub, 0.99) < 1e6 else 'MISSED'})")
+        if "log" in stats:
+            ratio = stats["log"][0.5] / c[0.5]
+            rep(f"- at least 100 times lower p50 than log parsing: {ratio:.0f} times "
+                f"({fmt_us(stats['log'][0.5])} vs {fmt_us(c[0.5])}): {'met' if ratio >= 100 else 'MISSED'}")
+        if "poll" in stats:
+            rep(f"- (polling, for the record: {stats['poll'][0.5] / c[0.5]:.0f} times the SSE p50)")
+    rep()
+    return stats
+
+
+def plot_cdf(out, results):
+    if shutil.which("gnuplot") is None or not results:
+        return None
+    plots = []
+    for key, (label, rows, _) in results.items():
+        lat = sorted((k - s) / 1e6 for s, k, _ in rows)
+        data = out / f"latency_{key}.cdf"
+        with data.open("w", encoding="ascii") as f:
+            for i, v in enumerate(lat):
+                f.write(f"{max(v, 1e-3):.6f} {(i + 1) / len(lat):.6f}\n")
+        title = label.split(" (")[0].replace("_", "\\_")
+        plots.append(f"'{data}' using 1:2 with steps lw 2 title '{title}'")
+    png = out / "latency_cdf.png"
+    script = "\n".join([
+        "set terminal pngcairo size 1000,600 font ',10'",
+        f"set output '{png}'",
+        "set title 'errinj: time from the fire to the test knowing (kvnode, loopback)'",
+        "set logscale x",
+        "set xrange [0.03:2000]",
+        "set yrange [0:1]",
+        "set xlabel 'latency (ms, log scale)'",
+        "set ylabel 'fraction of hits'",
+        "set key top left",
+        "set grid",
+        "plot " + ", ".join(plots),
+    ])
+    proc = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True, check=False)
+    return png if proc.returncode == 0 and png.exists() else None
+
+
+# ---- fan-out ---------------------------------------------------------------------------------
+
+class Proc:
+    """A child that answers one line per command."""
+
+    def __init__(self, cmd):
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def say(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def read(self, timeout=120):
+        import select  # noqa: PLC0415
+        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError("no answer")
+        line = self.p.stdout.readline()
+        if not line:
+            raise EOFError("child exited")
+        return line.strip()
+
+    def ask(self, line, timeout=120):
+        self.say(line)
+        return self.read(timeout)
+
+    def close(self):
+        try:
+            self.say("quit")
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            self.p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+def kv(line):
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", line)}
+
+
+def start_host(build, history):
+    host = Proc(["taskset", "-c", "0,1", str(build / "bench" / "bench_fanout_host"), "--history", str(history),
+                 "--max-subscribers", "2048"])
+    port = int(host.read().split()[1])
+    return host, port
+
+
+def start_clients(build, port, n, stalled=0):
+    c = Proc([str(build / "bench" / "bench_sse_clients"), "--port", str(port), "--clients", str(n),
+              "--stalled", str(stalled)])
+    line = c.read(timeout=90)
+    parts = line.split()
+    if parts[0] != "connected" or int(parts[1]) != n or int(parts[2]) != stalled:
+        raise RuntimeError(f"clients: {line}")
+    return c
+
+
+def fanout_round(host, clients, m, total):
+    """Fires m events; returns (seconds from the first fire to the last delivery, host cpu s)."""
+    before = kv(host.ask("stats"))
+    fired = host.ask(f"fire {m}").split()
+    t0 = int(fired[2])
+    reached = clients.ask(f"wait {total}", timeout=300).split()
+    t1 = int(reached[2])
+    after = kv(host.ask("stats"))
+    cpu = (after["utime_us"] + after["stime_us"] - before["utime_us"] - before["stime_us"]) / 1e6
+    return (t1 - t0) / 1e9, cpu, after
+
+
+def run_fanout(rep, build, quick):
+    rep("## Fan-out: one server, many SSE subscribers\n")
+    rep("bench_fanout_host (the server, its own process) fires one point back to back; bench_sse_clients "
+        "(another process, one epoll loop) holds every subscriber and checks that each received every seq "
+        "in order, or an overflow notice that accounts for the gap. Time runs from the first fire to the "
+        "moment the last subscriber has the last event. Server CPU is the host process's user+system time "
+        "over that interval (1.00 = one core busy); RSS is the host's VmRSS after the run, HWM its peak.\n")
+    rep("| subscribers | events each | deliveries | time | deliveries/s | server CPU (cores) | "
+        "server CPU per 1000 deliveries | server RSS / HWM | frame | every seq in order |")
+    rep("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    results = {}
+    for n in (1, 10, 100, 1000):
+        m = max(10000, min(60000, 2000000 // n))
+        if quick:
+            m = 10000
+        host, port = start_host(build, 1 << 17)
+        clients = None
+        try:
+            clients = start_clients(build, port, n)
+            secs, cpu, hstats = fanout_round(host, clients, m, m)
+            cs = kv(clients.ask("stats"))
+            ok = cs["order_errors"] == 0 and cs["min_got"] >= m and cs["overflows"] == 0
+            frame = cs["bytes"] / max(1, cs["events"])
+            rate = n * m / secs
+            results[n] = rate
+            check = "yes" if ok else (f"NO: order_errors={cs['order_errors']} overflows={cs['overflows']} "
+                                      f"min_got={cs['min_got']}")
+            rep(f"| {n} | {m} | {n * m:,} | {secs:.3f} s | {rate / 1e6:.2f} M | {cpu / secs:.2f} | "
+                f"{cpu / (n * m) * 1e9 / 1000:.1f} us | {hstats['rss_kb'] / 1024:.1f} / "
+                f"{hstats['hwm_kb'] / 1024:.1f} MiB | {frame:.0f} B | {check} |")
+        finally:
+            if clients:
+                clients.close()
+            host.close()
+    rep()
+    rep("### A subscriber that never reads, beside 100 that do\n")
+    rep("Ten rounds of 10,000 events to 100 reading subscribers, with the server's default history "
+        "(65,536 events), once alone and once beside one subscriber that stopped reading after its "
+        "greeting. Per round: deliveries/s to the readers and the server's RSS.\n")
+    rounds = 4 if quick else 10
+    per_round = {}
+    stalled_check = ""
+    for stalled in (0, 1):
+        host, port = start_host(build, 65536)
+        clients = None
+        try:
+            clients = start_clients(build, port, 100, stalled)
+            rows = []
+            total = 0
+            for _ in range(rounds):
+                total += 10000
+                secs, _, hs = fanout_round(host, clients, 10000, total)
+                rows.append((100 * 10000 / secs, hs["rss_kb"]))
+            per_round[stalled] = rows
+            cs = kv(clients.ask("stats"))
+            if stalled:
+                clients.ask("unstall")
+                clients.ask(f"wait {total}", timeout=120)
+                cs = kv(clients.ask("stats"))
+                stalled_check = (
+                    f"When it finally read, the stalled subscriber received {cs['stalled_events']:,} events and "
+                    f"{cs['stalled_overflows']} overflow notice(s) reporting {cs['stalled_dropped']:,} dropped: "
+                    f"{cs['stalled_events'] + cs['stalled_dropped']:,} of {total:,} accounted for, "
+                    f"{cs['stalled_order_errors']} out of order. Readers: {cs['order_errors']} out of order, "
+                    f"{cs['overflows']} overflows.")
+        finally:
+            if clients:
+                clients.close()
+            host.close()
+    rep("| round | deliveries/s, 100 readers alone | with 1 stalled beside them | RSS alone | RSS with the stalled one |")
+    rep("|---:|---:|---:|---:|---:|")
+    for i in range(rounds):
+        a, b = per_round[0][i], per_round[1][i]
+        rep(f"| {i + 1} | {a[0] / 1e6:.2f} M | {b[0] / 1e6:.2f} M | {a[1] / 1024:.1f} MiB | {b[1] / 1024:.1f} MiB |")
+    rep()
+    if stalled_check:
+        rep(stalled_check + "\n")
+    rep("### Fan-out targets\n")
+    if 1000 in results:
+        r = results[1000]
+        rep(f"- at least 1 million deliveries per second at 1,000 subscribers: {r / 1e6:.2f} M/s: "
+            f"{'met' if r >= 1e6 else 'MISSED'}")
+    rep()
+
+
+def main():
+    ap = argparse.ArgumentParser(description="errinj benchmarks")
+    ap.add_argument("--build", default=str(SRC / "build-bench"))
+    ap.add_argument("--hits", type=int, default=1000)
+    ap.add_argument("--quick", action="store_true", help="short runs, for trying the bench itself")
+    ap.add_argument("--only", default="points,latency,fanout")
+    args = ap.parse_args()
+    build = Path(args.build).resolve()
+    out = build / "bench"
+    parts = set(args.only.split(","))
+    rep = Report(out / "results.md")
+    started = time.monotonic()
+    rep("# errinj benchmark results\n")
+    rep(f"- machine: {machine()}")
+    rep(f"- command: `make bench` (Release build in {build.name}/, then `{PYTHON} bench/run.py`)")
+    rep(f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; load average at start: {loadavg()}\n")
+    if "points" in parts:
+        run_points(rep, build, args.quick)
+    if "latency" in parts:
+        run_latency(rep, build, args.hits, args.quick)
+    if "fanout" in parts:
+        run_fanout(rep, build, args.quick)
+    rep(f"Total time {time.monotonic() - started:.0f} s; load average at the end: {loadavg()}.")
+    rep.save()
+    print(f"\n(written to {out / 'results.md'})")
+
+
+if __name__ == "__main__":
+    main()
