@@ -38,6 +38,14 @@ check-tsan: deps
 demo: build
 	/usr/bin/python3 examples/demo.py build/examples/kvnode
 
+# The benchmarks (docs/BENCHMARKS.md): an optimised build without the tests, then the driver, which
+# prints every table and writes build-bench/bench/results.md and latency_cdf.png. About 4 minutes.
+bench:
+	scripts/deps.sh bench
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DERRINJ_TESTS=OFF -DERRINJ_BENCH=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-bench -j$(JOBS)
+	/usr/bin/python3 bench/run.py --build build-bench
+
 install: build
 	cmake --install build --prefix $(or $(PREFIX),/usr/local)
 
