@@ -3,7 +3,7 @@
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build check check-plain check-asan check-tsan demo install clean
+.PHONY: all deps build check check-plain check-asan check-tsan demo bench install clean
 
 all: build
 
