@@ -11,7 +11,8 @@
  * Prints "connected N S" once every subscriber was greeted with ": connected", then answers
  * one line per command on stdin (the driver talks to it through pipes):
  *   wait N     -> "reached N T" when every reading subscriber has received N events (counting
- *                 those an overflow notice reported as dropped); T is CLOCK_MONOTONIC in ns
+ *                 those an overflow notice reported as dropped); T is when the last of them read
+ *                 its Nth (CLOCK_MONOTONIC, ns; even if that was before the command came)
  *   stats      -> "stats key=value ..." for the reading subscribers and the stalled ones
  *   unstall    -> the stalled subscribers start reading; they count as reading from now on
  *   quit       -> exits
@@ -48,7 +49,9 @@ struct conn {
     struct sse_stream s;
     uint64_t expect; /* the next seq; 0 before the first event */
     uint64_t events, overflows, dropped, order_errors;
-    bool counted; /* reached the current wait target */
+    bool counted;     /* reached the current wait target */
+    int64_t last_rx;  /* CLOCK_MONOTONIC of the last read that brought events */
+    int64_t crossed;  /* when it reached the current wait target */
 };
 
 static struct conn *g_conns;
@@ -86,16 +89,23 @@ static int reading_count(void)
 static void check_target(void)
 {
     if (g_target != 0 && g_reached >= g_reading) {
-        printf("reached %llu %lld\n", (unsigned long long)g_target, (long long)mono_ns());
+        /* The moment the last subscriber had it, not the moment this loop noticed. */
+        int64_t last = 0;
+        for (int i = 0; i < g_nconns; i++)
+            if (g_conns[i].counted && g_conns[i].crossed > last)
+                last = g_conns[i].crossed;
+        printf("reached %llu %lld\n", (unsigned long long)g_target, (long long)last);
         fflush(stdout);
         g_target = 0;
     }
 }
 
-static void progress(struct conn *c)
+/* Counts c toward the wait target once it has reached it; `at` is when its events arrived. */
+static void progress(struct conn *c, int64_t at)
 {
     if (g_target != 0 && c->reading && !c->counted && got(c) >= g_target) {
         c->counted = true;
+        c->crossed = at;
         g_reached++;
     }
 }
@@ -202,6 +212,8 @@ static void conn_readable(struct conn *c)
     if (n < 0)
         return;
     bool was_greeted = c->greeted;
+    uint64_t before = got(c);
+    int64_t now = mono_ns();
     if (!sse_stream_feed(&c->s, buf, (size_t)n)) {
         fprintf(stderr, "bench_sse_clients: bad response (status %d)\n", c->s.status);
         conn_close(c);
@@ -214,7 +226,9 @@ static void conn_readable(struct conn *c)
             epoll_ctl(g_epfd, EPOLL_CTL_DEL, c->fd, NULL);
         }
     }
-    progress(c);
+    if (got(c) != before)
+        c->last_rx = now;
+    progress(c, now);
 }
 
 static void handle_command(char *line)
@@ -226,7 +240,7 @@ static void handle_command(char *line)
         g_reading = reading_count();
         for (int i = 0; i < g_nconns; i++) {
             g_conns[i].counted = false;
-            progress(&g_conns[i]);
+            progress(&g_conns[i], g_conns[i].last_rx);
         }
         check_target();
     } else if (strcmp(line, "stats") == 0) {
