@@ -61,6 +61,18 @@ async def send_and_half_close(port, data: bytes) -> bytes:
     return out
 
 
+async def send_and_close(port, data: bytes):
+    """Sends data and closes the connection without waiting for an answer: for requests the
+    server cannot finish (truncated, garbage), whose fate must not depend on noticing a half-close."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    try:
+        await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    writer.close()
+
+
 async def open_events_and_hang_up(port, read_greeting: bool) -> bytes:
     """Requests the event stream and closes the connection, after ': connected' or at once."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -84,16 +96,23 @@ async def test_malformed_request_is_refused_without_harm(host, http, case):
     assert (await rest(http, "POST", h, "/injection/keep", data='{"k": "v"}')).status == 200
     await h.fire("keep", "enter", 2)
     before = await snapshot(http, h, ["keep"])
-    reply = await send_and_half_close(h.port, data)
-    got = statuses(reply)
-    if accepted is not None:
+    if accepted is None:
+        await send_and_close(h.port, data)
+    else:
+        reply = await send_and_half_close(h.port, data)
+        got = statuses(reply)
         assert got and got[0] in accepted, f"{case}: answered {reply[:300]!r}"
     assert await snapshot(http, h, ["keep"]) == before, f"{case} changed state"
     # The server keeps serving, and a connection that went away leaves no subscriber behind.
     assert (await rest(http, "GET", h, "/status")).status == 200
     live = await open_stream(h)
     await h.fire("keep")
-    assert (await live.next_event()).json()["enters"] == 3
+    # A new stream may also get the two earlier fires if the server had not stored them yet when
+    # it registered (SPEC only promises what fires after ': connected'): read up to the third.
+    enters = []
+    while not enters or enters[-1] < 3:
+        enters.append((await live.next_event()).json()["enters"])
+    assert enters[-1] == 3 and enters == sorted(set(enters)), enters
     await live.aclose()
 
 
