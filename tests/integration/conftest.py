@@ -53,7 +53,7 @@ HOST_SITES = {
 ETIMEDOUT = -110  # ERRINJ_ETIMEDOUT is -ETIMEDOUT on Linux
 
 
-def testhost_path() -> Path:
+def find_testhost() -> Path:
     env = os.environ.get("ERRINJ_TESTHOST")
     if env:
         return Path(env)
@@ -280,13 +280,15 @@ def _sanitizer_env() -> dict:
 @pytest.fixture
 async def host():
     """Factory: `h = await host(token=..., heartbeat_ms=..., history=..., max_subscribers=...,
-    allow_remote=...)` starts a test host and waits for its port. Teardown quits each host and
+    allow_remote=..., listen=..., extra_env=...)` starts a test host and waits for its port. Teardown quits each host and
     fails the test unless it exits 0 without a sanitizer report."""
     started = []
 
     async def start(*, token=None, heartbeat_ms=None, history=None, max_subscribers=None,
-                    allow_remote=False, extra_env=None) -> Host:
-        argv = [str(testhost_path())]
+                    allow_remote=False, listen=None, extra_env=None) -> Host:
+        argv = [str(find_testhost())]
+        if listen is not None:
+            argv += ["--listen", listen]
         if token is not None:
             argv += ["--token", token]
         if heartbeat_ms is not None:
