@@ -20,7 +20,8 @@ How received events are shared (the choices a test can rely on):
 Failures never leave a wait hanging: a dropped connection is re-opened with ``Last-Event-ID`` (so the
 server replays what was missed, without gap or duplicate) for up to ``reconnect_timeout`` seconds,
 after which every pending and later wait raises ``StreamClosedError`` (events received before still
-count). A server ``event: overflow`` (events lost) makes waits raise ``EventsLostError`` unless the
+count). A node that restarted (a new process numbers its events from 1 again) is recognised by its
+``/status`` and replayed from its first kept event; see ``_NodeConnection._resume_point``. A server ``event: overflow`` (events lost) makes waits raise ``EventsLostError`` unless the
 stream was opened with ``on_overflow="flag"``.
 """
 
@@ -55,6 +56,11 @@ def _as_list(value: Union[None, str, int, Iterable[Any]]) -> List[str]:
     if isinstance(value, (str, int)):
         return [str(value)]
     return [str(v) for v in value]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _Spec:
@@ -105,21 +111,25 @@ class _NodeConnection:
         self.url = base_url(host, port) + f"{API}/events"
         self.last_event_id: Optional[str] = None   # the id of the last event received, as sent
         self.baseline: Optional[str] = None        # where to resume if no event arrived yet
+        self.instance: Any = None                  # /status "instance", if the server has one
         self.retry_ms: Optional[int] = None        # the server's `retry:`, if it sent one
         self.connected = False
         self.reconnects = 0
+        self.restarts = 0                          # reconnections that found a restarted server
         self.task: Optional["asyncio.Task[None]"] = None
 
     # -- opening ------------------------------------------------------------------------------
 
     async def open(self) -> None:
         s = self.stream
+        # The server's current seq, read before subscribing: if the connection drops before any
+        # event arrives, resuming from here replays what fired meanwhile instead of losing it.
+        status = await self._read_status()
+        self.instance = status.get("instance")
         if s.since is not None:
             self.baseline = str(s.since)
         else:
-            # The server's current seq, read before subscribing: if the connection drops before any
-            # event arrives, resuming from here replays what fired meanwhile instead of losing it.
-            self.baseline = await self._read_seq()
+            self.baseline = self._seq_of(status)
         resp = await self._connect(initial=True)
         parser = SSEParser()
         try:
@@ -130,24 +140,36 @@ class _NodeConnection:
                 self.tag, f"no ': connected' from {self.url} within {s.connect_timeout}s") from None
         except (aiohttp.ClientError, OSError) as exc:
             resp.close()
-            raise StreamClosedError(self.tag, f"connection lost during the handshake: {exc!r}") from exc
+            raise StreamClosedError(self.tag, f"connection lost during the handshake: {_describe(exc)}") from exc
         except BaseException:
             resp.close()
             raise
         self.task = asyncio.create_task(self._run(resp, parser), name=f"errinj-events-{self.tag}")
 
-    async def _read_seq(self) -> Optional[str]:
+    async def _read_status(self, strict: bool = False) -> Dict[str, Any]:
+        """The server's ``/status``, or {} if it cannot say (an error status or an unexpected body,
+        e.g. a server without ``/status``). Connection errors give {} too, unless ``strict``, when
+        they propagate (the node is not reachable yet)."""
         try:
             timeout = aiohttp.ClientTimeout(total=self.stream.connect_timeout)
             async with self.stream._session.get(base_url(self.host, self.port) + f"{API}/status",
                                                 headers=self.stream._auth_headers(),
                                                 timeout=timeout) as resp:
                 if resp.status != 200:
-                    return None
-                seq = jsonlib.loads(await resp.text()).get("seq")
-                return str(int(seq)) if seq is not None else None
-        except Exception:  # the status is an optimisation; the stream request reports real errors
-            return None
+                    return {}
+                status = jsonlib.loads(await resp.text())
+                return status if isinstance(status, dict) else {}
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            if strict:
+                raise
+            return {}
+        except ValueError:
+            return {}
+
+    @staticmethod
+    def _seq_of(status: Dict[str, Any]) -> Optional[str]:
+        seq = status.get("seq")
+        return str(seq) if isinstance(seq, int) and not isinstance(seq, bool) else None
 
     async def _connect(self, initial: bool, last_event_id: Optional[str] = None) -> aiohttp.ClientResponse:
         s = self.stream
@@ -224,7 +246,7 @@ class _NodeConnection:
         except asyncio.TimeoutError:
             return f"nothing received for {self.stream.read_timeout}s (no heartbeat)"
         except (aiohttp.ClientError, OSError) as exc:
-            return f"connection lost: {exc!r}"
+            return f"connection lost: {_describe(exc)}"
 
     async def _run(self, resp: aiohttp.ClientResponse, parser: SSEParser) -> None:
         try:
@@ -247,6 +269,32 @@ class _NodeConnection:
             logger.exception("errinj: event stream reader of %s failed", self.tag)
             self.stream._node_failed(self, f"reader failed: {exc!r}")
 
+    async def _resume_point(self) -> Optional[str]:
+        """The Last-Event-ID to reconnect with: the last event's id (or, before any event, the
+        server's seq when the stream opened), or "0" when the server is a new process, whose seq
+        starts again from 1, so that all it kept is replayed. A new process shows by a different
+        ``/status`` "instance" (if the server reports one), or by a seq below the last id. Without
+        an "instance", a restarted server that already fired as many events as we had seen cannot
+        be told apart, and the events it fired before we reconnected are missed."""
+        resume = self.last_event_id if self.last_event_id is not None else self.baseline
+        if resume is None or not resume.isdigit():
+            return resume
+        status = await self._read_status(strict=True)
+        seq = self._seq_of(status)
+        instance = status.get("instance")
+        restarted = (instance is not None and self.instance is not None and instance != self.instance) or \
+            (seq is not None and int(seq) < int(resume))
+        if instance is not None:
+            self.instance = instance
+        if restarted:
+            logger.warning("errinj: %s restarted (seq %s, last event id %s): resuming from its first event",
+                           self.tag, seq, resume)
+            self.restarts += 1
+            # Keep to that decision if this attempt fails and the next one asks again.
+            self.last_event_id, self.baseline = None, "0"
+            return "0"
+        return resume
+
     async def _reconnect(self, reason: str) -> aiohttp.ClientResponse:
         s = self.stream
         loop = asyncio.get_running_loop()
@@ -264,8 +312,8 @@ class _NodeConnection:
                 await asyncio.sleep(min(delay, remaining))
                 delay = min(delay * 2, max_delay)
             first = False
-            resume = self.last_event_id if self.last_event_id is not None else self.baseline
             try:
+                resume = await self._resume_point()
                 resp = await self._connect(initial=False, last_event_id=resume)
             except HTTPError as exc:
                 last_error = str(exc)
@@ -278,7 +326,7 @@ class _NodeConnection:
             except StreamClosedError as exc:
                 raise _GiveUp(f"{reason}; reconnecting failed: {exc.reason}") from None
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-                last_error = repr(exc)
+                last_error = _describe(exc)
                 continue
             self.reconnects += 1
             logger.info("errinj: event stream of %s reconnected (Last-Event-ID: %s)", self.tag, resume)
@@ -386,7 +434,7 @@ class InjectionEventStream:
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
             if isinstance(exc, StreamClosedError):
                 raise
-            raise StreamClosedError(conn.tag, f"cannot connect to {conn.url}: {exc!r}") from exc
+            raise StreamClosedError(conn.tag, f"cannot connect to {conn.url}: {_describe(exc)}") from exc
 
     async def close(self) -> None:
         """Close every connection. Pending waits raise ``StreamClosedError``; ``async for`` ends."""

@@ -73,6 +73,7 @@ class FakeServer:
         self.send_connected = True
         self.fail_next: Optional[tuple] = None   # (status, message) for the next REST request
         self.events_status: Optional[tuple] = None   # (status, message) for every /events request
+        self.instance: Optional[str] = None   # reported in /status when set
         self._watchers: List["asyncio.Future[None]"] = []
         self._runner: Optional[web.AppRunner] = None
         self.port = 0
@@ -206,8 +207,11 @@ class FakeServer:
         if parts == ["events"]:
             return await self._events(request, rec) if m == "GET" else self._error(405, "GET only")
         if parts == ["status"] and m == "GET":
-            return web.json_response({"version": "fake", "seq": self.seq, "shards": 1, "dropped": 0,
-                                      "subscribers": len(self.subscribers)})
+            status = {"version": "fake", "seq": self.seq, "shards": 1, "dropped": 0,
+                      "subscribers": len(self.subscribers)}
+            if self.instance is not None:
+                status["instance"] = self.instance
+            return web.json_response(status)
         if parts == ["points"] and m == "GET":
             return web.json_response([{"name": n, "type": "handler", "file": "fake.c", "line": 1,
                                        "enabled": True, "enters": s["enters"], "waiters": 0}

@@ -333,6 +333,40 @@ async def test_last_event_id_outlives_a_connection_that_brought_no_new_id(server
     assert [r.headers.get("Last-Event-ID") for r in server.requests_to("/events")] == [None, "1", "1"]
 
 
+async def restart_while_away(server, instance, fire_count):
+    """Act out a restart: drop the streams, refuse reconnections, start numbering events from 1
+    again (a new process) and fire ``fire_count`` events, then accept reconnections."""
+    server.events_status = (503, "restarting")
+    server.drop_all("abort")
+    await server.wait_until(lambda: not server.subscribers)
+    server.seq, server.history, server.instance = 0, [], instance
+    reborn = [server.fire("b") for _ in range(fire_count)]
+    server.events_status = None
+    return reborn
+
+
+async def test_reconnect_to_a_restarted_server_resumes_from_its_first_event(server):
+    async with stream_to(server, reconnect_timeout=5) as stream:
+        server.fire("a")
+        server.fire("a")
+        await until_received(stream, 2)
+        reborn = await restart_while_away(server, None, 1)   # its seq (1) is below the last id (2)
+        got = await stream.wait_for_injection("b", timeout=5)
+        assert got["seq"] == reborn[0]["seq"] == 1
+        assert server.requests_to("/events")[-1].headers["Last-Event-ID"] == "0"
+
+
+async def test_reconnect_sees_a_restart_by_the_status_instance(server):
+    server.instance = "boot-1"
+    async with stream_to(server, reconnect_timeout=5) as stream:
+        server.fire("a")
+        await until_received(stream, 1)
+        reborn = await restart_while_away(server, "boot-2", 3)  # seq 3, past the last id (1)
+        got = await stream.wait_for_injections(["b"] * 3, timeout=5)
+        assert [g["seq"] for g in got] == [e["seq"] for e in reborn] == [1, 2, 3]
+        assert server.requests_to("/events")[-1].headers["Last-Event-ID"] == "0"
+
+
 async def test_reconnect_keeps_filters_but_not_since(server):
     async with stream_to(server, injection="a", since=0, reconnect_timeout=5) as stream:
         server.fire("a")
