@@ -1,5 +1,6 @@
 """SPEC section 5: the SSE stream's headers, first bytes, event frames and fields, every query
 filter, and the phases a parked handler publishes."""
+import asyncio
 import json
 import time
 
@@ -358,3 +359,28 @@ async def test_query_values_are_form_decoded_so_plus_is_a_space(host, http, stre
     await h.fire("c+d")
     ev = (await s.next_event()).json()
     assert (ev["injection"], ev["seq"]) == ("c+d", 2), ev
+
+
+async def test_sleep_event_arrives_while_the_thread_still_sleeps(host, http, streams):
+    """The event is published before the action: a stream sees a sleep injection while it sleeps
+    (duration_ms from REST overrides the call site's 1 ms)."""
+    h = await host()
+    await enable(http, h, "slp", {"duration_ms": 2000})
+    s = streams(await open_stream(h))
+    started = time.monotonic()
+    firing = asyncio.create_task(h.ok("fire sleep slp"))  # the 2 s sleep is the behaviour under test
+    ev = (await s.next_event()).json()
+    assert not firing.done(), "the event must arrive before the sleeping thread returns"
+    assert (ev["injection"], ev["type"], ev["parameters"]) == ("slp", "sleep", {"duration_ms": "2000"}), ev
+    await firing
+    assert time.monotonic() - started >= 1.9, "duration_ms set over REST overrides the call site's 1 ms"
+
+
+async def test_parameters_set_over_rest_reach_the_handler(host, http, streams):
+    h = await host()
+    await enable(http, h, "h", {"rc": 42})
+    assert await h.fire("h", "handler") == 42, "the host's handler returns errinj_handler_get(h, \"rc\")"
+    await enable(http, h, "h", {"rc": -3})
+    assert await h.fire("h", "handler") == -3
+    await enable(http, h, "h")
+    assert await h.fire("h", "handler") == 7, "no rc parameter: the handler's default"
