@@ -122,7 +122,7 @@ class RESTClient:
     # --- injections, as ScyllaRESTAPIClient names them -------------------------------------
 
     async def enable_injection(self, node_ip: Node, injection: str, one_shot: bool,
-                               parameters: Optional[Mapping[str, Any]] = {}) -> None:  # noqa: B006 (ScyllaDB's signature)
+                               parameters: Optional[Mapping[str, Any]] = {}) -> None:  # noqa: B006
         """Enable ``injection`` on ``node_ip``: ``POST .../injection/{name}?one_shot=True|False`` with
         the parameters as a JSON object of strings. A one-shot fires once, then disables itself.
         Enabling an enabled injection replaces its parameters and one_shot and keeps its counters."""

@@ -21,8 +21,9 @@ Failures never leave a wait hanging: a dropped connection is re-opened with ``La
 server replays what was missed, without gap or duplicate) for up to ``reconnect_timeout`` seconds,
 after which every pending and later wait raises ``StreamClosedError`` (events received before still
 count). A node that restarted (a new process numbers its events from 1 again) is recognised by its
-``/status`` and replayed from its first kept event; see ``_NodeConnection._resume_point``. A server ``event: overflow`` (events lost) makes waits raise ``EventsLostError`` unless the
-stream was opened with ``on_overflow="flag"``.
+``/status`` and replayed from its first kept event; see ``_NodeConnection._resume_point``.
+A server ``event: overflow`` (events lost) makes waits raise ``EventsLostError`` unless the stream
+was opened with ``on_overflow="flag"``.
 """
 
 from __future__ import annotations
@@ -340,7 +341,8 @@ class InjectionEventStream:
 
     Public state: ``nodes`` (the ``"ip:port"`` of each node), ``events`` (every event received,
     in arrival order), ``overflows`` (every ``event: overflow`` received, as dicts
-    ``{"node", "dropped", "next_seq"}``), ``reconnects`` (how many times a connection was re-opened).
+    ``{"node", "dropped", "next_seq"}``), ``reconnects`` (how many times a connection was re-opened),
+    ``restarts`` (how many of those found a restarted node), ``closed``.
 
     Overflow: with ``on_overflow="raise"`` (the default), when a node reports lost events every wait
     pending then that may concern that node raises ``EventsLostError``, and so does every later wait
@@ -463,7 +465,13 @@ class InjectionEventStream:
 
     @property
     def reconnects(self) -> int:
+        """How many times a dropped connection was re-opened, over all nodes."""
         return sum(c.reconnects for c in self._conns)
+
+    @property
+    def restarts(self) -> int:
+        """How many reconnections found a restarted node (and replayed it from its first event)."""
+        return sum(c.restarts for c in self._conns)
 
     @property
     def closed(self) -> bool:
@@ -709,7 +717,8 @@ class InjectionEventStream:
         return await self._wait_many(specs, timeout)
 
     async def wait_for_event(self, predicate: Matcher, timeout: Optional[float] = 30,
-                             node: Optional[Node] = None, description: str = "an event matching the predicate") -> Event:
+                             node: Optional[Node] = None,
+                             description: str = "an event matching the predicate") -> Event:
         """Wait for the earliest unconsumed event (received before or after the call) for which
         ``predicate(event)`` is true, and consume it, as ``wait_for_injection`` does. For conditions
         a name and phase cannot express, such as a parameter value or a shard."""

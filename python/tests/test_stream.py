@@ -102,7 +102,6 @@ async def test_concurrent_waiters_do_not_steal_each_others_events(server):
         wait_a = asyncio.create_task(stream.wait_for_injection("a", timeout=5))
         wait_b1 = asyncio.create_task(stream.wait_for_injection("b", timeout=5))
         wait_b2 = asyncio.create_task(stream.wait_for_injection("b", timeout=5))
-        await asyncio.sleep(0)  # allow-sleep: one loop turn so the three waits register in order
         b1 = server.fire("b")
         a = server.fire("a")
         b2 = server.fire("b")
@@ -508,7 +507,6 @@ async def test_cluster_stream_closes_whole_when_one_node_is_lost(make_server):
 async def test_close_fails_pending_waits(server):
     stream = await stream_to(server).open()
     pending = asyncio.create_task(stream.wait_for_injection("x", timeout=30))
-    await asyncio.sleep(0)  # allow-sleep: one loop turn so the wait registers
     await stream.close()
     with pytest.raises(StreamClosedError, match="closed by the client"):
         await pending
