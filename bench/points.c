@@ -30,6 +30,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -37,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -425,6 +428,72 @@ static struct sse_figures measure_sse(unsigned port, int count)
     return out;
 }
 
+/* ---- the machine: what one thread waking another costs ---------------------------------------- */
+
+/*
+ * Every event crosses threads (firing thread -> server consumer -> HTTP thread -> client), and
+ * each crossing is a wake-up whose price is the machine's, not errinj's. This measures it the
+ * way the event path pays it: a thread parked in poll() on an eventfd, another writing to it
+ * after a pause, the time from just before write() to the parked thread running again.
+ */
+struct wake_probe {
+    int fd;
+    int cpu;
+    _Atomic int64_t sent, woke;
+    atomic_bool stop;
+};
+
+static void *wake_target(void *p)
+{
+    struct wake_probe *w = p;
+    pin(w->cpu);
+    while (!atomic_load(&w->stop)) {
+        struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        int64_t now = mono_ns();
+        uint64_t v;
+        if (read(w->fd, &v, sizeof(v)) == sizeof(v))
+            atomic_store(&w->woke, now);
+    }
+    return NULL;
+}
+
+struct wake_figures {
+    double p50, p99; /* ns */
+};
+
+static struct wake_figures measure_wake(int target_cpu)
+{
+    struct wake_probe w = {.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), .cpu = target_cpu};
+    struct wake_figures out = {-1, -1};
+    if (w.fd < 0)
+        return out;
+    pthread_t t;
+    pthread_create(&t, NULL, wake_target, &w);
+    enum { N = 500 };
+    double v[N];
+    int n = g_quick ? 100 : N;
+    for (int i = 0; i < n; i++) {
+        usleep(1000);
+        atomic_store(&w.woke, 0);
+        int64_t t0 = mono_ns();
+        uint64_t one = 1;
+        if (write(w.fd, &one, sizeof(one)) != sizeof(one))
+            break;
+        while (atomic_load(&w.woke) == 0)
+            sched_yield(); /* on the same CPU, let the target run */
+        v[i] = (double)(atomic_load(&w.woke) - t0);
+    }
+    atomic_store(&w.stop, true);
+    pthread_join(t, NULL);
+    close(w.fd);
+    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+    out.p50 = v[n / 2];
+    out.p99 = v[n * 99 / 100];
+    return out;
+}
+
 /* ---- the run ---------------------------------------------------------------------------- */
 
 static void discard_log(unsigned shard, const char *line, void *arg)
@@ -500,6 +569,7 @@ int main(int argc, char **argv)
     fiu_init(0);
 #endif
 
+    struct wake_figures wake_other = measure_wake(1), wake_same = measure_wake(0);
     struct figure baseline = measure(loop_baseline, NULL);
     struct figure macro_off = measure(loop_macro_off, NULL);
     struct figure rt_off = measure(loop_runtime, "bench_rt_off");
@@ -624,6 +694,11 @@ int main(int argc, char **argv)
     printf("| SSE clients | p50 | p99 |\n|---:|---:|---:|\n");
     for (int k = 1; k < 3; k++)
         printf("| %d | %.0f us | %.0f us |\n", sse_clients[k], sse[k].deliver_p50 / 1000, sse[k].deliver_p99 / 1000);
+
+    printf("\nWhat one thread waking another costs on this machine (eventfd write to a thread parked in poll(), "
+           "1 ms apart): to another CPU p50 %.1f us, p99 %.1f us; on the same CPU p50 %.1f us, p99 %.1f us. "
+           "Every event path above crosses threads that way.\n",
+           wake_other.p50 / 1000, wake_other.p99 / 1000, wake_same.p50 / 1000, wake_same.p99 / 1000);
 
     printf("\n### Threads: the same loop on 1 and on 2 threads (CPU 0 and CPU 1), no subscriber\n\n");
     printf("Best of 5 runs. CPU ns leave out time a thread was descheduled, but also time it slept on a "
