@@ -47,7 +47,6 @@
 extern char **environ;
 
 #define KEEP(x) __asm__ volatile("" : "+r"(x))
-#define REPS 7
 #define RUN_NS 50000000.0
 
 static bool g_quick;
@@ -164,6 +163,38 @@ static __attribute__((noinline)) void loop_fire_d(uint64_t n, void *arg)
     }
 }
 
+/* bench_fire with the log on (a callback that drops the line) or with an in-process subscriber:
+ * the state is set for the run and reset after it, so these cases can take turns with others. */
+static void discard_log(unsigned shard, const char *line, void *arg)
+{
+    (void)shard, (void)arg;
+    const char *volatile keep = line;
+    (void)keep;
+}
+
+static uint64_t g_sub_calls;
+
+static void count_event(const errinj_event *ev, void *arg)
+{
+    (void)ev;
+    (*(uint64_t *)arg)++;
+}
+
+static void loop_fire_logged(uint64_t n, void *arg)
+{
+    errinj_set_log(discard_log, NULL);
+    loop_fire_a(n, arg);
+    errinj_set_log(NULL, NULL);
+}
+
+static void loop_fire_subscribed(uint64_t n, void *arg)
+{
+    errinj_subscription *sub = NULL;
+    errinj_subscribe(count_event, &g_sub_calls, &sub);
+    loop_fire_a(n, arg);
+    errinj_unsubscribe(sub);
+}
+
 #ifdef BENCH_HAVE_FIU
 static __attribute__((noinline)) void loop_fiu(uint64_t n, void *arg)
 {
@@ -210,21 +241,40 @@ static uint64_t calibrate(loop_fn fn, void *arg)
     return scaled > 0 ? scaled : 1;
 }
 
-static struct figure measure(loop_fn fn, void *arg)
+/*
+ * Cases that are compared with each other run in turns, one run of each per round, so that
+ * whatever else the machine does at a given moment (this is a shared virtual machine: a sibling
+ * hardware thread busy on the host halves a tight loop's speed for a while) falls on all of them
+ * alike; each case keeps its own minimum and median.
+ */
+struct bench_case {
+    loop_fn fn;
+    void *arg;
+    struct figure *out;
+};
+
+static void measure_group(struct bench_case *cases, int ncases)
 {
-    uint64_t n = calibrate(fn, arg);
-    double cpu[REPS], wall[REPS];
-    int reps = g_quick ? 3 : REPS;
+    enum { MAX_CASES = 8, GROUP_REPS = 9 };
+    uint64_t n[MAX_CASES];
+    double cpu[MAX_CASES][GROUP_REPS], wall[MAX_CASES][GROUP_REPS];
+    int reps = g_quick ? 3 : GROUP_REPS;
+    for (int c = 0; c < ncases; c++)
+        n[c] = calibrate(cases[c].fn, cases[c].arg);
     for (int r = 0; r < reps; r++) {
-        struct timing t = timed(fn, arg, n);
-        cpu[r] = (double)t.cpu / (double)n;
-        wall[r] = (double)t.wall / (double)n;
-        if (g_wall_over_cpu_n < 64 && t.cpu > 0)
-            g_wall_over_cpu[g_wall_over_cpu_n++] = (double)t.wall / (double)t.cpu;
+        for (int c = 0; c < ncases; c++) {
+            struct timing t = timed(cases[c].fn, cases[c].arg, n[c]);
+            cpu[c][r] = (double)t.cpu / (double)n[c];
+            wall[c][r] = (double)t.wall / (double)n[c];
+            if (g_wall_over_cpu_n < 64 && t.cpu > 0)
+                g_wall_over_cpu[g_wall_over_cpu_n++] = (double)t.wall / (double)t.cpu;
+        }
     }
-    qsort(cpu, (size_t)reps, sizeof(cpu[0]), cmp_double);
-    qsort(wall, (size_t)reps, sizeof(wall[0]), cmp_double);
-    return (struct figure){cpu[0], cpu[reps / 2], wall[0]};
+    for (int c = 0; c < ncases; c++) {
+        qsort(cpu[c], (size_t)reps, sizeof(double), cmp_double);
+        qsort(wall[c], (size_t)reps, sizeof(double), cmp_double);
+        *cases[c].out = (struct figure){cpu[c][0], cpu[c][reps / 2], wall[c][0]};
+    }
 }
 
 /* Threads: each runs fn n times, all started together. */
@@ -496,21 +546,6 @@ static struct wake_figures measure_wake(int target_cpu)
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
-static void discard_log(unsigned shard, const char *line, void *arg)
-{
-    (void)shard, (void)arg;
-    const char *volatile keep = line;
-    (void)keep;
-}
-
-static uint64_t g_sub_calls;
-
-static void count_event(const errinj_event *ev, void *arg)
-{
-    (void)ev;
-    (*(uint64_t *)arg)++;
-}
-
 static void enable_others(int from, int to)
 {
     char name[64];
@@ -570,13 +605,17 @@ int main(int argc, char **argv)
 #endif
 
     struct wake_figures wake_other = measure_wake(1), wake_same = measure_wake(0);
-    struct figure baseline = measure(loop_baseline, NULL);
-    struct figure macro_off = measure(loop_macro_off, NULL);
-    struct figure rt_off = measure(loop_runtime, "bench_rt_off");
+    struct figure baseline, macro_off, rt_off;
     struct figure fiu_off = NONE, fiu_fire = NONE, fiu_others[3] = {NONE, NONE, NONE};
+    struct bench_case off[] = {
+        {loop_baseline, NULL, &baseline},
+        {loop_macro_off, NULL, &macro_off},
+        {loop_runtime, "bench_rt_off", &rt_off},
 #ifdef BENCH_HAVE_FIU
-    fiu_off = measure(loop_fiu, "bench/off");
+        {loop_fiu, "bench/off", &fiu_off},
 #endif
+    };
+    measure_group(off, (int)(sizeof(off) / sizeof(off[0])));
 
     static const int others[3] = {1, 100, 10000};
     struct figure macro_others[3], rt_others[3];
@@ -584,11 +623,14 @@ int main(int argc, char **argv)
     for (int k = 0; k < 3; k++) {
         enable_others(enabled, others[k]);
         enabled = others[k];
-        macro_others[k] = measure(loop_macro_off, NULL);
-        rt_others[k] = measure(loop_runtime, "bench_rt_off");
+        struct bench_case with_others[] = {
+            {loop_macro_off, NULL, &macro_others[k]},
+            {loop_runtime, "bench_rt_off", &rt_others[k]},
 #ifdef BENCH_HAVE_FIU
-        fiu_others[k] = measure(loop_fiu, "bench/off");
+            {loop_fiu, "bench/off", &fiu_others[k]},
 #endif
+        };
+        measure_group(with_others, (int)(sizeof(with_others) / sizeof(with_others[0])));
     }
     char name[64];
     for (int i = 0; i < enabled; i++) {
@@ -602,19 +644,20 @@ int main(int argc, char **argv)
 
     errinj_enable("bench_fire", false, NULL);
     errinj_enable("bench_fire_b", false, NULL);
-    struct figure fire_plain = measure(loop_fire_a, NULL);
 #ifdef BENCH_HAVE_FIU
     fiu_enable("bench/fire", 1, NULL, 0);
     fiu_enable("bench/fire_b", 1, NULL, 0);
-    fiu_fire = measure(loop_fiu, "bench/fire");
 #endif
-    errinj_set_log(discard_log, NULL);
-    struct figure fire_log = measure(loop_fire_a, NULL);
-    errinj_set_log(NULL, NULL);
-    errinj_subscription *sub = NULL;
-    errinj_subscribe(count_event, &g_sub_calls, &sub);
-    struct figure fire_sub = measure(loop_fire_a, NULL);
-    errinj_unsubscribe(sub);
+    struct figure fire_plain, fire_log, fire_sub;
+    struct bench_case firing[] = {
+        {loop_fire_a, NULL, &fire_plain},
+        {loop_fire_logged, NULL, &fire_log},
+        {loop_fire_subscribed, NULL, &fire_sub},
+#ifdef BENCH_HAVE_FIU
+        {loop_fiu, "bench/fire", &fiu_fire},
+#endif
+    };
+    measure_group(firing, (int)(sizeof(firing) / sizeof(firing[0])));
 
     /* Threads, before the server exists (its ring adds the ordering mutex; see the SSE rows). */
     struct scaling th_off = measure_threads(loop_macro_off, NULL, loop_macro_off, NULL);
@@ -654,11 +697,10 @@ int main(int argc, char **argv)
     qsort(g_wall_over_cpu, (size_t)g_wall_over_cpu_n, sizeof(double), cmp_double);
     double busy = g_wall_over_cpu_n > 0 ? g_wall_over_cpu[g_wall_over_cpu_n / 2] : 1;
     printf("### Point cost: ns per evaluation on one thread (pinned to CPU 0)\n\n");
-    printf("Thread CPU time per evaluation: min and median of %d runs of about %.0f ms each after a warm-up "
-           "(wall time, median of all runs, was %.2f times the CPU time: %s). The ratio compares minima, loop "
-           "included.\n\n",
-           g_quick ? 3 : REPS, (g_quick ? RUN_NS / 10 : RUN_NS) / 1e6, busy,
-           busy < 1.05 ? "the machine was quiet" : "other processes took CPU; CPU time leaves them out");
+    printf("Thread CPU time per evaluation: min and median of %d runs of about %.0f ms each after a warm-up, "
+           "the cases of a group taking turns run by run (wall time was %.2f times the CPU time, median over "
+           "the runs). The ratio compares minima, loop included.\n\n",
+           g_quick ? 3 : 9, (g_quick ? RUN_NS / 10 : RUN_NS) / 1e6, busy);
     printf("| case | errinj min | errinj median | libfiu peer | libfiu min | libfiu median | errinj/libfiu |\n");
     printf("|---|---:|---:|---|---:|---:|---:|\n");
     print_row("baseline: the same loop, no point", baseline, "", NONE);
