@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,6 +199,23 @@ uint64_t errinj__seq_last(void)
     return atomic_load(&g_seq);
 }
 
+static pthread_once_t g_instance_once = PTHREAD_ONCE_INIT;
+static char g_instance[17];
+
+static void make_instance_id(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+        id = (uint64_t)errinj__now_real_ns() ^ ((uint64_t)getpid() << 32);
+    snprintf(g_instance, sizeof(g_instance), "%016llx", (unsigned long long)id);
+}
+
+const char *errinj__instance_id(void)
+{
+    pthread_once(&g_instance_once, make_instance_id);
+    return g_instance;
+}
+
 /* ---- subscribers ------------------------------------------------------------------------ */
 
 struct errinj_subscription {
@@ -316,6 +334,10 @@ static void after_fork_in_child(void)
     pthread_mutex_unlock(&g_seq_mu);
     errinj__registry_unlock_after_fork();
     errinj__server_forget_in_child();
+    /* The child's seqs go their own way from here: it is a new instance. */
+    make_instance_id();
+    g_instance_once = (pthread_once_t)PTHREAD_ONCE_INIT;
+    pthread_once(&g_instance_once, make_instance_id);
 }
 
 __attribute__((constructor)) static void install_fork_handlers(void)

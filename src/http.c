@@ -381,9 +381,10 @@ static void status(const struct errinj__http_config *cfg, struct errinj__http_re
     if (cfg->status != NULL)
         cfg->status(cfg->status_ctx, &subscribers, &dropped);
     reply_json(reply, 200,
-               json_pack("{s:s, s:I, s:i, s:I, s:i}", "version", ERRINJ_VERSION, "seq",
+               json_pack("{s:s, s:I, s:i, s:I, s:i, s:s}", "version", ERRINJ_VERSION, "seq",
                          (json_int_t)errinj__seq_last(), "subscribers", (int)subscribers, "dropped",
-                         (json_int_t)dropped, "shards", (int)errinj__shards_seen()));
+                         (json_int_t)dropped, "shards", (int)errinj__shards_seen(), "instance",
+                         errinj__instance_id()));
 }
 
 /* ---- routing ------------------------------------------------------------------------------ */
@@ -393,11 +394,21 @@ static bool method_is(const struct errinj__http_request *req, const char *m)
     return strcmp(req->method, m) == 0;
 }
 
-static void method_not_allowed(struct errinj__http_reply *reply, const char *allowed)
+/* 405 with the Allow header ("GET, DELETE") and the same list in words ("GET or DELETE"). */
+static void method_not_allowed(struct errinj__http_reply *reply, const char *allow)
 {
+    char words[64];
+    snprintf(words, sizeof(words), "%s", allow);
+    char *last = strrchr(words, ',');
+    if (last != NULL) {
+        /* "GET, POST, DELETE" reads "GET, POST or DELETE". */
+        memmove(last + 3, last + 1, strlen(last + 1) + 1);
+        memcpy(last, " or", 3);
+    }
     char message[96];
-    snprintf(message, sizeof(message), "method not allowed; use %s", allowed);
+    snprintf(message, sizeof(message), "method not allowed; use %s", words);
     errinj__http_error(reply, 405, message);
+    reply->allow = allow;
 }
 
 /* Routes /injection/{name}[/{action}]; `rest` points after "/injection/". */
@@ -418,7 +429,7 @@ static void route_injection(const char *rest, const struct errinj__http_request 
         return;
     }
     if (need == NULL && !method_is(req, "GET") && !method_is(req, "POST") && !method_is(req, "DELETE")) {
-        method_not_allowed(reply, "GET, POST or DELETE");
+        method_not_allowed(reply, "GET, POST, DELETE");
         return;
     }
     if (req->body_too_large) {
@@ -483,7 +494,7 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
     const char *allowed = "GET";
     if (strcmp(rest, "injection") == 0) {
         route = LIST;
-        allowed = "GET or DELETE";
+        allowed = "GET, DELETE";
     } else if (strcmp(rest, "points") == 0) {
         route = POINTS;
     } else if (strcmp(rest, "status") == 0) {

@@ -94,6 +94,8 @@ struct errinj__record {
 void errinj__publish(struct errinj__record *rec);
 /* The last seq handed out. */
 uint64_t errinj__seq_last(void);
+/* A random id of this process's seq space (new after fork): lets clients tell a restart. */
+const char *errinj__instance_id(void);
 /* Fills ev from rec (ev points into rec and its config). */
 void errinj__record_to_event(const struct errinj__record *rec, errinj_event *ev);
 
@@ -180,6 +182,7 @@ struct errinj__http_reply {
     char *body; /* malloc'd or NULL */
     size_t body_len;
     const char *content_type;
+    const char *allow;           /* for 405: the Allow header */
     bool stream;                 /* start an SSE stream with `filter` */
     struct errinj__filter filter; /* owned by the reply until taken */
 };

@@ -362,6 +362,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, const struct err
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (reply->allow != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)reply->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -387,9 +389,16 @@ static enum MHD_Result start_stream(struct errinj_server *srv, struct MHD_Connec
         errinj__http_error(reply, 503, srv->stopping ? "server is stopping" : "too many subscribers");
         return queue_reply(conn, reply);
     }
-    /* Registered before ": connected" is written: whatever fires after the client reads it
-     * has a seq above this cursor. */
-    c->cursor = c->filter.since >= 0 ? (uint64_t)c->filter.since : srv->newest;
+    /* Registered before ": connected" is written, from the last seq published (not just stored):
+     * whatever fires after the client reads it has a seq above this cursor, and nothing fired
+     * before it is sent late. */
+    uint64_t published = errinj__seq_last();
+    if (c->filter.since < 0)
+        c->cursor = published; /* live only: nothing published before this moment */
+    else if ((uint64_t)c->filter.since > published)
+        c->cursor = 0; /* an id from an earlier run of the process: replay all this run kept */
+    else
+        c->cursor = (uint64_t)c->filter.since;
     c->next = srv->clients;
     if (srv->clients != NULL)
         srv->clients->prev = c;
@@ -416,7 +425,27 @@ struct request_state {
     char *body;
     size_t len;
     bool too_large;
+    bool nul_in_uri; /* a raw NUL byte cut the URI short: the request is refused */
+    bool started;    /* the access handler's first call has been answered */
 };
+
+/*
+ * Called by libmicrohttpd with the request line's URI before anything else; what it returns is
+ * the request's *con_cls. libmicrohttpd hands URIs on as C strings, so a raw NUL byte would
+ * silently cut "/injection/a\0b" to "/injection/a". The request line's version follows the URI
+ * in the same buffer, so when the bytes after the string's end are not " HTTP/" (now "\0HTTP/"),
+ * the string ended early.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls, (void)conn;
+    struct request_state *st = calloc(1, sizeof(*st));
+    if (st != NULL) {
+        const char *end = uri + strlen(uri);
+        st->nul_in_uri = strncmp(end + 1, "HTTP/", 5) != 0;
+    }
+    return st;
+}
 
 struct query_collect {
     struct errinj__query_arg args[ERRINJ__QUERY_MAX + 1];
@@ -445,11 +474,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     struct errinj_server *srv = cls;
     struct request_state *st = *con_cls;
-    if (st == NULL) {
-        st = calloc(1, sizeof(*st));
-        if (st == NULL)
-            return MHD_NO;
-        *con_cls = st;
+    if (st == NULL)
+        return MHD_NO; /* out of memory in on_uri */
+    if (!st->started) {
+        st->started = true;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -470,6 +498,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (st->nul_in_uri) {
+        struct errinj__http_reply bad = {0};
+        errinj__http_error(&bad, 400, "the request's path contains a NUL byte");
+        enum MHD_Result ret = queue_reply(conn, &bad);
+        errinj__http_reply_free(&bad);
+        return ret;
     }
     struct query_collect q = {.count = 0};
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
@@ -675,6 +710,7 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
     srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
                                 MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+                                MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                                 MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv,
                                 MHD_OPTION_CONNECTION_LIMIT, srv->max_subscribers + 64,

@@ -192,3 +192,17 @@ async def test_last_event_id_takes_precedence_over_since(host, http, streams):
     await read_until_seq(watcher, 5)
     s = streams(await open_stream(h, "since=0", headers={"Last-Event-ID": "3"}))
     assert [e.seq for e in await s.events(2)] == [4, 5]
+
+
+async def test_an_id_beyond_what_this_process_published_replays_all_it_kept(host, http, streams):
+    """A Last-Event-ID from an earlier run of the server process (its seqs restarted at 1) must
+    not skip this run's events up to that number: the stream replays everything kept."""
+    h = await host()
+    await enable(http, h, "r")
+    watcher = streams(await open_stream(h))
+    await h.fire("r", "enter", 3)
+    await read_until_seq(watcher, 3)
+    s = streams(await open_stream(h, headers={"Last-Event-ID": "500"}))
+    assert [e.seq for e in await s.events(3)] == [1, 2, 3]
+    await h.fire("r")
+    assert [e.seq for e in await s.events(1)] == [4]

@@ -1,6 +1,7 @@
 """SPEC section 4: every REST endpoint, with exact paths, query values, bodies, status codes
 and JSON, against a real test host."""
 import json
+import re
 
 from conftest import (HOST_SITES, Reply, assert_error_json, host_site_lines, open_stream, poll_until,
                       project_version, rest, status_of)
@@ -225,7 +226,8 @@ async def test_points_show_enabled_state_and_enters_of_a_site(host, http):
 async def test_status_reports_version_seq_subscribers_dropped_shards(host, http):
     h = await host()
     st = await status_of(http, h)
-    assert set(st) == {"version", "seq", "subscribers", "dropped", "shards"}, st
+    assert set(st) == {"version", "seq", "subscribers", "dropped", "shards", "instance"}, st
+    assert re.fullmatch(r"[0-9a-f]{16}", st["instance"]), st
     assert st["version"] == project_version(), st
     assert st["seq"] == 0 and st["subscribers"] == 0 and st["dropped"] == 0 and st["shards"] == 1, st
     await rest(http, "POST", h, "/injection/s")

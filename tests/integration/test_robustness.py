@@ -116,10 +116,6 @@ async def test_malformed_request_is_refused_without_harm(host, http, case):
     await live.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a raw NUL byte in the request path truncates the injection name: POST /v2/error_injection/"
-    "injection/a<NUL>b answers 200 and enables \"a\" (libmicrohttpd hands on_request a C string); SPEC 4 "
-    "wants 400 for a name with control characters and no state change"))
 async def test_raw_nul_byte_in_path_is_400_and_enables_nothing(host, http):
     h = await host()
     reply = await send_and_half_close(
@@ -168,3 +164,29 @@ async def test_half_closed_client_still_receives_its_stream(host):
     frame = await asyncio.wait_for(reader.readuntil(b"\n\n"), DEADLINE)
     assert b"id: 1\ndata: {" in frame, frame
     writer.close()
+
+
+async def test_raw_nul_byte_in_a_path_with_a_query_is_400(host, http):
+    h = await host()
+    reply = await send_and_half_close(
+        h.port, b"POST " + P + b"/injection/a\x00b?one_shot=true HTTP/1.1\r\n" + HC + b"Content-Length: 0\r\n\r\n")
+    assert statuses(reply)[:1] == [400], reply
+    assert (await rest(http, "GET", h, "/injection")).json() == []
+
+
+async def test_a_query_without_nul_is_still_accepted(host, http):
+    h = await host()
+    reply = await send_and_half_close(
+        h.port, b"POST " + P + b"/injection/ab?one_shot=true HTTP/1.1\r\n" + HC + b"Content-Length: 0\r\n\r\n")
+    assert statuses(reply)[:1] == [200], reply
+    assert (await rest(http, "GET", h, "/injection")).json() == ["ab"]
+
+
+async def test_405_names_the_allowed_methods_in_the_allow_header(host, http):
+    h = await host()
+    async with http.put(f"http://127.0.0.1:{h.port}/v2/error_injection/injection/x") as resp:
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "GET, POST, DELETE"
+    async with http.post(f"http://127.0.0.1:{h.port}/v2/error_injection/injection") as resp:
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "GET, DELETE"

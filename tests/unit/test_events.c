@@ -398,11 +398,17 @@ static void a_forked_child_fires_without_touching_the_parents_ring(void **state)
     assert_non_null(ring);
     errinj_enable("ev_ring", false, NULL);
     errinj_inject_enter("ev_ring");
+    char parent_instance[32];
+    snprintf(parent_instance, sizeof(parent_instance), "%s", errinj__instance_id());
+    assert_int_equal(strlen(parent_instance), 16);
+    assert_string_equal(errinj__instance_id(), parent_instance); /* stable within a process */
     pid_t child = fork();
     if (child == 0) {
-        /* In the child: firing works (no inherited lock is held) and the ring is not used. */
+        /* In the child: firing works (no inherited lock is held), the ring is not used, and the
+         * child is a new instance, so a client can tell its seqs from the parent's. */
         bool fired = errinj_inject_enter("ev_ring");
-        _exit(fired && errinj__seq_last() == base + 2 ? 0 : 1);
+        bool new_instance = strcmp(errinj__instance_id(), parent_instance) != 0;
+        _exit(fired && new_instance && errinj__seq_last() == base + 2 ? 0 : 1);
     }
     assert_true(child > 0);
     int status = 0;

@@ -697,8 +697,10 @@ static void status_reports_version_seq_subscribers_dropped_shards(void **state)
     json_t *body = json_loadb(reply.body, reply.body_len, 0, NULL);
     if (!json_is_object(body))
         fail_msg("status body %s is not an object", body_text(&reply));
-    assert_int_equal(json_object_size(body), 5);
+    assert_int_equal(json_object_size(body), 6);
     assert_string_equal(json_string_value(json_object_get(body, "version")), ERRINJ_VERSION);
+    /* The process's instance id: clients use it to tell a restarted server from a reconnect. */
+    assert_string_equal(json_string_value(json_object_get(body, "instance")), errinj__instance_id());
     assert_true(json_is_integer(json_object_get(body, "seq")));
     assert_int_equal(json_integer_value(json_object_get(body, "seq")), errinj__seq_last());
     assert_true(errinj__seq_last() >= 1);
