@@ -297,42 +297,70 @@ static void *worker_main(void *p)
 }
 
 struct scaling {
-    double cpu_ns[2];  /* CPU ns per evaluation on each thread (mean): 1 thread, 2 threads */
-    double wall_ns[2]; /* wall ns per evaluation on each thread (mean) */
-    double mops[2];    /* evaluations per microsecond of wall time, all threads together */
+    double cpu_ns[2];  /* median CPU ns per evaluation on each thread (mean of threads): 1 thread, 2 threads */
+    double wall_ns[2]; /* the same by the wall clock */
+    double mops[2];    /* best evaluations per microsecond of wall time, all threads together */
 };
 
-/* Runs 1 thread, then 2 threads (fn0 on CPU 0, fn1 on CPU 1), each rep; keeps the best rep. */
-static struct scaling measure_threads(loop_fn fn0, void *arg0, loop_fn fn1, void *arg1)
+struct thread_case {
+    loop_fn fn0;
+    void *arg0;
+    loop_fn fn1;
+    void *arg1;
+    struct scaling *out;
+};
+
+/* One run: `threads` threads (fn0 on CPU 0, fn1 on CPU 1) started together, n evaluations each. */
+static void run_threads(const struct thread_case *tc, int threads, uint64_t n, double *cpu, double *wall,
+                        double *mops)
 {
-    struct scaling sc = {{1e30, 1e30}, {1e30, 1e30}, {0, 0}};
-    uint64_t n = calibrate(fn0, arg0);
-    int reps = g_quick ? 2 : 5;
-    for (int threads = 1; threads <= 2; threads++) {
-        for (int r = 0; r < reps; r++) {
-            pthread_barrier_t bar;
-            pthread_barrier_init(&bar, NULL, (unsigned)threads);
-            struct worker w[2] = {{fn0, arg0, n, 0, &bar, {0, 0}}, {fn1, arg1, n, 1, &bar, {0, 0}}};
-            pthread_t t[2];
-            for (int i = 0; i < threads; i++)
-                pthread_create(&t[i], NULL, worker_main, &w[i]);
-            int64_t longest = 0;
-            double cpu = 0, wall = 0;
-            for (int i = 0; i < threads; i++) {
-                pthread_join(t[i], NULL);
-                cpu += (double)w[i].t.cpu / (double)n / threads;
-                wall += (double)w[i].t.wall / (double)n / threads;
-                longest = w[i].t.wall > longest ? w[i].t.wall : longest;
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, (unsigned)threads);
+    struct worker w[2] = {{tc->fn0, tc->arg0, n, 0, &bar, {0, 0}}, {tc->fn1, tc->arg1, n, 1, &bar, {0, 0}}};
+    pthread_t t[2];
+    for (int i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, worker_main, &w[i]);
+    int64_t longest = 0;
+    *cpu = *wall = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        *cpu += (double)w[i].t.cpu / (double)n / threads;
+        *wall += (double)w[i].t.wall / (double)n / threads;
+        longest = w[i].t.wall > longest ? w[i].t.wall : longest;
+    }
+    pthread_barrier_destroy(&bar);
+    *mops = (double)n * threads / (double)longest * 1000.0;
+}
+
+/* Each case on 1 thread, then on 2; the cases and thread counts take turns run by run. */
+static void measure_threads(struct thread_case *cases, int ncases)
+{
+    enum { MAX_CASES = 8, THREAD_REPS = 9 };
+    uint64_t n[MAX_CASES];
+    double cpu[MAX_CASES][2][THREAD_REPS], wall[MAX_CASES][2][THREAD_REPS];
+    int reps = g_quick ? 3 : THREAD_REPS;
+    for (int c = 0; c < ncases; c++) {
+        n[c] = calibrate(cases[c].fn0, cases[c].arg0) / 2;
+        *cases[c].out = (struct scaling){{0, 0}, {0, 0}, {0, 0}};
+    }
+    for (int r = 0; r < reps; r++) {
+        for (int c = 0; c < ncases; c++) {
+            for (int k = 0; k < 2; k++) {
+                double mops;
+                run_threads(&cases[c], k + 1, n[c], &cpu[c][k][r], &wall[c][k][r], &mops);
+                if (mops > cases[c].out->mops[k])
+                    cases[c].out->mops[k] = mops;
             }
-            pthread_barrier_destroy(&bar);
-            int k = threads - 1;
-            sc.cpu_ns[k] = cpu < sc.cpu_ns[k] ? cpu : sc.cpu_ns[k];
-            sc.wall_ns[k] = wall < sc.wall_ns[k] ? wall : sc.wall_ns[k];
-            double mops = (double)n * threads / (double)longest * 1000.0;
-            sc.mops[k] = mops > sc.mops[k] ? mops : sc.mops[k];
         }
     }
-    return sc;
+    for (int c = 0; c < ncases; c++) {
+        for (int k = 0; k < 2; k++) {
+            qsort(cpu[c][k], (size_t)reps, sizeof(double), cmp_double);
+            qsort(wall[c][k], (size_t)reps, sizeof(double), cmp_double);
+            cases[c].out->cpu_ns[k] = cpu[c][k][reps / 2];
+            cases[c].out->wall_ns[k] = wall[c][k][reps / 2];
+        }
+    }
 }
 
 /* ---- SSE clients in another process --------------------------------------------------------- */
@@ -660,22 +688,31 @@ int main(int argc, char **argv)
     measure_group(firing, (int)(sizeof(firing) / sizeof(firing[0])));
 
     /* Threads, before the server exists (its ring adds the ordering mutex; see the SSE rows). */
-    struct scaling th_off = measure_threads(loop_macro_off, NULL, loop_macro_off, NULL);
-    struct scaling th_same = measure_threads(loop_fire_a, NULL, loop_fire_a, NULL);
-    struct scaling th_diff = measure_threads(loop_fire_a, NULL, loop_fire_b, NULL);
-    /* The same with parameters: each injection then holds its own parameter block (allocated
-     * apart, 1 KiB each) instead of sharing the library's one empty block and its reference count. */
+    /* Different points with parameters: each injection then holds its own parameter block
+     * (allocated apart, 1 KiB each) instead of sharing the library's one empty block and its
+     * reference count, which every fire of a parameterless injection takes and drops. */
     static char value_c[1024], value_d[1024];
     memset(value_c, 'c', sizeof(value_c) - 1);
     memset(value_d, 'd', sizeof(value_d) - 1);
     const char *params_c[] = {"k", value_c, NULL}, *params_d[] = {"k", value_d, NULL};
     errinj_enable("bench_fire_c", false, params_c);
     errinj_enable("bench_fire_d", false, params_d);
-    struct scaling th_diff_params = measure_threads(loop_fire_c, NULL, loop_fire_d, NULL);
+    struct scaling th_off, th_same, th_diff, th_diff_params;
+    struct thread_case tcases[] = {
+        {loop_macro_off, NULL, loop_macro_off, NULL, &th_off},
+        {loop_fire_a, NULL, loop_fire_a, NULL, &th_same},
+        {loop_fire_a, NULL, loop_fire_b, NULL, &th_diff},
+        {loop_fire_c, NULL, loop_fire_d, NULL, &th_diff_params},
+    };
+    measure_threads(tcases, (int)(sizeof(tcases) / sizeof(tcases[0])));
 #ifdef BENCH_HAVE_FIU
-    struct scaling fth_off = measure_threads(loop_fiu, "bench/off", loop_fiu, "bench/off");
-    struct scaling fth_same = measure_threads(loop_fiu, "bench/fire", loop_fiu, "bench/fire");
-    struct scaling fth_diff = measure_threads(loop_fiu, "bench/fire", loop_fiu, "bench/fire_b");
+    struct scaling fth_off, fth_same, fth_diff;
+    struct thread_case fcases[] = {
+        {loop_fiu, "bench/off", loop_fiu, "bench/off", &fth_off},
+        {loop_fiu, "bench/fire", loop_fiu, "bench/fire", &fth_same},
+        {loop_fiu, "bench/fire", loop_fiu, "bench/fire_b", &fth_diff},
+    };
+    measure_threads(fcases, (int)(sizeof(fcases) / sizeof(fcases[0])));
 #endif
 
     /* The server and its subscribers: its threads start on CPU 1 (they inherit this thread's mask). */
@@ -743,8 +780,10 @@ int main(int argc, char **argv)
            wake_other.p50 / 1000, wake_other.p99 / 1000, wake_same.p50 / 1000, wake_same.p99 / 1000);
 
     printf("\n### Threads: the same loop on 1 and on 2 threads (CPU 0 and CPU 1), no subscriber\n\n");
-    printf("Best of 5 runs. CPU ns leave out time a thread was descheduled, but also time it slept on a "
-           "contended lock; the wall-clock throughput counts both.\n\n");
+    printf("Median of %d runs of about 25 ms for ns (best for throughput), cases and thread counts taking turns. "
+           "CPU ns leave out time a thread was descheduled, but also time it slept on a contended lock; the "
+           "wall-clock figures count both.\n\n",
+           g_quick ? 3 : 9);
     printf("| case | CPU ns/eval, 1 thread | CPU ns/eval per thread, 2 threads | wall ns/eval per thread, 1 / 2 "
            "threads | evals/us, 1 thread | evals/us, 2 threads | throughput 2 vs 1 |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|\n");
