@@ -263,7 +263,7 @@ def plot_cdf(out, results):
         plots.append(f"'{data}' using 1:2 with steps lw 2 title '{title}'")
     png = out / "latency_cdf.png"
     script = "\n".join([
-        "set terminal pngcairo size 1000,600 font ',10'",
+        "set terminal pngcairo size 1000,680 font ',10'",
         f"set output '{png}'",
         "set title 'errinj: time from the fire to the test knowing (kvnode, loopback)'",
         "set logscale x",
@@ -271,7 +271,7 @@ def plot_cdf(out, results):
         "set yrange [0:1]",
         "set xlabel 'latency (ms, log scale)'",
         "set ylabel 'fraction of hits'",
-        "set key top left",
+        "set key outside below center vertical maxrows 3 width 2",
         "set grid",
         "plot " + ", ".join(plots),
     ])
