@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,7 @@ struct errinj__ring {
     uint64_t lost_pending;   /* dropped since the last record pushed; under g_seq_mu */
     _Atomic uint64_t dropped;
     atomic_bool sleeping;
+    atomic_uint wakers; /* publishers between leaving g_seq_mu and finishing their wake call */
     void (*wake)(void *);
     void *wake_arg;
 };
@@ -136,6 +138,9 @@ void errinj__ring_detach(struct errinj__ring *ring)
     pthread_mutex_lock(&g_seq_mu);
     atomic_store(&g_ring, NULL);
     pthread_mutex_unlock(&g_seq_mu);
+    /* A publisher may still be waking the consumer through this ring: let it finish. */
+    while (atomic_load(&ring->wakers) != 0)
+        sched_yield();
     errinj__ring_drain(ring, drop_record, NULL);
     free(ring->slots);
     free(ring);
@@ -293,13 +298,18 @@ void errinj__publish(struct errinj__record *rec)
         struct errinj__ring *ring = atomic_load_explicit(&g_ring, memory_order_relaxed);
         if (ring != NULL) {
             ring_push(ring, rec);
-            if (atomic_load_explicit(&ring->sleeping, memory_order_relaxed) && atomic_exchange(&ring->sleeping, false))
+            if (atomic_load_explicit(&ring->sleeping, memory_order_relaxed) && atomic_exchange(&ring->sleeping, false)) {
                 woken = ring;
+                atomic_fetch_add(&ring->wakers, 1); /* keeps detach from freeing it */
+            }
         }
-        /* Wake while still holding the mutex: detach takes it, so the ring cannot vanish under us. */
-        if (woken != NULL)
-            woken->wake(woken->wake_arg);
         pthread_mutex_unlock(&g_seq_mu);
+        /* Wake after unlocking: the wake is a system call, and other firing threads must not
+         * wait it out. Only a sleeping consumer is woken, so a busy one costs no call at all. */
+        if (woken != NULL) {
+            woken->wake(woken->wake_arg);
+            atomic_fetch_sub(&woken->wakers, 1);
+        }
     } else {
         rec->seq = atomic_fetch_add_explicit(&g_seq, 1, memory_order_relaxed) + 1;
     }

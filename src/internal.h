@@ -31,8 +31,11 @@ const char *errinj__config_get(const struct errinj__config *cfg, const char *key
 
 /*
  * One per injection name ever enabled or compiled in; never freed, so a site's `active`
- * pointer and an event's name stay valid without reference counting. All fields but the
- * atomics are guarded by mu; every write of a site's `active` happens under mu too.
+ * pointer and an event's name stay valid without reference counting. Writers hold mu; every
+ * write of a site's `active` happens under mu too. A fire of a non-one-shot injection reads
+ * the atomics without the lock: `cfg` is swapped atomically and the old one freed only once no
+ * fire is between loading it and taking its reference (cfg_readers). One-shots and handler
+ * waits take mu.
  */
 struct errinj__entry {
     const char *name;
@@ -40,13 +43,14 @@ struct errinj__entry {
     pthread_mutex_t mu;
     pthread_cond_t cv;       /* signalled on message and on disable */
     atomic_bool enabled;
-    bool one_shot;
+    atomic_bool one_shot;
     unsigned ongoing;        /* one-shot handlers still running after the one-shot disabled itself */
     atomic_uint_fast64_t enters;
+    atomic_uint cfg_readers; /* fires between loading cfg and taking a reference to it */
     atomic_uint waiters;
     uint64_t received;       /* messages since enabled */
-    uint64_t generation;     /* bumped by disable: parked handlers of older generations leave */
-    struct errinj__config *cfg;
+    atomic_uint_fast64_t generation; /* bumped by disable: parked handlers of older generations leave */
+    _Atomic(struct errinj__config *) cfg;
     struct errinj_site *sites;
 };
 

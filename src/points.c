@@ -2,11 +2,11 @@
  * points.c - what happens when an enabled point fires.
  *
  * The macros in errinj.h test a site's `active` pointer inline and call in here only when it
- * is set. A fire takes the entry's mutex just long enough to re-check that the injection is
- * still enabled, let a one-shot disable itself (so exactly one thread in the process wins it),
- * count the enter and take a reference to the parameters; then it publishes the event, logs,
- * and runs the action with no lock held, so a sleeping or parked point never delays another
- * thread, a DELETE, or a message (the lesson of gofail#64).
+ * is set. A fire re-checks that the injection is still enabled, counts the enter and takes a
+ * reference to the parameters without a lock; only a one-shot takes the entry's mutex, to let
+ * exactly one thread in the process win it and disable it. Then the fire publishes the event,
+ * logs, and runs the action with no lock held, so a sleeping or parked point never delays
+ * another thread, a DELETE, or a message (the lesson of gofail#64).
  *
  * Handlers park on the entry's condition variable. Messages are shared as in ScyllaDB: the
  * entry counts messages received since it was enabled and each handler its own reads, so a
@@ -94,27 +94,43 @@ static void publish(const struct fire *f, enum errinj__phase phase)
     errinj__publish(&rec);
 }
 
-/* Claims a fire of entry e. False if it is no longer enabled (lost a race with a disable or
- * another thread's one-shot). On true, pair with fire_end(). */
+/*
+ * Claims a fire of entry e. False if it is not enabled (or lost a race with a disable or with
+ * another thread's one-shot). On true, pair with fire_end().
+ *
+ * A non-one-shot fire takes no lock: it counts itself among the config's readers while it
+ * loads the config and takes a reference (so a concurrent enable cannot free it under it),
+ * then counts the enter. A one-shot takes the entry's mutex so that exactly one thread in the
+ * process wins it and disables it.
+ */
 static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *file, int line, struct fire *f)
 {
-    pthread_mutex_lock(&e->mu);
-    if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
-        pthread_mutex_unlock(&e->mu);
+    if (!atomic_load_explicit(&e->enabled, memory_order_acquire))
         return false;
-    }
     *f = (struct fire){.entry = e, .file = file, .line = line, .type = type};
-    if (e->one_shot) {
-        errinj__entry_disable_locked(e, false);
-        if (type == ERRINJ_TYPE_HANDLER) {
-            e->ongoing++;
-            f->ongoing = true;
+    if (!atomic_load_explicit(&e->one_shot, memory_order_acquire)) {
+        atomic_fetch_add(&e->cfg_readers, 1);
+        f->cfg = errinj__config_ref(atomic_load(&e->cfg));
+        atomic_fetch_sub_explicit(&e->cfg_readers, 1, memory_order_release);
+        f->generation = atomic_load_explicit(&e->generation, memory_order_acquire);
+    } else {
+        pthread_mutex_lock(&e->mu);
+        if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
+            pthread_mutex_unlock(&e->mu);
+            return false;
         }
+        if (atomic_load_explicit(&e->one_shot, memory_order_relaxed)) {
+            errinj__entry_disable_locked(e, false);
+            if (type == ERRINJ_TYPE_HANDLER) {
+                e->ongoing++;
+                f->ongoing = true;
+            }
+        }
+        f->cfg = errinj__config_ref(atomic_load(&e->cfg));
+        f->generation = atomic_load_explicit(&e->generation, memory_order_relaxed);
+        pthread_mutex_unlock(&e->mu);
     }
     f->enters = atomic_fetch_add_explicit(&e->enters, 1, memory_order_relaxed) + 1;
-    f->cfg = errinj__config_ref(e->cfg);
-    f->generation = e->generation;
-    pthread_mutex_unlock(&e->mu);
     publish(f, ERRINJ__PHASE_HIT);
     return true;
 }
@@ -306,7 +322,7 @@ int errinj_handler_wait_for_message(errinj_handler *h, int timeout_ms)
             outcome = MESSAGE;
             break;
         }
-        if (e->generation != h->fire.generation) {
+        if (atomic_load_explicit(&e->generation, memory_order_relaxed) != h->fire.generation) {
             outcome = DISABLED;
             break;
         }
@@ -318,7 +334,9 @@ int errinj_handler_wait_for_message(errinj_handler *h, int timeout_ms)
                 h->read++;
                 outcome = MESSAGE;
             } else {
-                outcome = e->generation != h->fire.generation ? DISABLED : TIMED_OUT;
+                outcome = atomic_load_explicit(&e->generation, memory_order_relaxed) != h->fire.generation
+                              ? DISABLED
+                              : TIMED_OUT;
             }
             break;
         }

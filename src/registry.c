@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 /* ---- parameters ---------------------------------------------------------------------- */
@@ -55,7 +56,10 @@ struct errinj__config *errinj__config_new(const char *const *params)
 
 struct errinj__config *errinj__config_ref(struct errinj__config *cfg)
 {
-    atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
+    /* The shared empty set is never freed: counting it would only make every fire of every
+     * injection without parameters touch the same cache line. */
+    if (cfg != &empty_config)
+        atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
     return cfg;
 }
 
@@ -215,7 +219,7 @@ static struct errinj__entry *entry_get_locked(const char *name)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&e->cv, &attr);
     pthread_condattr_destroy(&attr);
-    e->cfg = errinj__config_ref(&empty_config);
+    atomic_init(&e->cfg, errinj__config_ref(&empty_config));
     table_put(t, e);
     g_entry_count++;
     return e;
@@ -338,7 +342,7 @@ void errinj__entry_disable_locked(struct errinj__entry *e, bool release_waiters)
             site_set_active(s, NULL);
     }
     if (release_waiters) {
-        e->generation++;
+        atomic_fetch_add(&e->generation, 1);
         pthread_cond_broadcast(&e->cv);
     }
 }
@@ -357,9 +361,9 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
         return ERRINJ_ENOMEM;
     }
     pthread_mutex_lock(&e->mu);
-    struct errinj__config *old = e->cfg;
-    e->cfg = cfg;
-    e->one_shot = one_shot;
+    struct errinj__config *old = atomic_exchange(&e->cfg, cfg);
+    /* one_shot before enabled: a fire that sees the injection enabled sees its one_shot too. */
+    atomic_store(&e->one_shot, one_shot);
     if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
         /* A fresh enable starts its counters from zero, unless handlers of the previous
          * one-shot still run or wait: they keep the message count they read against. */
@@ -373,6 +377,10 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
     }
     pthread_mutex_unlock(&e->mu);
     pthread_mutex_unlock(&g_mu);
+    /* A lock-free fire may have loaded `old` just before the exchange and not yet taken its
+     * reference: wait the few nanoseconds until none is in that window. */
+    while (atomic_load(&e->cfg_readers) != 0)
+        sched_yield();
     errinj__config_unref(old);
     return 0;
 }
@@ -461,7 +469,7 @@ int errinj_parameter(const char *name, const char *key, char *buf, size_t len)
     int rc = ERRINJ_ENOENT;
     pthread_mutex_lock(&e->mu);
     const char *value = atomic_load_explicit(&e->enabled, memory_order_relaxed)
-                            ? errinj__config_get(e->cfg, key)
+                            ? errinj__config_get(atomic_load(&e->cfg), key)
                             : NULL;
     if (value != NULL) {
         size_t need = strlen(value);
@@ -485,8 +493,8 @@ void errinj__entry_state(const char *name, struct errinj__entry_state *out)
     pthread_mutex_lock(&e->mu);
     if (atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
         out->enabled = true;
-        out->one_shot = e->one_shot;
-        out->cfg = errinj__config_ref(e->cfg);
+        out->one_shot = atomic_load(&e->one_shot);
+        out->cfg = errinj__config_ref(atomic_load(&e->cfg));
     }
     pthread_mutex_unlock(&e->mu);
 }

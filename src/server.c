@@ -545,9 +545,13 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *uri)
     return strlen(uri);
 }
 
+/* libmicrohttpd reports every client that leaves mid-stream, which is normal for event streams:
+ * its messages reach stderr only with ERRINJ_DEBUG set. Start failures are error codes anyway. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
+    if (getenv("ERRINJ_DEBUG") == NULL)
+        return;
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
     line[strcspn(line, "\n")] = '\0';

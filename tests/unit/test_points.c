@@ -427,6 +427,52 @@ static void timeout_is_logged(void **state)
     assert_string_equal(c.lines[2], "log_timeout: timed out waiting for message");
 }
 
+/* ---- parameters replaced while threads fire ------------------------------------------------- */
+
+static atomic_bool swap_stop;
+static atomic_long swap_bad;
+
+static int check_param(errinj_handler *h, void *arg)
+{
+    (void)arg;
+    const char *v = errinj_handler_get(h, "v");
+    /* Every fire sees one whole parameter set: never a freed or torn one. */
+    if (v == NULL || (strcmp(v, "first-value") != 0 && strcmp(v, "second-value") != 0))
+        atomic_fetch_add(&swap_bad, 1);
+    return 0;
+}
+
+static void *fire_handler_until_stopped(void *arg)
+{
+    long *fired = arg;
+    while (!atomic_load(&swap_stop)) {
+        errinj_inject_handler("pt_swap", check_param, NULL);
+        (*fired)++;
+    }
+    return NULL;
+}
+
+static void reenabling_with_new_parameters_while_threads_fire_is_safe(void **state)
+{
+    (void)state;
+    const char *first[] = {"v", "first-value", NULL};
+    const char *second[] = {"v", "second-value", NULL};
+    errinj_enable("pt_swap", false, first);
+    atomic_store(&swap_stop, false);
+    atomic_store(&swap_bad, 0);
+    pthread_t t[3];
+    long fired[3] = {0};
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, fire_handler_until_stopped, &fired[i]);
+    for (int i = 0; i < 3000; i++)
+        errinj_enable("pt_swap", false, i % 2 ? first : second);
+    atomic_store(&swap_stop, true);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&swap_bad), 0);
+    assert_int_equal((long)errinj_enters("pt_swap"), fired[0] + fired[1] + fired[2]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +495,7 @@ int main(void)
         cmocka_unit_test_setup(shard_is_per_thread_and_defaults_to_zero, reset),
         cmocka_unit_test_setup(each_fire_logs_scylladb_wording, reset),
         cmocka_unit_test_setup(timeout_is_logged, reset),
+        cmocka_unit_test_setup(reenabling_with_new_parameters_while_threads_fire_is_safe, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
