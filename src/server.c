@@ -1,9 +1,9 @@
 /*
- * server.c - the embedded HTTP server: libmicrohttpd glue, the SSE streams and the one
- * consumer thread that feeds them.
+ * server.c - the embedded HTTP server: libmicrohttpd glue, the SSE streams, and the one server
+ * thread that feeds them.
  *
- * Events travel: firing thread -> ring (events.c) -> consumer thread -> history -> streams.
- * The consumer drains the ring, turns each record into its finished SSE frame once, and
+ * Events travel: firing thread -> ring (events.c) -> server thread -> history -> streams.
+ * The server thread drains the ring, turns each record into its finished SSE frame once, and
  * stores it in the history, a ring of `history` frames indexed by seq (also bounded in
  * bytes). Each stream is just a cursor into the history: fan-out costs a memcpy per client
  * and nothing per client on the firing side. A client that falls behind what the history
@@ -11,11 +11,12 @@
  * only stalls its own TCP connection, and its buffers are the kernel's, so memory stays
  * bounded whatever clients do.
  *
- * libmicrohttpd runs on its own epoll thread. A stream's content reader returns what the
+ * The same thread runs libmicrohttpd's event loop (external epoll mode), so an event reaches a
+ * client's socket without another thread hand-off. A stream's content reader returns what the
  * history has past its cursor; when there is nothing, it suspends the connection (never
- * returning 0 without suspending, which makes libmicrohttpd spin) and the consumer resumes
- * it when new events or a heartbeat arrive. One mutex guards the history and the client
- * list; firing threads never take it.
+ * returning 0 without suspending, which makes libmicrohttpd spin) and the thread resumes it
+ * when new events or a heartbeat arrive. One mutex guards the history and the client list, for
+ * errinj_server_stop() and status calls from other threads; firing threads never take it.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -71,7 +72,6 @@ struct errinj_server {
     struct errinj__http_config http;
 
     pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t clients_gone;
     struct frame *history;
     size_t history_cap;
     uint64_t oldest; /* first seq still kept; newest + 1 when empty */
@@ -85,7 +85,7 @@ struct errinj_server {
     struct errinj__ring *ring;
     int wake_fd;
     atomic_bool consumer_stop;
-    pthread_t consumer;
+    pthread_t thread; /* the server thread: ring consumer and libmicrohttpd's loop */
     bool orphaned; /* this is a fork()ed child: the server's threads live in the parent only */
 };
 
@@ -140,7 +140,7 @@ static void resume_all_locked(struct errinj_server *srv)
     }
 }
 
-/* ---- the consumer thread ----------------------------------------------------------------- */
+/* ---- the server thread -------------------------------------------------------------------- */
 
 struct batch {
     size_t count;
@@ -182,41 +182,81 @@ static size_t drain_once(struct errinj_server *srv, struct batch *b)
     return n;
 }
 
-static void *consumer_main(void *arg)
+static void ping_all(struct errinj_server *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    for (struct sse_client *c = srv->clients; c != NULL; c = c->next)
+        c->ping_due = true;
+    resume_all_locked(srv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+static void clear_wake(struct errinj_server *srv)
+{
+    uint64_t value;
+    if (read(srv->wake_fd, &value, sizeof(value)) < 0) {
+        /* EAGAIN: nothing was pending. */
+    }
+}
+
+/* Sleeps until the ring, libmicrohttpd's sockets or a timer need the thread, at most max_ms. */
+static void wait_for_work(struct errinj_server *srv, int mhd_fd, int64_t max_ms)
+{
+    MHD_UNSIGNED_LONG_LONG mhd_ms;
+    if (MHD_get_timeout(srv->mhd, &mhd_ms) == MHD_YES && (int64_t)mhd_ms < max_ms)
+        max_ms = (int64_t)mhd_ms;
+    struct pollfd pfd[2] = {{.fd = srv->wake_fd, .events = POLLIN}, {.fd = mhd_fd, .events = POLLIN}};
+    if (poll(pfd, 2, (int)(max_ms < 0 ? 0 : max_ms)) > 0 && (pfd[0].revents & POLLIN))
+        clear_wake(srv);
+}
+
+/*
+ * The server thread: it is both the ring's consumer and libmicrohttpd's event loop, so an event
+ * goes from the ring to the client's socket without another thread hand-off: drain, store,
+ * resume the streams, and let libmicrohttpd write them, all in one pass.
+ */
+static void *server_main(void *arg)
 {
     struct errinj_server *srv = arg;
     struct batch *b = malloc(sizeof(*b));
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    int mhd_fd = info != NULL ? info->epoll_fd : -1;
     int64_t next_ping = errinj__now_mono_ns() + (int64_t)srv->heartbeat_ms * 1000000;
     while (b != NULL && !atomic_load(&srv->consumer_stop)) {
-        /* Drain while full batches come, but let stop and heartbeats through even when firing
-         * threads publish faster than frames are made (the ring then drops, and says so). */
-        while (drain_once(srv, b) == DRAIN_BATCH && !atomic_load(&srv->consumer_stop) &&
-               errinj__now_mono_ns() < next_ping)
+        /* Bounded work per pass: a flood of events must not starve the sockets, heartbeats or stop
+         * (firing threads that outrun the server make the ring drop, and say so). */
+        for (int i = 0; i < 8 && drain_once(srv, b) == DRAIN_BATCH; i++)
             ;
         int64_t now = errinj__now_mono_ns();
         if (now >= next_ping) {
-            pthread_mutex_lock(&srv->mu);
-            for (struct sse_client *c = srv->clients; c != NULL; c = c->next)
-                c->ping_due = true;
-            resume_all_locked(srv);
-            pthread_mutex_unlock(&srv->mu);
+            ping_all(srv);
             next_ping = now + (int64_t)srv->heartbeat_ms * 1000000;
-            continue;
         }
-        if (!errinj__ring_prepare_sleep(srv->ring))
-            continue;
-        struct pollfd pfd = {.fd = srv->wake_fd, .events = POLLIN};
-        int timeout_ms = (int)((next_ping - now) / 1000000) + 1;
-        if (poll(&pfd, 1, timeout_ms) > 0) {
-            uint64_t value;
-            if (read(srv->wake_fd, &value, sizeof(value)) < 0) {
-                /* EAGAIN: another wake consumed it; nothing to do. */
-            }
-        }
+        MHD_run(srv->mhd);
+        if (errinj__ring_prepare_sleep(srv->ring))
+            wait_for_work(srv, mhd_fd, (next_ping - errinj__now_mono_ns()) / 1000000 + 1);
     }
-    if (b != NULL)
-        drain_once(srv, b);
+    /* Stopping: deliver what was published, end every stream, and give clients a moment to
+     * receive the end; one that does not read is cut by MHD_stop_daemon. */
+    for (int i = 0; b != NULL && i < 64 && drain_once(srv, b) == DRAIN_BATCH; i++)
+        ; /* bounded: points may go on firing while the server stops */
     free(b);
+    pthread_mutex_lock(&srv->mu);
+    srv->stopping = true;
+    resume_all_locked(srv);
+    pthread_mutex_unlock(&srv->mu);
+    int64_t deadline = errinj__now_mono_ns() + STOP_GRACE_NS;
+    for (;;) {
+        MHD_run(srv->mhd);
+        pthread_mutex_lock(&srv->mu);
+        unsigned left = srv->client_count;
+        resume_all_locked(srv); /* a reader may have suspended before seeing `stopping` */
+        pthread_mutex_unlock(&srv->mu);
+        int64_t remaining_ms = (deadline - errinj__now_mono_ns()) / 1000000;
+        if (left == 0 || remaining_ms <= 0)
+            break;
+        wait_for_work(srv, mhd_fd, remaining_ms < 20 ? remaining_ms : 20);
+    }
     return NULL;
 }
 
@@ -346,7 +386,6 @@ static void stream_free(void *cls)
     if (c->next != NULL)
         c->next->prev = c->prev;
     srv->client_count--;
-    pthread_cond_broadcast(&srv->clients_gone);
     pthread_mutex_unlock(&srv->mu);
     errinj__filter_free(&c->filter);
     free(c->pending);
@@ -653,7 +692,6 @@ static void server_free(struct errinj_server *srv)
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
     pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->clients_gone);
     free(srv->token);
     free(srv);
 }
@@ -677,7 +715,6 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
     srv->listen_fd = -1;
     srv->wake_fd = -1;
     pthread_mutex_init(&srv->mu, NULL);
-    pthread_cond_init(&srv->clients_gone, NULL);
     srv->heartbeat_ms = opts->heartbeat_ms ? opts->heartbeat_ms : 15000;
     srv->history_cap = opts->history ? opts->history : 65536;
     srv->max_subscribers = opts->max_subscribers ? opts->max_subscribers : 1024;
@@ -707,7 +744,8 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
         goto fail;
     srv->newest = base;
     srv->oldest = base + 1;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* libmicrohttpd without its own thread: server_main runs its loop (see there). */
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     unsigned idle_s = 2 * srv->heartbeat_ms / 1000 + 30;
@@ -724,7 +762,7 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
         rc = ERRINJ_EIO;
         goto fail;
     }
-    if (pthread_create(&srv->consumer, NULL, consumer_main, srv) != 0) {
+    if (pthread_create(&srv->thread, NULL, server_main, srv) != 0) {
         MHD_stop_daemon(srv->mhd);
         rc = ERRINJ_ENOMEM;
         goto fail;
@@ -763,26 +801,7 @@ void errinj_server_stop(errinj_server *srv)
     atomic_store(&g_server, NULL);
     atomic_store(&srv->consumer_stop, true);
     wake_consumer(srv);
-    pthread_join(srv->consumer, NULL);
-
-    /* End every stream: resumed readers see `stopping` and finish their chunked reply. Give
-     * clients a moment to receive the end; one that does not read is cut by MHD_stop_daemon. */
-    pthread_mutex_lock(&srv->mu);
-    srv->stopping = true;
-    resume_all_locked(srv);
-    int64_t deadline = errinj__now_mono_ns() + STOP_GRACE_NS;
-    while (srv->client_count > 0) {
-        int64_t left = deadline - errinj__now_mono_ns();
-        if (left <= 0)
-            break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (left < 50000000 ? left : 50000000);
-        ts = (struct timespec){.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
-        pthread_cond_timedwait(&srv->clients_gone, &srv->mu, &ts);
-        resume_all_locked(srv); /* a reader may have suspended before seeing `stopping` */
-    }
-    pthread_mutex_unlock(&srv->mu);
+    pthread_join(srv->thread, NULL); /* it ended the streams */
     MHD_stop_daemon(srv->mhd);
     srv->listen_fd = -1; /* MHD closed it */
     /* No thread of the application may stay parked for a message only the server could send. */
