@@ -3,7 +3,7 @@
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build check check-plain check-asan check-tsan demo bench install clean
+.PHONY: all deps build check check-plain check-asan check-tsan demo bench install clean fuzz stress
 
 all: build
 
@@ -45,6 +45,22 @@ bench:
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DERRINJ_TESTS=OFF -DERRINJ_BENCH=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-bench -j$(JOBS)
 	/usr/bin/python3 bench/run.py --build build-bench
+
+# Longer than make check. fuzz: each libFuzzer target for FUZZ_SECONDS (default 300) from its seeds
+# and saved crashes; a crash fails and leaves its input in build/tests/fuzz/clang/artifacts/ (copy
+# it to tests/fuzz/regressions/TARGET/ to keep it as a regression test). stress: the stress test
+# for STRESS_SECONDS (default 300, in 10 rounds), then the bad-input test waiting for the server's
+# idle timeout to close the clients that stall.
+fuzz: build
+	sh tests/fuzz/run.sh build build/tests/fuzz/clang
+	for t in http params startup sse; do \
+		sh tests/fuzz/run.sh run build/tests/fuzz/clang $$t $(or $(FUZZ_SECONDS),300) || exit 1; \
+	done
+
+stress: build
+	sh tests/stress/run_filtered.sh build/tests/stress/errinj-stress --seconds $(or $(STRESS_SECONDS),300) \
+		--clients 100 --rounds 10
+	ERRINJ_ATTACK_LONG=1 build/tests/attack/attack_bad_input build/tests/errinj-testhost
 
 install: build
 	cmake --install build --prefix $(or $(PREFIX),/usr/local)
