@@ -206,7 +206,20 @@ static inline int host_quit(struct host *h, double timeout_s)
             }
         }
     }
-    /* What the host printed stays readable with host_line(). */
+    /* What the host printed stays readable with host_line(): the rest is in the pipe, whose
+     * write end closed with the host. */
+    for (;;) {
+        char sink[4096];
+        ssize_t got = read(h->out_fd, sink, sizeof(sink));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        if (h->len + (size_t)got <= sizeof(h->buf)) {
+            memcpy(h->buf + h->len, sink, (size_t)got);
+            h->len += (size_t)got;
+        }
+    }
     close(h->out_fd);
     h->out_fd = -1;
     h->pid = -1;
