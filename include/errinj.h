@@ -392,9 +392,9 @@ typedef struct errinj_server errinj_server;
 typedef struct errinj_server_opts {
     const char *listen;        /* "host:port", default "127.0.0.1:10000"; port 0 picks a free one */
     const char *token;         /* if set, every request needs "Authorization: Bearer <token>" */
-    unsigned heartbeat_ms;     /* ": ping" on idle streams, default 15000 */
-    unsigned history;          /* events kept for replay, default 65536 */
-    unsigned max_subscribers;  /* concurrent SSE streams, default 1024 */
+    unsigned heartbeat_ms;     /* ": ping" on idle streams, default 15000, at most 86400000 */
+    unsigned history;          /* events kept for replay, default 65536, at most 16777216 */
+    unsigned max_subscribers;  /* concurrent SSE streams, default 1024, at most 65536 */
     bool allow_remote;         /* allow a non-loopback listen address and Host, default false */
 } errinj_server_opts;
 

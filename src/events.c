@@ -229,7 +229,8 @@ struct errinj_subscription {
     struct errinj_subscription *next;
 };
 
-static pthread_rwlock_t g_subs_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* Writer-preferring, so that a stream of fires cannot starve errinj_unsubscribe(). */
+static pthread_rwlock_t g_subs_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static struct errinj_subscription *g_subs;
 static atomic_int g_sub_count;
 
@@ -298,6 +299,10 @@ void errinj__publish(struct errinj__record *rec)
         struct errinj__ring *ring = atomic_load_explicit(&g_ring, memory_order_relaxed);
         if (ring != NULL) {
             ring_push(ring, rec);
+            /* Publishing head and then reading `sleeping` must not be reordered (store then
+             * load: x86 allows it), or this push and the consumer's prepare_sleep could each
+             * miss the other and the event would wait for the next one. */
+            atomic_thread_fence(memory_order_seq_cst);
             if (atomic_load_explicit(&ring->sleeping, memory_order_relaxed) && atomic_exchange(&ring->sleeping, false)) {
                 woken = ring;
                 atomic_fetch_add(&ring->wakers, 1); /* keeps detach from freeing it */
@@ -342,6 +347,11 @@ static void after_fork_in_child(void)
     /* The ring's consumer thread stayed in the parent: events of the child must not go there. */
     atomic_store(&g_ring, NULL);
     pthread_mutex_unlock(&g_seq_mu);
+    /* Locks that threads of the parent may have held at fork (a callback or a log call running,
+     * a handler parked): none of those threads exists here, so start them afresh. */
+    g_subs_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+    errinj__log_reset_in_child();
+    errinj__registry_reset_in_child();
     errinj__registry_unlock_after_fork();
     errinj__server_forget_in_child();
     /* The child's seqs go their own way from here: it is a new instance. */

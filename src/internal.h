@@ -48,7 +48,8 @@ struct errinj__entry {
     atomic_uint_fast64_t enters;
     atomic_uint cfg_readers; /* fires between loading cfg and taking a reference to it */
     atomic_uint waiters;
-    uint64_t received;       /* messages since enabled */
+    uint64_t received;       /* messages ever received; never reset */
+    atomic_uint_fast64_t msg_base; /* `received` when last enabled: handlers start reading there */
     atomic_uint_fast64_t generation; /* bumped by disable: parked handlers of older generations leave */
     _Atomic(struct errinj__config *) cfg;
     struct errinj_site *sites;
@@ -128,6 +129,9 @@ uint64_t errinj__ring_dropped(const struct errinj__ring *ring);
  */
 void errinj__registry_lock_for_fork(void);
 void errinj__registry_unlock_after_fork(void);
+/* In the child, with the registry locked: every entry's lock, condition and waiter counts anew. */
+void errinj__registry_reset_in_child(void);
+void errinj__log_reset_in_child(void);
 void errinj__server_forget_in_child(void);
 
 /* Logging from the library (not per fire): for errors the server meets. */

@@ -30,10 +30,17 @@ static void log_to_stderr(unsigned shard, const char *line, void *arg)
     fprintf(stderr, "errinj [shard %u]: %s\n", shard, line);
 }
 
-static pthread_rwlock_t g_log_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* Writer-preferring: glibc's default would let a stream of fires starve errinj_set_log(). */
+static pthread_rwlock_t g_log_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static errinj_log_fn g_log_fn = log_to_stderr;
 static void *g_log_arg;
 static atomic_bool g_log_on = true;
+
+void errinj__log_reset_in_child(void)
+{
+    /* The only thread of a forked child holds no lock; a fire in the parent may have. */
+    g_log_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+}
 
 void errinj_set_log(errinj_log_fn fn, void *arg)
 {
@@ -72,6 +79,7 @@ struct fire {
     errinj_type type;
     uint64_t enters;
     uint64_t generation;
+    uint64_t msg_base; /* the entry's message count when it was enabled */
     bool ongoing; /* a one-shot handler that keeps the entry reachable by messages */
 };
 
@@ -105,14 +113,19 @@ static void publish(const struct fire *f, enum errinj__phase phase)
  */
 static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *file, int line, struct fire *f)
 {
+    /* The generation before `enabled`: disable clears `enabled` before it bumps the generation,
+     * so a fire that still sees the injection enabled holds the generation a disable changes,
+     * and a handler of it can never park unreleased after the disable. */
+    uint64_t generation = atomic_load_explicit(&e->generation, memory_order_acquire);
     if (!atomic_load_explicit(&e->enabled, memory_order_acquire))
         return false;
     *f = (struct fire){.entry = e, .file = file, .line = line, .type = type};
+    f->msg_base = atomic_load_explicit(&e->msg_base, memory_order_relaxed);
     if (!atomic_load_explicit(&e->one_shot, memory_order_acquire)) {
         atomic_fetch_add(&e->cfg_readers, 1);
         f->cfg = errinj__config_ref(atomic_load(&e->cfg));
         atomic_fetch_sub_explicit(&e->cfg_readers, 1, memory_order_release);
-        f->generation = atomic_load_explicit(&e->generation, memory_order_acquire);
+        f->generation = generation;
     } else {
         pthread_mutex_lock(&e->mu);
         if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
@@ -128,6 +141,7 @@ static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *fi
         }
         f->cfg = errinj__config_ref(atomic_load(&e->cfg));
         f->generation = atomic_load_explicit(&e->generation, memory_order_relaxed);
+        f->msg_base = atomic_load_explicit(&e->msg_base, memory_order_relaxed);
         pthread_mutex_unlock(&e->mu);
     }
     f->enters = atomic_fetch_add_explicit(&e->enters, 1, memory_order_relaxed) + 1;
@@ -204,7 +218,7 @@ static void do_lambda(struct fire *f, errinj_lambda_fn fn, void *arg)
 static int do_handler(struct fire *f, errinj_handler_fn fn, void *arg)
 {
     log_fire("Triggering injection \"%s\" with injection handler", f->entry->name);
-    errinj_handler h = {.fire = *f, .read = 0};
+    errinj_handler h = {.fire = *f, .read = f->msg_base};
     int rc = fn != NULL ? fn(&h, arg) : 0;
     fire_end(f);
     return rc;

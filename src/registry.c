@@ -185,6 +185,16 @@ struct errinj__entry *errinj__entry_find(const char *name)
     return table_find(atomic_load_explicit(&g_table, memory_order_acquire), name, len);
 }
 
+static void entry_init_sync(struct errinj__entry *e)
+{
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
 /* Finds or creates the entry for name; g_mu held. NULL only when out of memory. */
 static struct errinj__entry *entry_get_locked(const char *name)
 {
@@ -213,12 +223,7 @@ static struct errinj__entry *entry_get_locked(const char *name)
     memcpy(copy, name, len + 1);
     e->name = copy;
     e->name_len = len;
-    pthread_mutex_init(&e->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    entry_init_sync(e);
     atomic_init(&e->cfg, errinj__config_ref(&empty_config));
     table_put(t, e);
     g_entry_count++;
@@ -246,6 +251,24 @@ void errinj__registry_unlock_after_fork(void)
     pthread_mutex_unlock(&g_mu);
 }
 
+
+static void reset_entry_in_child(struct errinj__entry *e, void *arg)
+{
+    (void)arg;
+    /* Threads of the parent that held or waited on it do not exist in the child. */
+    entry_init_sync(e);
+    atomic_store(&e->waiters, 0);
+    atomic_store(&e->cfg_readers, 0);
+    e->ongoing = 0;
+}
+
+static void entries_each_locked(void (*fn)(struct errinj__entry *e, void *arg), void *arg);
+
+void errinj__registry_reset_in_child(void)
+{
+    entries_each_locked(reset_entry_in_child, NULL);
+}
+
 /* ---- sites and modules ------------------------------------------------------------------ */
 
 struct module {
@@ -255,6 +278,34 @@ struct module {
 };
 
 static struct module *g_modules;
+
+/*
+ * File names of sites, interned: events carry a site's file pointer to the server thread, which
+ * may format them after the module that held the string was dlclose()d. The interned copies live
+ * as long as the process. g_mu held.
+ */
+struct interned {
+    struct interned *next;
+    char text[];
+};
+
+static struct interned *g_files[64];
+
+static const char *intern_file_locked(const char *file)
+{
+    size_t len = strlen(file);
+    struct interned **bucket = &g_files[hash_name(file, len) % 64];
+    for (struct interned *i = *bucket; i != NULL; i = i->next)
+        if (strcmp(i->text, file) == 0)
+            return i->text;
+    struct interned *i = malloc(sizeof(*i) + len + 1);
+    if (i == NULL)
+        return file; /* out of memory: keep the module's copy; only a dlclose() could hurt */
+    memcpy(i->text, file, len + 1);
+    i->next = *bucket;
+    *bucket = i;
+    return i->text;
+}
 
 static void site_set_active(struct errinj_site *s, struct errinj__entry *e)
 {
@@ -284,6 +335,7 @@ void errinj__module_register(struct errinj_site *const *start, struct errinj_sit
         struct errinj_site *s = *p;
         if (s == NULL)
             continue; /* alignment padding */
+        s->file = intern_file_locked(s->file); /* before the site can fire */
         struct errinj__entry *e = entry_get_locked(s->name);
         if (e == NULL)
             continue;
@@ -365,11 +417,11 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
     /* one_shot before enabled: a fire that sees the injection enabled sees its one_shot too. */
     atomic_store(&e->one_shot, one_shot);
     if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
-        /* A fresh enable starts its counters from zero, unless handlers of the previous
-         * one-shot still run or wait: they keep the message count they read against. */
+        /* A fresh enable starts its counters from zero: enters, and the messages its handlers
+         * will read (from msg_base on, so handlers of an earlier enable still running keep
+         * theirs and new ones never see messages sent to the earlier enable). */
         atomic_store(&e->enters, 0);
-        if (e->ongoing == 0 && atomic_load(&e->waiters) == 0)
-            e->received = 0;
+        atomic_store(&e->msg_base, e->received);
         atomic_store_explicit(&e->enabled, true, memory_order_release);
         atomic_fetch_add(&errinj__enabled_count, 1);
         for (struct errinj_site *s = e->sites; s != NULL; s = s->next_same_name)

@@ -39,9 +39,20 @@
 #define HISTORY_BYTES_MAX (64u * 1024 * 1024)
 #define DRAIN_BATCH 1024
 #define STOP_GRACE_NS (1000ll * 1000 * 1000)
+/* Limits of the options, so that no derived figure overflows: a day, 16 M events, 64 K streams. */
+#define HEARTBEAT_MS_MAX (24u * 3600 * 1000)
+#define HISTORY_MAX (16u * 1024 * 1024)
+#define SUBSCRIBERS_MAX 65536u
+
+/* A finished SSE frame, shared by the history and any client in the middle of sending it. */
+struct frame_text {
+    unsigned refs; /* under srv->mu */
+    size_t len;
+    char *bytes;
+};
 
 struct frame {
-    char *text; /* NULL: this seq was lost (the ring was full) */
+    struct frame_text *text; /* NULL: this seq was lost (the ring was full) */
     size_t len;
     struct errinj__entry *entry;
     uint8_t type, phase;
@@ -56,8 +67,8 @@ struct sse_client {
     bool greeted;    /* ": connected" written */
     bool ping_due;
     bool suspended;
-    char *pending; /* the rest of a frame larger than one read */
-    size_t pending_len, pending_off;
+    struct frame_text *pending; /* a frame larger than one read, sent from pending_off on */
+    size_t pending_off;
     struct sse_client *prev, *next;
 };
 
@@ -86,6 +97,7 @@ struct errinj_server {
     int wake_fd;
     atomic_bool consumer_stop;
     pthread_t thread; /* the server thread: ring consumer and libmicrohttpd's loop */
+    struct batch *batch; /* the server thread's drain buffer, allocated at start */
     bool orphaned; /* this is a fork()ed child: the server's threads live in the parent only */
 };
 
@@ -94,6 +106,25 @@ static atomic_bool g_running;
 static _Atomic(struct errinj_server *) g_server;
 
 /* ---- the history ----------------------------------------------------------------------- */
+
+static struct frame_text *frame_text_new(char *bytes, size_t len)
+{
+    struct frame_text *t = malloc(sizeof(*t));
+    if (t == NULL) {
+        free(bytes);
+        return NULL;
+    }
+    *t = (struct frame_text){1, len, bytes};
+    return t;
+}
+
+static void frame_text_unref(struct frame_text *t)
+{
+    if (t != NULL && --t->refs == 0) {
+        free(t->bytes);
+        free(t);
+    }
+}
 
 static struct frame *frame_at(struct errinj_server *srv, uint64_t seq)
 {
@@ -104,7 +135,7 @@ static void evict_oldest(struct errinj_server *srv)
 {
     struct frame *f = frame_at(srv, srv->oldest);
     srv->history_bytes -= f->len;
-    free(f->text);
+    frame_text_unref(f->text);
     *f = (struct frame){0};
     srv->oldest++;
 }
@@ -113,7 +144,7 @@ static void evict_oldest(struct errinj_server *srv)
 static void history_store(struct errinj_server *srv, uint64_t seq, const struct frame *in)
 {
     if (seq <= srv->newest) {
-        free(in->text); /* cannot happen: the ring delivers in seq order */
+        frame_text_unref(in->text); /* cannot happen: the ring delivers in seq order */
         return;
     }
     /* Seqs between newest and seq were published before the ring was attached or lost. */
@@ -153,7 +184,8 @@ static void take_record(struct errinj__record *rec, void *arg)
 {
     struct batch *b = arg;
     size_t len = 0;
-    char *text = errinj__record_sse_frame(rec, &len);
+    char *bytes = errinj__record_sse_frame(rec, &len);
+    struct frame_text *text = bytes != NULL ? frame_text_new(bytes, len) : NULL;
     /* Out of memory turns the event into a lost one: clients are told, not misled. */
     b->seq[b->count] = rec->seq;
     b->lost_before[b->count] = rec->lost_before + (text == NULL);
@@ -218,11 +250,11 @@ static void wait_for_work(struct errinj_server *srv, int mhd_fd, int64_t max_ms)
 static void *server_main(void *arg)
 {
     struct errinj_server *srv = arg;
-    struct batch *b = malloc(sizeof(*b));
+    struct batch *b = srv->batch;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     int mhd_fd = info != NULL ? info->epoll_fd : -1;
     int64_t next_ping = errinj__now_mono_ns() + (int64_t)srv->heartbeat_ms * 1000000;
-    while (b != NULL && !atomic_load(&srv->consumer_stop)) {
+    while (!atomic_load(&srv->consumer_stop)) {
         /* Bounded work per pass: a flood of events must not starve the sockets, heartbeats or stop
          * (firing threads that outrun the server make the ring drop, and say so). */
         for (int i = 0; i < 8 && drain_once(srv, b) == DRAIN_BATCH; i++)
@@ -238,9 +270,8 @@ static void *server_main(void *arg)
     }
     /* Stopping: deliver what was published, end every stream, and give clients a moment to
      * receive the end; one that does not read is cut by MHD_stop_daemon. */
-    for (int i = 0; b != NULL && i < 64 && drain_once(srv, b) == DRAIN_BATCH; i++)
+    for (int i = 0; i < 64 && drain_once(srv, b) == DRAIN_BATCH; i++)
         ; /* bounded: points may go on firing while the server stops */
-    free(b);
     pthread_mutex_lock(&srv->mu);
     srv->stopping = true;
     resume_all_locked(srv);
@@ -287,24 +318,23 @@ static bool filter_passes(const struct errinj__filter *f, const struct frame *fr
     return false;
 }
 
-/* Appends text to buf if it fits; otherwise, when buf is still empty, sends what fits and keeps
- * the rest as the client's pending bytes. Returns false when the read is full. */
-static bool emit(struct sse_client *c, char *buf, size_t max, size_t *used, const char *text, size_t len)
+/* Appends text to buf if it fits; otherwise, when buf is still empty and the text is a shared
+ * frame, sends what fits and keeps a reference to the frame with the offset to go on from (no
+ * copy per client, however large the frame). Returns false when the read is full. */
+static bool emit(struct sse_client *c, char *buf, size_t max, size_t *used, const char *text, size_t len,
+                 struct frame_text *shared)
 {
     if (*used + len <= max) {
         memcpy(buf + *used, text, len);
         *used += len;
         return true;
     }
-    if (*used > 0)
+    if (*used > 0 || shared == NULL)
         return false;
-    c->pending = malloc(len - max);
-    if (c->pending == NULL)
-        return false; /* try again on the next read */
     memcpy(buf, text, max);
-    memcpy(c->pending, text + max, len - max);
-    c->pending_len = len - max;
-    c->pending_off = 0;
+    shared->refs++;
+    c->pending = shared;
+    c->pending_off = max;
     *used = max;
     return true;
 }
@@ -317,11 +347,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     size_t used = 0;
     pthread_mutex_lock(&srv->mu);
     if (c->pending != NULL) {
-        size_t n = c->pending_len - c->pending_off < max ? c->pending_len - c->pending_off : max;
-        memcpy(buf, c->pending + c->pending_off, n);
+        size_t left = c->pending->len - c->pending_off;
+        size_t n = left < max ? left : max;
+        memcpy(buf, c->pending->bytes + c->pending_off, n);
         c->pending_off += n;
-        if (c->pending_off == c->pending_len) {
-            free(c->pending);
+        if (c->pending_off == c->pending->len) {
+            frame_text_unref(c->pending);
             c->pending = NULL;
         }
         pthread_mutex_unlock(&srv->mu);
@@ -332,10 +363,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
     if (!c->greeted) {
-        emit(c, buf, max, &used, ": connected\n\n", 13);
+        emit(c, buf, max, &used, ": connected\n\n", 13, NULL);
         c->greeted = true;
     }
-    if (c->ping_due && emit(c, buf, max, &used, ": ping\n\n", 8))
+    if (c->ping_due && emit(c, buf, max, &used, ": ping\n\n", 8, NULL))
         c->ping_due = false;
     while (c->cursor < srv->newest) {
         uint64_t next = c->cursor + 1;
@@ -353,13 +384,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             char notice[96];
             int n = snprintf(notice, sizeof(notice), "event: overflow\ndata: {\"dropped\":%llu,\"next_seq\":%llu}\n\n",
                              (unsigned long long)skipped, (unsigned long long)next);
-            if (!emit(c, buf, max, &used, notice, (size_t)n))
+            if (!emit(c, buf, max, &used, notice, (size_t)n, NULL))
                 break;
             c->cursor = next - 1;
             continue;
         }
         const struct frame *fr = frame_at(srv, next);
-        if (filter_passes(&c->filter, fr) && !emit(c, buf, max, &used, fr->text, fr->len))
+        if (filter_passes(&c->filter, fr) && !emit(c, buf, max, &used, fr->text->bytes, fr->len, fr->text))
             break;
         c->cursor = next;
         if (c->pending != NULL)
@@ -386,9 +417,9 @@ static void stream_free(void *cls)
     if (c->next != NULL)
         c->next->prev = c->prev;
     srv->client_count--;
+    frame_text_unref(c->pending); /* frame reference counts are guarded by mu */
     pthread_mutex_unlock(&srv->mu);
     errinj__filter_free(&c->filter);
-    free(c->pending);
     free(c);
 }
 
@@ -685,8 +716,9 @@ static void server_free(struct errinj_server *srv)
     if (srv->ring != NULL)
         errinj__ring_detach(srv->ring);
     for (size_t i = 0; srv->history != NULL && i < srv->history_cap; i++)
-        free(srv->history[i].text);
+        frame_text_unref(srv->history[i].text);
     free(srv->history);
+    free(srv->batch);
     if (srv->wake_fd >= 0)
         close(srv->wake_fd);
     if (srv->listen_fd >= 0)
@@ -718,13 +750,17 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
     srv->heartbeat_ms = opts->heartbeat_ms ? opts->heartbeat_ms : 15000;
     srv->history_cap = opts->history ? opts->history : 65536;
     srv->max_subscribers = opts->max_subscribers ? opts->max_subscribers : 1024;
+    int rc = ERRINJ_EINVAL;
+    if (srv->heartbeat_ms > HEARTBEAT_MS_MAX || srv->history_cap > HISTORY_MAX || srv->max_subscribers > SUBSCRIBERS_MAX)
+        goto fail;
     srv->allow_remote = opts->allow_remote;
-    int rc = ERRINJ_ENOMEM;
+    rc = ERRINJ_ENOMEM;
     if (opts->token != NULL && opts->token[0] != '\0' && (srv->token = strdup(opts->token)) == NULL)
         goto fail;
     srv->http = (struct errinj__http_config){srv->token, srv->allow_remote, status_of, srv};
     srv->history = calloc(srv->history_cap, sizeof(*srv->history));
-    if (srv->history == NULL)
+    srv->batch = malloc(sizeof(*srv->batch));
+    if (srv->history == NULL || srv->batch == NULL)
         goto fail;
     int family = AF_INET;
     srv->listen_fd = open_listener(opts->listen ? opts->listen : DEFAULT_LISTEN, opts->allow_remote, &family);
@@ -764,6 +800,7 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
     }
     if (pthread_create(&srv->thread, NULL, server_main, srv) != 0) {
         MHD_stop_daemon(srv->mhd);
+        srv->listen_fd = -1; /* MHD closed it */
         rc = ERRINJ_ENOMEM;
         goto fail;
     }

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <dlfcn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -325,6 +326,17 @@ static void take(struct errinj__record *r, void *arg)
     errinj__config_unref(r->cfg);
 }
 
+static void format_into(struct errinj__record *r, void *arg)
+{
+    char *out = arg;
+    size_t len = 0;
+    char *frame = errinj__record_sse_frame(r, &len);
+    assert_non_null(frame);
+    snprintf(out, 512, "%s", frame);
+    free(frame);
+    errinj__config_unref(r->cfg);
+}
+
 static void ring_keeps_seq_order_wakes_only_a_sleeper_and_counts_losses(void **state)
 {
     (void)state;
@@ -419,6 +431,77 @@ static void a_forked_child_fires_without_touching_the_parents_ring(void **state)
     errinj__ring_detach(ring);
 }
 
+/* ---- a record outlives the module of its site ------------------------------------------------- */
+
+typedef bool (*plugin_fn)(void);
+
+static void a_record_of_an_unloaded_module_still_formats(void **state)
+{
+    (void)state;
+    static struct drained d;
+    memset(&d, 0, sizeof(d));
+    uint64_t base = 0;
+    struct errinj__ring *ring = errinj__ring_attach(64, count_wake, NULL, &base);
+    assert_non_null(ring);
+    errinj_enable("plugin_point", false, NULL);
+    void *lib = dlopen(PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(lib);
+    plugin_fn fire = (plugin_fn)dlsym(lib, "plugin_enter");
+    assert_true(fire());
+    dlclose(lib); /* the record in the ring still names the site's file */
+    struct record_copy {
+        char frame[512];
+    } out = {{0}};
+    size_t n = errinj__ring_drain(ring, format_into, &out);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(out.frame, "\"file\":\""));
+    assert_non_null(strstr(out.frame, "plugin.c\""));
+    errinj__ring_detach(ring);
+    errinj_disable("plugin_point");
+}
+
+/* ---- fork while another thread is inside a callback --------------------------------------------- */
+
+static void *fire_slow_once(void *arg)
+{
+    (void)arg;
+    errinj_inject_enter("ev_fork_slow");
+    return NULL;
+}
+
+static void a_child_forked_during_a_callback_can_subscribe(void **state)
+{
+    (void)state;
+    struct slow s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    assert_int_equal(errinj_subscribe(slow_cb, &s, &s.sub), 0);
+    errinj_enable("ev_fork_slow", false, NULL);
+    pthread_t firer;
+    pthread_create(&firer, NULL, fire_slow_once, NULL);
+    pthread_mutex_lock(&s.mu);
+    while (!s.entered)
+        pthread_cond_wait(&s.cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    pid_t child = fork(); /* the callback holds the subscribers' lock for reading right now */
+    if (child == 0) {
+        alarm(10); /* a hang kills the child, and the parent sees it */
+        errinj_subscription *mine;
+        int rc = errinj_subscribe(count_cb, &(atomic_long){0}, &mine);
+        errinj_unsubscribe(mine);
+        errinj_set_log(NULL, NULL);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    pthread_mutex_lock(&s.mu);
+    s.go = true;
+    pthread_cond_broadcast(&s.cv);
+    pthread_mutex_unlock(&s.mu);
+    pthread_join(firer, NULL);
+    errinj_unsubscribe(s.sub);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +518,8 @@ int main(void)
         cmocka_unit_test(ring_keeps_seq_order_wakes_only_a_sleeper_and_counts_losses),
         cmocka_unit_test(ring_orders_events_from_four_threads_without_gaps),
         cmocka_unit_test(a_forked_child_fires_without_touching_the_parents_ring),
+        cmocka_unit_test(a_record_of_an_unloaded_module_still_formats),
+        cmocka_unit_test(a_child_forked_during_a_callback_can_subscribe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

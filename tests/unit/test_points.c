@@ -473,6 +473,56 @@ static void reenabling_with_new_parameters_while_threads_fire_is_safe(void **sta
     assert_int_equal((long)errinj_enters("pt_swap"), fired[0] + fired[1] + fired[2]);
 }
 
+/* ---- messages belong to one enable ------------------------------------------------------------ */
+
+struct still_running {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool got_message, finish;
+};
+
+static int receive_then_linger(errinj_handler *h, void *arg)
+{
+    struct still_running *s = arg;
+    int rc = errinj_handler_wait_for_message(h, 10000);
+    pthread_mutex_lock(&s->mu);
+    s->got_message = rc == 0;
+    pthread_cond_broadcast(&s->cv);
+    while (!s->finish)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void *run_lingering_one_shot(void *arg)
+{
+    errinj_inject_handler("pt_stale", receive_then_linger, arg);
+    return NULL;
+}
+
+static void a_new_enable_does_not_inherit_messages_of_the_previous_one(void **state)
+{
+    (void)state;
+    struct still_running s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    errinj_enable("pt_stale", true, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, run_lingering_one_shot, &s);
+    assert_true(WAIT_UNTIL(errinj_waiters("pt_stale") == 1));
+    errinj_message("pt_stale");
+    pthread_mutex_lock(&s.mu);
+    while (!s.got_message)
+        pthread_cond_wait(&s.cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    /* The first one-shot's handler still runs; a new enable must start with no message. */
+    errinj_enable("pt_stale", true, NULL);
+    assert_int_equal(errinj_inject_wait_for_message("pt_stale", 0), ERRINJ_ETIMEDOUT);
+    pthread_mutex_lock(&s.mu);
+    s.finish = true;
+    pthread_cond_broadcast(&s.cv);
+    pthread_mutex_unlock(&s.mu);
+    pthread_join(t, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup(each_fire_logs_scylladb_wording, reset),
         cmocka_unit_test_setup(timeout_is_logged, reset),
         cmocka_unit_test_setup(reenabling_with_new_parameters_while_threads_fire_is_safe, reset),
+        cmocka_unit_test_setup(a_new_enable_does_not_inherit_messages_of_the_previous_one, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -981,6 +981,24 @@ static void stop_releases_a_thread_parked_in_wait_for_message(void **state)
     inbox_free(&in);
 }
 
+/* Options beyond their limits are refused, so that no derived figure (idle timeout, connection
+ * limit, poll timeout) overflows; nothing starts. */
+static void options_beyond_their_limits_are_einval(void **state)
+{
+    (void)state;
+    errinj_server *srv = NULL;
+    errinj_server_opts too_long = {.listen = "127.0.0.1:0", .heartbeat_ms = 86400001u};
+    errinj_server_opts too_many = {.listen = "127.0.0.1:0", .max_subscribers = 65537u};
+    errinj_server_opts too_deep = {.listen = "127.0.0.1:0", .history = 16777217u};
+    assert_int_equal(errinj_server_start(&too_long, &srv), ERRINJ_EINVAL);
+    assert_int_equal(errinj_server_start(&too_many, &srv), ERRINJ_EINVAL);
+    assert_int_equal(errinj_server_start(&too_deep, &srv), ERRINJ_EINVAL);
+    assert_null(srv);
+    errinj_server_opts at_limits = {.listen = "127.0.0.1:0", .heartbeat_ms = 86400000u, .max_subscribers = 65536u};
+    assert_int_equal(errinj_server_start(&at_limits, &srv), 0);
+    errinj_server_stop(srv);
+}
+
 int main(void)
 {
     errinj_set_log(NULL, NULL);
@@ -1012,6 +1030,7 @@ int main(void)
         T(stop_ends_an_open_stream),
         T(stop_returns_even_when_a_client_stopped_reading),
         T(start_and_stop_while_another_thread_fires_points),
+        T(options_beyond_their_limits_are_einval),
         T(stop_releases_a_thread_parked_in_wait_for_message),
 #undef T
     };
