@@ -917,6 +917,10 @@ static void streams_that_are_never_read(struct ctx *c, struct result *res)
     if (!WAIT_UNTIL(atomic_load(&rd.done), 60.0))
         row_fail(c, "the reading stream reached seq %llu of %lld",
                  (unsigned long long)atomic_load(&rd.last_id), final);
+    /* At least one REST call was answered while the deaf streams hung (on a busy machine the
+     * flood may be over before the REST thread ran at all). */
+    if (!WAIT_UNTIL(atomic_load(&rl.calls) > 0, DEADLINE_S))
+        row_fail(c, "no REST call was answered while the streams were not read");
     atomic_store(&rl.stop, true);
     pthread_join(rl.thread, NULL);
     if (atomic_load(&rd.done))
