@@ -362,7 +362,9 @@ typedef struct errinj_subscription errinj_subscription;
  * Calls cb(ev, arg) for every event from now on, on the thread that fired, after the event is
  * numbered and before the action. Callbacks of different threads may run concurrently and in
  * any order; a callback must not subscribe, unsubscribe or fire points.
- * Pair with errinj_unsubscribe(). Returns 0, ERRINJ_EINVAL or ERRINJ_ENOMEM.
+ * Callbacks run with no lock held: a slow one delays only the thread that fired.
+ * Pair with errinj_unsubscribe(). Returns 0, ERRINJ_EINVAL, or ERRINJ_ENOMEM (out of memory,
+ * or 64 subscriptions already).
  */
 int errinj_subscribe(errinj_event_fn cb, void *arg, errinj_subscription **sub);
 

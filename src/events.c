@@ -10,8 +10,8 @@
  * server has. The consumer is woken (one write to an eventfd, by the caller's wake function)
  * only when it announced that it was going to sleep.
  *
- * Subscribers are called under a read lock that errinj_unsubscribe() takes for writing: when
- * it returns, no call of the removed callback is running.
+ * Subscribers are called on the firing thread with no lock held (see notify_subscribers);
+ * errinj_unsubscribe() returns once no call of its callback runs.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -194,6 +194,23 @@ bool errinj__ring_prepare_sleep(struct errinj__ring *ring)
     return true;
 }
 
+uint64_t errinj__ring_take_lost_tail(struct errinj__ring *ring, uint64_t *last_lost)
+{
+    /* Losses are reported with the next record pushed; when none comes, the consumer asks here
+     * so that the last events dropped are reported too. Under g_seq_mu, every seq up to g_seq
+     * is either in the ring or counted in lost_pending, so an empty ring means the pending
+     * losses are the newest seqs. */
+    uint64_t lost = 0;
+    pthread_mutex_lock(&g_seq_mu);
+    if (ring->lost_pending > 0 && atomic_load(&ring->head) == atomic_load(&ring->tail)) {
+        lost = ring->lost_pending;
+        ring->lost_pending = 0;
+        *last_lost = atomic_load(&g_seq);
+    }
+    pthread_mutex_unlock(&g_seq_mu);
+    return lost;
+}
+
 uint64_t errinj__ring_dropped(const struct errinj__ring *ring)
 {
     return atomic_load_explicit(&ring->dropped, memory_order_relaxed);
@@ -223,16 +240,59 @@ const char *errinj__instance_id(void)
 
 /* ---- subscribers ------------------------------------------------------------------------ */
 
+/*
+ * Subscribers without a lock on the firing path. The subscriptions form an immutable snapshot
+ * array, replaced whole (under g_subs_mu) by subscribe and unsubscribe. A fire counts itself
+ * among the snapshot's readers only while it pins each subscription (its `running` count), then
+ * calls the callbacks with nothing held: a slow callback delays its own thread only, never
+ * another thread's fire. An old snapshot is freed once no fire is reading it, and a subscription
+ * once no call of it runs, which is exactly what errinj_unsubscribe() waits for.
+ */
+#define SUBSCRIBERS_MAX 64
+
 struct errinj_subscription {
     errinj_event_fn cb;
     void *arg;
-    struct errinj_subscription *next;
+    atomic_uint running; /* calls pinned or in progress */
+    atomic_bool removed; /* unsubscribing: pinned calls are skipped */
 };
 
-/* Writer-preferring, so that a stream of fires cannot starve errinj_unsubscribe(). */
-static pthread_rwlock_t g_subs_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-static struct errinj_subscription *g_subs;
+struct snapshot {
+    size_t count;
+    struct errinj_subscription *subs[];
+};
+
+static pthread_mutex_t g_subs_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(struct snapshot *) g_snapshot;
+static atomic_uint g_snapshot_readers;
 static atomic_int g_sub_count;
+
+/* Publishes a new snapshot and frees the old one once no fire reads it; g_subs_mu held. */
+static void snapshot_replace_locked(struct snapshot *next)
+{
+    struct snapshot *old = atomic_exchange(&g_snapshot, next);
+    atomic_store(&g_sub_count, next != NULL ? (int)next->count : 0);
+    while (atomic_load(&g_snapshot_readers) != 0)
+        sched_yield();
+    free(old);
+}
+
+/* A copy of the current snapshot with `add` appended and `drop` left out; g_subs_mu held. */
+static struct snapshot *snapshot_edit_locked(struct errinj_subscription *add, struct errinj_subscription *drop)
+{
+    struct snapshot *cur = atomic_load(&g_snapshot);
+    size_t n = cur != NULL ? cur->count : 0;
+    struct snapshot *next = malloc(sizeof(*next) + (n + 1) * sizeof(next->subs[0]));
+    if (next == NULL)
+        return NULL;
+    next->count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cur->subs[i] != drop)
+            next->subs[next->count++] = cur->subs[i];
+    if (add != NULL)
+        next->subs[next->count++] = add;
+    return next;
+}
 
 int errinj_subscribe(errinj_event_fn cb, void *arg, errinj_subscription **sub)
 {
@@ -243,11 +303,18 @@ int errinj_subscribe(errinj_event_fn cb, void *arg, errinj_subscription **sub)
         return ERRINJ_ENOMEM;
     s->cb = cb;
     s->arg = arg;
-    pthread_rwlock_wrlock(&g_subs_lock);
-    s->next = g_subs;
-    g_subs = s;
-    atomic_fetch_add(&g_sub_count, 1);
-    pthread_rwlock_unlock(&g_subs_lock);
+    atomic_init(&s->running, 0);
+    atomic_init(&s->removed, false);
+    pthread_mutex_lock(&g_subs_mu);
+    struct snapshot *cur = atomic_load(&g_snapshot);
+    struct snapshot *next = cur != NULL && cur->count >= SUBSCRIBERS_MAX ? NULL : snapshot_edit_locked(s, NULL);
+    if (next == NULL) {
+        pthread_mutex_unlock(&g_subs_mu);
+        free(s);
+        return ERRINJ_ENOMEM;
+    }
+    snapshot_replace_locked(next);
+    pthread_mutex_unlock(&g_subs_mu);
     *sub = s;
     return 0;
 }
@@ -256,17 +323,46 @@ void errinj_unsubscribe(errinj_subscription *sub)
 {
     if (sub == NULL)
         return;
-    /* Taking the write lock waits for every callback running under the read lock. */
-    pthread_rwlock_wrlock(&g_subs_lock);
-    for (struct errinj_subscription **p = &g_subs; *p != NULL; p = &(*p)->next) {
-        if (*p == sub) {
-            *p = sub->next;
-            atomic_fetch_sub(&g_sub_count, 1);
-            break;
+    atomic_store(&sub->removed, true);
+    pthread_mutex_lock(&g_subs_mu);
+    struct snapshot *next = snapshot_edit_locked(NULL, sub);
+    while (next == NULL) {
+        /* Out of memory for the new list: wait for some rather than leave a freed callback in it. */
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+        next = snapshot_edit_locked(NULL, sub);
+    }
+    snapshot_replace_locked(next);
+    pthread_mutex_unlock(&g_subs_mu);
+    /* No fire can pin it any more; wait for the calls that did. Only this callback's calls. */
+    for (unsigned spins = 0; atomic_load(&sub->running) != 0; spins++) {
+        if (spins < 100) {
+            sched_yield();
+        } else {
+            struct timespec pause = {0, 100000};
+            nanosleep(&pause, NULL);
         }
     }
-    pthread_rwlock_unlock(&g_subs_lock);
     free(sub);
+}
+
+/* Calls every subscriber's callback for ev, on this thread, holding no lock. */
+static void notify_subscribers(const errinj_event *ev)
+{
+    struct errinj_subscription *pinned[SUBSCRIBERS_MAX];
+    size_t n = 0;
+    atomic_fetch_add(&g_snapshot_readers, 1);
+    struct snapshot *snap = atomic_load(&g_snapshot);
+    for (size_t i = 0; snap != NULL && i < snap->count; i++) {
+        atomic_fetch_add(&snap->subs[i]->running, 1);
+        pinned[n++] = snap->subs[i];
+    }
+    atomic_fetch_sub(&g_snapshot_readers, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (!atomic_load(&pinned[i]->removed))
+            pinned[i]->cb(ev, pinned[i]->arg);
+        atomic_fetch_sub_explicit(&pinned[i]->running, 1, memory_order_release);
+    }
 }
 
 void errinj__record_to_event(const struct errinj__record *rec, errinj_event *ev)
@@ -321,10 +417,7 @@ void errinj__publish(struct errinj__record *rec)
     if (atomic_load_explicit(&g_sub_count, memory_order_relaxed) > 0) {
         errinj_event ev;
         errinj__record_to_event(rec, &ev);
-        pthread_rwlock_rdlock(&g_subs_lock);
-        for (struct errinj_subscription *s = g_subs; s != NULL; s = s->next)
-            s->cb(&ev, s->arg);
-        pthread_rwlock_unlock(&g_subs_lock);
+        notify_subscribers(&ev);
     }
 }
 
@@ -349,7 +442,11 @@ static void after_fork_in_child(void)
     pthread_mutex_unlock(&g_seq_mu);
     /* Locks that threads of the parent may have held at fork (a callback or a log call running,
      * a handler parked): none of those threads exists here, so start them afresh. */
-    g_subs_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+    g_subs_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    atomic_store(&g_snapshot_readers, 0);
+    struct snapshot *snap = atomic_load(&g_snapshot);
+    for (size_t i = 0; snap != NULL && i < snap->count; i++)
+        atomic_store(&snap->subs[i]->running, 0);
     errinj__log_reset_in_child();
     errinj__registry_reset_in_child();
     errinj__registry_unlock_after_fork();

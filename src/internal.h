@@ -120,6 +120,9 @@ size_t errinj__ring_drain_max(struct errinj__ring *ring, size_t max,
 bool errinj__ring_prepare_sleep(struct errinj__ring *ring);
 void errinj__ring_detach(struct errinj__ring *ring);
 uint64_t errinj__ring_dropped(const struct errinj__ring *ring);
+/* With the ring drained: takes the count of losses not yet reported with a record (the newest
+ * seqs, ending at *last_lost). Takes the publishers' mutex: call only when dropped() changed. */
+uint64_t errinj__ring_take_lost_tail(struct errinj__ring *ring, uint64_t *last_lost);
 
 /*
  * fork(): the process-wide locks are taken before fork and released on both sides, so the child

@@ -98,6 +98,7 @@ struct errinj_server {
     atomic_bool consumer_stop;
     pthread_t thread; /* the server thread: ring consumer and libmicrohttpd's loop */
     struct batch *batch; /* the server thread's drain buffer, allocated at start */
+    uint64_t dropped_seen; /* the ring's drop count when the server thread last looked */
     bool orphaned; /* this is a fork()ed child: the server's threads live in the parent only */
 };
 
@@ -196,13 +197,37 @@ static void take_record(struct errinj__record *rec, void *arg)
     errinj__config_unref(rec->cfg);
 }
 
+/* Makes the newest events the ring dropped, which no later record reported, into placeholders,
+ * so that streams report them as overflow too. Cheap unless the ring dropped something. */
+static void store_lost_tail(struct errinj_server *srv)
+{
+    uint64_t dropped = errinj__ring_dropped(srv->ring);
+    if (dropped == srv->dropped_seen)
+        return;
+    srv->dropped_seen = dropped;
+    uint64_t last = 0;
+    uint64_t lost = errinj__ring_take_lost_tail(srv->ring, &last);
+    if (lost == 0)
+        return;
+    pthread_mutex_lock(&srv->mu);
+    srv->lost += lost;
+    if (last > srv->newest) {
+        /* An empty frame at `last` makes every seq up to it a placeholder. */
+        history_store(srv, last, &(struct frame){0});
+    }
+    resume_all_locked(srv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
 /* Drains at most one batch; returns how many records it took. */
 static size_t drain_once(struct errinj_server *srv, struct batch *b)
 {
     b->count = 0;
     size_t n = errinj__ring_drain_max(srv->ring, DRAIN_BATCH, take_record, b);
-    if (n == 0)
+    if (n == 0) {
+        store_lost_tail(srv);
         return 0;
+    }
     pthread_mutex_lock(&srv->mu);
     for (size_t i = 0; i < b->count; i++) {
         /* Lost seqs (and a frame without text) become placeholders that readers report as overflow. */
