@@ -202,13 +202,14 @@ void errinj__module_unregister(struct errinj_site *const *start, struct errinj_s
 
 __attribute__((constructor, used)) static void errinj__module_load(void)
 {
-    if (&__start_errinj_sites[0] != &__stop_errinj_sites[0])
+    /* Compared as addresses, not indexed: in a module without points both are weak and NULL. */
+    if ((const void *)__start_errinj_sites != (const void *)__stop_errinj_sites)
         errinj__module_register(__start_errinj_sites, __stop_errinj_sites);
 }
 
 __attribute__((destructor, used)) static void errinj__module_unload(void)
 {
-    if (&__start_errinj_sites[0] != &__stop_errinj_sites[0])
+    if ((const void *)__start_errinj_sites != (const void *)__stop_errinj_sites)
         errinj__module_unregister(__start_errinj_sites, __stop_errinj_sites);
 }
 
