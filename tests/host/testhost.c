@@ -12,7 +12,7 @@
  *   shard N | enable NAME [one_shot] | disable NAME | message NAME | enters NAME | waiters NAME
  *   burst THREADS N NAME  THREADS threads each fire enter NAME N times -> ok TOTAL_TRUE
  *   quit                  stop the server, join threads, exit 0
- * TYPE is sleep (1 ms), exception, lambda, handler, enter. Output is line-buffered.
+ * TYPE is one of: sleep, for 1 ms; exception; lambda; handler; enter. Output is line-buffered.
  */
 #include <errinj.h>
 
