@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "internals_helpers.h"
+
 /* Table rows and request literals give method and path by position and the rest by name;
  * every field left out is meant to be zero. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -105,34 +107,6 @@ static void handle(const struct request *r, struct errinj__http_reply *reply)
     errinj__http_handle(&cfg, &req, reply);
 }
 
-/* ---- the injection state, as one comparable string ------------------------------------- */
-
-struct snapshot {
-    char text[4096];
-    size_t len;
-};
-
-static void snapshot_one(const char *name, void *arg)
-{
-    struct snapshot *s = arg;
-    struct errinj__entry_state st;
-    errinj__entry_state(name, &st);
-    s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "%s%s{", name,
-                               st.one_shot ? "(one_shot)" : "");
-    for (size_t i = 0; st.cfg != NULL && st.cfg->kv[i] != NULL; i += 2)
-        s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "%s=%s;", st.cfg->kv[i],
-                                   st.cfg->kv[i + 1]);
-    s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "} ");
-    assert_true(s->len < sizeof(s->text));
-    errinj__config_unref(st.cfg);
-}
-
-static void take_snapshot(struct snapshot *s)
-{
-    s->len = 0;
-    s->text[0] = '\0';
-    errinj_list_enabled(snapshot_one, s);
-}
 
 /* The state every test starts from: one plain injection with a parameter, one one-shot. */
 #define KEPT_STATE "keep{k=v;} keep_once(one_shot){} "

@@ -26,6 +26,8 @@
 
 #include <cmocka.h>
 
+#include "internals_helpers.h"
+
 #define DEADLINE_MS 10000
 
 /* ---- a tiny HTTP client ----------------------------------------------------------------- */
@@ -199,18 +201,6 @@ static void expect_http_status(const struct response *r, int status, const char 
         fail_msg("%s: status %d, expected %d; body %s", what, r->status, status, r->body);
 }
 
-/* A port nothing listens on now: bind port 0, read what the kernel chose, close it. */
-static unsigned unused_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static errinj_server *start_on(const char *listen)
 {

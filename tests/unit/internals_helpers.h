@@ -1,0 +1,57 @@
+/*
+ * internals_helpers.h - what the unit tests that reach into the library's internals share: the
+ * injection state as one comparable string (to show a refused request changed nothing) and a
+ * free loopback port. Include after internal.h and cmocka.h.
+ */
+#ifndef ERRINJ_TEST_INTERNALS_HELPERS_H
+#define ERRINJ_TEST_INTERNALS_HELPERS_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- the injection state, as one comparable string ------------------------------------- */
+
+struct snapshot {
+    char text[4096];
+    size_t len;
+};
+
+static inline void snapshot_one(const char *name, void *arg)
+{
+    struct snapshot *s = arg;
+    struct errinj__entry_state st;
+    errinj__entry_state(name, &st);
+    s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "%s%s{", name,
+                               st.one_shot ? "(one_shot)" : "");
+    for (size_t i = 0; st.cfg != NULL && st.cfg->kv[i] != NULL; i += 2)
+        s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "%s=%s;", st.cfg->kv[i],
+                                   st.cfg->kv[i + 1]);
+    s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "} ");
+    assert_true(s->len < sizeof(s->text));
+    errinj__config_unref(st.cfg);
+}
+
+static inline void take_snapshot(struct snapshot *s)
+{
+    s->len = 0;
+    s->text[0] = '\0';
+    errinj_list_enabled(snapshot_one, s);
+}
+
+/* A port nothing listens on now: bind port 0, read what the kernel chose, close it. */
+static inline unsigned unused_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+#endif
