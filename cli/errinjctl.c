@@ -367,6 +367,24 @@ static int flush_stdout(const ctl *ctl)
     return 0;
 }
 
+/* GETs path and parses the answer as a JSON array into *array (the caller decrefs it). Returns 0,
+ * or the exit code after saying what went wrong. */
+static int get_array(ctl *ctl, const char *path, json_t **array)
+{
+    http_response resp;
+    int rc = call(ctl, "GET", path, NULL, &resp);
+    if (rc)
+        return rc;
+    *array = answer_json(ctl, &resp);
+    http_response_free(&resp);
+    if (*array && !json_is_array(*array)) {
+        complain(ctl, "the server's answer is not a JSON array");
+        json_decref(*array);
+        *array = NULL;
+    }
+    return *array ? 0 : EXIT_SERVER;
+}
+
 /* Commands with no argument but options: rejects positional arguments. */
 static int scan_no_arguments(ctl *ctl, const command *cmd, int argc, char **argv)
 {
@@ -404,26 +422,18 @@ static int run_list(ctl *ctl, const command *cmd, int argc, char **argv)
     int rc = scan_no_arguments(ctl, cmd, argc, argv);
     if (rc >= 0)
         return rc;
-    http_response resp;
-    if ((rc = call(ctl, "GET", API "/injection", NULL, &resp)))
+    json_t *names;
+    if ((rc = get_array(ctl, API "/injection", &names)))
         return rc;
-    json_t *names = answer_json(ctl, &resp);
-    rc = EXIT_SERVER;
-    if (names && !json_is_array(names)) {
-        complain(ctl, "the server's answer is not a JSON array");
-    } else if (names) {
-        size_t i;
-        json_t *name;
-        json_array_foreach(names, i, name)
-        {
-            if (json_is_string(name))
-                printf("%s\n", json_string_value(name));
-        }
-        rc = flush_stdout(ctl);
+    size_t i;
+    json_t *name;
+    json_array_foreach(names, i, name)
+    {
+        if (json_is_string(name))
+            printf("%s\n", json_string_value(name));
     }
     json_decref(names);
-    http_response_free(&resp);
-    return rc;
+    return flush_stdout(ctl);
 }
 
 /* One row of the points table. */
@@ -454,60 +464,52 @@ static int run_points(ctl *ctl, const command *cmd, int argc, char **argv)
     int rc = scan_no_arguments(ctl, cmd, argc, argv);
     if (rc >= 0)
         return rc;
-    http_response resp;
-    if ((rc = call(ctl, "GET", API "/points", NULL, &resp)))
+    json_t *points;
+    if ((rc = get_array(ctl, API "/points", &points)))
         return rc;
-    json_t *points = answer_json(ctl, &resp);
-    rc = EXIT_SERVER;
-    if (points && !json_is_array(points)) {
-        complain(ctl, "the server's answer is not a JSON array");
-    } else if (points) {
-        size_t n = json_array_size(points), i;
-        point_row *rows = calloc(n ? n : 1, sizeof(*rows));
-        if (!rows) {
-            complain(ctl, "out of memory");
-            exit(EXIT_SERVER);
-        }
-        int w_name = 4, w_type = 4, w_location = 8;
-        json_t *p;
-        json_array_foreach(points, i, p)
-        {
-            point_row *row = &rows[i];
-            row->name = string_field(p, "name", "?");
-            row->type = string_field(p, "type", "?");
-            const char *file = string_field(p, "file", NULL);
-            json_t *line = json_object_get(p, "line");
-            strbuf location = {0};
-            if (file && json_is_integer(line))
-                strbuf_appendf(&location, "%s:%" JSON_INTEGER_FORMAT, file, json_integer_value(line));
-            else
-                strbuf_append(&location, file ? file : "-");
-            row->location = location.s;
-            row->enabled = json_is_true(json_object_get(p, "enabled")) ? "yes" : "no";
-            row->enters = json_integer_value(json_object_get(p, "enters"));
-            row->waiters = json_integer_value(json_object_get(p, "waiters"));
-            if ((int)strlen(row->name) > w_name)
-                w_name = (int)strlen(row->name);
-            if ((int)strlen(row->type) > w_type)
-                w_type = (int)strlen(row->type);
-            if ((int)strlen(row->location) > w_location)
-                w_location = (int)strlen(row->location);
-        }
-        qsort(rows, n, sizeof(*rows), compare_rows);
-        printf("%-*s  %-*s  %-*s  %-7s  %6s  %7s\n", w_name, "NAME", w_type, "TYPE", w_location, "LOCATION",
-               "ENABLED", "ENTERS", "WAITERS");
-        for (i = 0; i < n; i++)
-            printf("%-*s  %-*s  %-*s  %-7s  %6" JSON_INTEGER_FORMAT "  %7" JSON_INTEGER_FORMAT "\n", w_name,
-                   rows[i].name, w_type, rows[i].type, w_location, rows[i].location, rows[i].enabled,
-                   rows[i].enters, rows[i].waiters);
-        for (i = 0; i < n; i++)
-            free(rows[i].location);
-        free(rows);
-        rc = flush_stdout(ctl);
+    size_t n = json_array_size(points), i;
+    point_row *rows = calloc(n ? n : 1, sizeof(*rows));
+    if (!rows) {
+        complain(ctl, "out of memory");
+        exit(EXIT_SERVER);
     }
+    int w_name = 4, w_type = 4, w_location = 8;
+    json_t *p;
+    json_array_foreach(points, i, p)
+    {
+        point_row *row = &rows[i];
+        row->name = string_field(p, "name", "?");
+        row->type = string_field(p, "type", "?");
+        const char *file = string_field(p, "file", NULL);
+        json_t *line = json_object_get(p, "line");
+        strbuf location = {0};
+        if (file && json_is_integer(line))
+            strbuf_appendf(&location, "%s:%" JSON_INTEGER_FORMAT, file, json_integer_value(line));
+        else
+            strbuf_append(&location, file ? file : "-");
+        row->location = location.s;
+        row->enabled = json_is_true(json_object_get(p, "enabled")) ? "yes" : "no";
+        row->enters = json_integer_value(json_object_get(p, "enters"));
+        row->waiters = json_integer_value(json_object_get(p, "waiters"));
+        if ((int)strlen(row->name) > w_name)
+            w_name = (int)strlen(row->name);
+        if ((int)strlen(row->type) > w_type)
+            w_type = (int)strlen(row->type);
+        if ((int)strlen(row->location) > w_location)
+            w_location = (int)strlen(row->location);
+    }
+    qsort(rows, n, sizeof(*rows), compare_rows);
+    printf("%-*s  %-*s  %-*s  %-7s  %6s  %7s\n", w_name, "NAME", w_type, "TYPE", w_location, "LOCATION",
+           "ENABLED", "ENTERS", "WAITERS");
+    for (i = 0; i < n; i++)
+        printf("%-*s  %-*s  %-*s  %-7s  %6" JSON_INTEGER_FORMAT "  %7" JSON_INTEGER_FORMAT "\n", w_name,
+               rows[i].name, w_type, rows[i].type, w_location, rows[i].location, rows[i].enabled,
+               rows[i].enters, rows[i].waiters);
+    for (i = 0; i < n; i++)
+        free(rows[i].location);
+    free(rows);
     json_decref(points);
-    http_response_free(&resp);
-    return rc;
+    return flush_stdout(ctl);
 }
 
 static int run_enable(ctl *ctl, const command *cmd, int argc, char **argv)
