@@ -213,11 +213,32 @@ static void slow_cb(const errinj_event *ev, void *arg)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void *fire_once(void *arg)
+static void *fire_once(void *name)
 {
-    (void)arg;
-    errinj_inject_enter("ev_slow");
+    errinj_inject_enter(name);
     return NULL;
+}
+
+/* Subscribes slow_cb, fires `name` on a new thread and returns it once the callback blocks. */
+static pthread_t block_in_callback(struct slow *s, const char *name)
+{
+    assert_int_equal(errinj_subscribe(slow_cb, s, &s->sub), 0);
+    errinj_enable(name, false, NULL);
+    pthread_t firer;
+    pthread_create(&firer, NULL, fire_once, (void *)name);
+    pthread_mutex_lock(&s->mu);
+    while (!s->entered)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return firer;
+}
+
+static void release_callback(struct slow *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->go = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void *unsubscribe_slow(void *arg)
@@ -234,20 +255,10 @@ static void unsubscribe_returns_only_after_running_callbacks_finish(void **state
 {
     (void)state;
     struct slow s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    assert_int_equal(errinj_subscribe(slow_cb, &s, &s.sub), 0);
-    errinj_enable("ev_slow", false, NULL);
-    pthread_t firer, unsub;
-    pthread_create(&firer, NULL, fire_once, NULL);
-    pthread_mutex_lock(&s.mu);
-    while (!s.entered)
-        pthread_cond_wait(&s.cv, &s.mu);
-    pthread_mutex_unlock(&s.mu);
+    pthread_t firer = block_in_callback(&s, "ev_slow"), unsub;
     pthread_create(&unsub, NULL, unsubscribe_slow, &s);
     /* Let the callback finish only now: unsubscribe must have waited for it. */
-    pthread_mutex_lock(&s.mu);
-    s.go = true;
-    pthread_cond_broadcast(&s.cv);
-    pthread_mutex_unlock(&s.mu);
+    release_callback(&s);
     pthread_join(unsub, NULL);
     pthread_join(firer, NULL);
     assert_true(s.done_seen_by_unsubscriber);
@@ -462,26 +473,12 @@ static void a_record_of_an_unloaded_module_still_formats(void **state)
 
 /* ---- fork while another thread is inside a callback --------------------------------------------- */
 
-static void *fire_slow_once(void *arg)
-{
-    (void)arg;
-    errinj_inject_enter("ev_fork_slow");
-    return NULL;
-}
-
 static void a_child_forked_during_a_callback_can_subscribe(void **state)
 {
     (void)state;
     struct slow s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    assert_int_equal(errinj_subscribe(slow_cb, &s, &s.sub), 0);
-    errinj_enable("ev_fork_slow", false, NULL);
-    pthread_t firer;
-    pthread_create(&firer, NULL, fire_slow_once, NULL);
-    pthread_mutex_lock(&s.mu);
-    while (!s.entered)
-        pthread_cond_wait(&s.cv, &s.mu);
-    pthread_mutex_unlock(&s.mu);
-    pid_t child = fork(); /* the callback holds the subscribers' lock for reading right now */
+    pthread_t firer = block_in_callback(&s, "ev_fork_slow");
+    pid_t child = fork(); /* another thread is inside a callback right now */
     if (child == 0) {
         alarm(10); /* a hang kills the child, and the parent sees it */
         errinj_subscription *mine;
@@ -492,10 +489,7 @@ static void a_child_forked_during_a_callback_can_subscribe(void **state)
     }
     int status = 0;
     assert_int_equal(waitpid(child, &status, 0), child);
-    pthread_mutex_lock(&s.mu);
-    s.go = true;
-    pthread_cond_broadcast(&s.cv);
-    pthread_mutex_unlock(&s.mu);
+    release_callback(&s);
     pthread_join(firer, NULL);
     errinj_unsubscribe(s.sub);
     assert_true(WIFEXITED(status));
