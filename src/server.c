@@ -15,8 +15,9 @@
  * client's socket without another thread hand-off. A stream's content reader returns what the
  * history has past its cursor; when there is nothing, it suspends the connection (never
  * returning 0 without suspending, which makes libmicrohttpd spin) and the thread resumes it
- * when new events or a heartbeat arrive. One mutex guards the history and the client list, for
- * errinj_server_stop() and status calls from other threads; firing threads never take it.
+ * when new events or a heartbeat arrive. One mutex guards the history and the client list: all
+ * their users run on the server thread except the stream free callbacks that MHD_stop_daemon()
+ * makes from the stopping thread; firing threads never take it.
  */
 #define _GNU_SOURCE
 #include "internal.h"
