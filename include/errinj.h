@@ -354,6 +354,8 @@ typedef struct errinj_event {
     const char *const *parameters;  /* NULL-terminated key, value pairs (never NULL) */
     const char *file;               /* call site, or NULL for run-time names */
     int line;                       /* call site, or 0 */
+    const char *detail;             /* a JSON object saying what the fire was about, or NULL (the
+                                       libc points of liberrinj-preload.so: function, fd, path, size) */
 } errinj_event;
 
 typedef void (*errinj_event_fn)(const errinj_event *ev, void *arg);

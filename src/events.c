@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -77,6 +78,49 @@ static long thread_id(void)
     return t_tid;
 }
 
+/* ---- detail texts ------------------------------------------------------------------------- */
+
+/*
+ * The ring keeps its own copy of an event's detail until the server thread has written the
+ * frame. Copies come from a fixed pool of slots, taken and returned with one atomic operation,
+ * so that a fire allocates nothing: a fire from inside a malloc wrapper must not call malloc.
+ * Only a detail longer than a slot, or one made while 256 are still undelivered, is copied with
+ * malloc.
+ */
+#define DETAIL_SLOTS 256
+#define DETAIL_SLOT_BYTES 512
+
+static char g_detail_pool[DETAIL_SLOTS][DETAIL_SLOT_BYTES];
+static _Atomic uint64_t g_detail_used[DETAIL_SLOTS / 64];
+
+static const char *detail_copy(const char *text)
+{
+    size_t len = strlen(text) + 1;
+    for (size_t w = 0; len <= DETAIL_SLOT_BYTES && w < DETAIL_SLOTS / 64; w++) {
+        uint64_t used = atomic_load_explicit(&g_detail_used[w], memory_order_relaxed);
+        while (used != UINT64_MAX) {
+            unsigned bit = (unsigned)__builtin_ctzll(~used);
+            if (atomic_compare_exchange_weak(&g_detail_used[w], &used, used | (1ull << bit))) {
+                char *slot = g_detail_pool[w * 64 + bit];
+                memcpy(slot, text, len);
+                return slot;
+            }
+        }
+    }
+    return strdup(text); /* NULL when out of memory: the event then goes without its detail */
+}
+
+void errinj__detail_free(const char *detail)
+{
+    uintptr_t p = (uintptr_t)detail, base = (uintptr_t)g_detail_pool;
+    if (p >= base && p < base + sizeof(g_detail_pool)) {
+        size_t slot = (p - base) / DETAIL_SLOT_BYTES;
+        atomic_fetch_and(&g_detail_used[slot / 64], ~(1ull << (slot % 64)));
+    } else {
+        free((void *)detail);
+    }
+}
+
 /* ---- the ring to the server ------------------------------------------------------------- */
 
 struct errinj__ring {
@@ -129,6 +173,7 @@ static void drop_record(struct errinj__record *rec, void *arg)
 {
     (void)arg;
     errinj__config_unref(rec->cfg);
+    errinj__detail_free(rec->detail);
 }
 
 void errinj__ring_detach(struct errinj__ring *ring)
@@ -146,22 +191,24 @@ void errinj__ring_detach(struct errinj__ring *ring)
     free(ring);
 }
 
-/* With g_seq_mu held. */
-static void ring_push(struct errinj__ring *ring, const struct errinj__record *rec)
+/* With g_seq_mu held. The slot takes `detail` (the ring's copy); false if the ring was full. */
+static bool ring_push(struct errinj__ring *ring, const struct errinj__record *rec, const char *detail)
 {
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
     if (head - tail > ring->mask) {
         ring->lost_pending++;
         atomic_fetch_add_explicit(&ring->dropped, 1, memory_order_relaxed);
-        return;
+        return false;
     }
     struct errinj__record *slot = &ring->slots[head & ring->mask];
     *slot = *rec;
     slot->cfg = errinj__config_ref(rec->cfg);
+    slot->detail = detail;
     slot->lost_before = ring->lost_pending;
     ring->lost_pending = 0;
     atomic_store_explicit(&ring->head, head + 1, memory_order_release);
+    return true;
 }
 
 size_t errinj__ring_drain(struct errinj__ring *ring, void (*fn)(struct errinj__record *rec, void *arg), void *arg)
@@ -379,6 +426,7 @@ void errinj__record_to_event(const struct errinj__record *rec, errinj_event *ev)
         .parameters = rec->cfg->kv,
         .file = rec->file,
         .line = rec->line,
+        .detail = rec->detail,
     };
 }
 
@@ -390,11 +438,14 @@ void errinj__publish(struct errinj__record *rec)
     rec->lost_before = 0;
     struct errinj__ring *woken = NULL;
     if (atomic_load_explicit(&g_ring, memory_order_acquire) != NULL) {
+        /* The ring's copy of the detail is made before the lock: nothing under it allocates. */
+        const char *detail = rec->detail != NULL ? detail_copy(rec->detail) : NULL;
         pthread_mutex_lock(&g_seq_mu);
         rec->seq = atomic_fetch_add_explicit(&g_seq, 1, memory_order_relaxed) + 1;
         struct errinj__ring *ring = atomic_load_explicit(&g_ring, memory_order_relaxed);
+        if (ring != NULL && ring_push(ring, rec, detail))
+            detail = NULL;
         if (ring != NULL) {
-            ring_push(ring, rec);
             /* Publishing head and then reading `sleeping` must not be reordered (store then
              * load: x86 allows it), or this push and the consumer's prepare_sleep could each
              * miss the other and the event would wait for the next one. */
@@ -405,6 +456,8 @@ void errinj__publish(struct errinj__record *rec)
             }
         }
         pthread_mutex_unlock(&g_seq_mu);
+        if (detail != NULL)
+            errinj__detail_free(detail); /* not pushed: the ring was full or went away */
         /* Wake after unlocking: the wake is a system call, and other firing threads must not
          * wait it out. Only a sleeping consumer is woken, so a busy one costs no call at all. */
         if (woken != NULL) {
@@ -437,8 +490,11 @@ static void after_fork_in_parent(void)
 
 static void after_fork_in_child(void)
 {
-    /* The ring's consumer thread stayed in the parent: events of the child must not go there. */
+    /* The ring's consumer thread stayed in the parent: events of the child must not go there.
+     * The records it held are abandoned with it, so every detail slot is free again. */
     atomic_store(&g_ring, NULL);
+    for (size_t w = 0; w < DETAIL_SLOTS / 64; w++)
+        atomic_store(&g_detail_used[w], 0);
     pthread_mutex_unlock(&g_seq_mu);
     /* Locks that threads of the parent may have held at fork (a callback or a log call running,
      * a handler parked): none of those threads exists here, so start them afresh. */

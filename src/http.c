@@ -12,6 +12,7 @@
  * body size (413), then the request's own values (400).
  */
 #include "internal.h"
+#include "hooks.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -279,7 +280,10 @@ static void enable_injection(const char *name, const struct errinj__http_request
     if (rc == 0)
         rc = errinj__enable_config(name, one_shot, cfg);
     if (rc != 0) {
-        errinj__http_error(reply, rc == ERRINJ_EINVAL ? 400 : 500, errinj_strerror(rc));
+        /* A validator's reason (bad libc.* parameters) says more than "invalid argument". */
+        const char *reason = rc == ERRINJ_EINVAL && errinj__hook_message()[0] != '\0' ? errinj__hook_message()
+                                                                                     : errinj_strerror(rc);
+        errinj__http_error(reply, rc == ERRINJ_EINVAL ? 400 : 500, reason);
         return;
     }
     reply_empty(reply);

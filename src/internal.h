@@ -93,10 +93,23 @@ struct errinj__record {
     long thread;
     int64_t ts_ns;
     uint64_t enters;
+    const char *detail;     /* JSON object text or NULL; in the ring, a copy the ring owns */
 };
+
+/*
+ * The exception fire of a site whose events carry `detail` (a JSON object's text, copied): what
+ * the libc wrappers of liberrinj-preload.so call after matching their parameters. Returns as
+ * errinj__fire_exception() does.
+ */
+ERRINJ__COLD int errinj__fire_exception_detail(struct errinj_site *site, int err, const char *detail);
+/* A reference to the parameters of the injection enabled at site (unref it), or NULL when it is
+ * not enabled. Lock-free. */
+struct errinj__config *errinj__site_config(struct errinj_site *site);
 
 /* Numbers the record, fills shard/thread/time, passes it to the ring and to subscribers. */
 void errinj__publish(struct errinj__record *rec);
+/* Returns a detail copy the ring made (a record it handed out) to its pool, or frees it. NULL ignored. */
+void errinj__detail_free(const char *detail);
 /* The last seq handed out. */
 uint64_t errinj__seq_last(void);
 /* A random id of this process's seq space (new after fork): lets clients tell a restart. */

@@ -289,6 +289,11 @@ char *errinj__record_sse_frame(const struct errinj__record *rec, size_t *len)
         frame_puts(&b, ",\"line\":");
         frame_int(&b, ev.line);
     }
+    if (ev.detail != NULL) {
+        /* Already a compact JSON object (its maker's contract), so it is copied as it is. */
+        frame_puts(&b, ",\"detail\":");
+        frame_puts(&b, ev.detail);
+    }
     frame_put(&b, "}\n\n", 4); /* with its NUL, which len leaves out */
     if (b.failed) {
         free(b.p);

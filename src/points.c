@@ -88,9 +88,14 @@ struct errinj_handler {
     uint64_t read; /* messages this handler has consumed */
 };
 
+/* The detail of the fire running on this thread (errinj__fire_exception_detail), or NULL: every
+ * event of that fire carries it. */
+static _Thread_local const char *t_detail;
+
 static void publish(const struct fire *f, enum errinj__phase phase)
 {
     struct errinj__record rec = {
+        .detail = t_detail,
         .entry = f->entry,
         .cfg = f->cfg,
         .file = f->file,
@@ -272,6 +277,27 @@ bool errinj__fire_enter(struct errinj_site *site)
 {
     struct fire f;
     return fire_site(site, &f) && do_enter(&f);
+}
+
+int errinj__fire_exception_detail(struct errinj_site *site, int err, const char *detail)
+{
+    t_detail = detail;
+    int rc = errinj__fire_exception(site, err);
+    t_detail = NULL;
+    return rc;
+}
+
+struct errinj__config *errinj__site_config(struct errinj_site *site)
+{
+    struct errinj__entry *e = __atomic_load_n(&site->active, __ATOMIC_ACQUIRE);
+    if (e == NULL || !atomic_load_explicit(&e->enabled, memory_order_acquire))
+        return NULL;
+    /* The lock-free reader's protocol of fire_begin: a concurrent enable frees the config it
+     * replaced only once no reader is between loading it and taking its reference. */
+    atomic_fetch_add(&e->cfg_readers, 1);
+    struct errinj__config *cfg = errinj__config_ref(atomic_load(&e->cfg));
+    atomic_fetch_sub_explicit(&e->cfg_readers, 1, memory_order_release);
+    return cfg;
 }
 
 void errinj_inject_sleep(const char *name, unsigned ms)

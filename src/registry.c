@@ -12,6 +12,7 @@
  * Lock order: g_mu, then an entry's mu. Firing threads only ever take an entry's mu.
  */
 #include "internal.h"
+#include "hooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,7 +402,7 @@ void errinj__entry_disable_locked(struct errinj__entry *e, bool release_waiters)
 
 int errinj__enable_config(const char *name, bool one_shot, struct errinj__config *cfg)
 {
-    if (!name_ok(name)) {
+    if (!name_ok(name) || errinj__hook_validate(name, cfg->kv) != 0) {
         errinj__config_unref(cfg);
         return ERRINJ_EINVAL;
     }

@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "hooks.h"
 
 #include <microhttpd.h>
 
@@ -196,6 +197,7 @@ static void take_record(struct errinj__record *rec, void *arg)
         b->frame[b->count].len = 0;
     b->count++;
     errinj__config_unref(rec->cfg);
+    errinj__detail_free(rec->detail);
 }
 
 /* Makes the newest events the ring dropped, which no later record reported, into placeholders,
@@ -276,6 +278,7 @@ static void wait_for_work(struct errinj_server *srv, int mhd_fd, int64_t max_ms)
 static void *server_main(void *arg)
 {
     struct errinj_server *srv = arg;
+    errinj__hook_run_thread_start();
     struct batch *b = srv->batch;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     int mhd_fd = info != NULL ? info->epoll_fd : -1;

@@ -459,6 +459,8 @@ static char *jansson_frame(const struct errinj__record *rec)
         json_object_set_new(obj, "file", errinj__json_string_lossy(ev.file));
         json_object_set_new(obj, "line", json_integer(ev.line));
     }
+    if (ev.detail != NULL)
+        json_object_set_new(obj, "detail", json_loads(ev.detail, 0, NULL));
     char *data = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
     char *frame = malloc(strlen(data) + 64);
@@ -501,6 +503,11 @@ static void frame_is_byte_identical_to_janssons_compact_dump(void **state)
         rec.type = (uint8_t)(rand() % 5);
         rec.phase = (uint8_t)(rand() % 4);
         rec.ts_ns = (int64_t)rand() * rand() * (rand() % 2 ? 1 : -1);
+        /* A detail is a compact JSON object its maker wrote; jansson keeps key order. */
+        char detail[96];
+        snprintf(detail, sizeof(detail), "{\"function\":\"write\",\"fd\":%d,\"path\":null,\"size\":%d}", rand() % 100,
+                 rand());
+        rec.detail = rand() % 2 ? detail : NULL;
         size_t len = 0;
         char *mine = errinj__record_sse_frame(&rec, &len);
         char *reference = jansson_frame(&rec);
