@@ -16,7 +16,7 @@
  * - Strings passed in are copied; the caller keeps ownership. Strings and events passed to
  *   callbacks are valid only during the call.
  * - Every function is thread-safe unless its comment says otherwise.
- * - The macros need GCC or Clang (statement expressions and section attributes) on ELF.
+ * - The macros need GCC or Clang (statement expressions, inline asm) on ELF.
  */
 #ifndef ERRINJ_H
 #define ERRINJ_H
@@ -86,9 +86,9 @@ typedef void (*errinj_lambda_fn)(void *arg);
 
 /*
  * A static call-site record. The macros create one per call site and list it in the
- * "errinj_sites" linker section, so the catalogue knows every point before it runs.
- * `active` is non-NULL exactly while the injection of that name is enabled; only the
- * library writes it. Not for direct use.
+ * catalogue, so it knows every point before it runs (see ERRINJ__SITE). `active` points
+ * into errinj__unlisted until the site is listed, then is non-NULL exactly while the
+ * injection of that name is enabled; only the library writes it. Not for direct use.
  */
 struct errinj_site {
     const char *name;
@@ -124,81 +124,127 @@ struct errinj_site {
  * `name` must be a string literal. Each fire counts an enter, publishes a "hit" event and
  * logs one line (see errinj_set_log()).
  */
-#ifndef ERRINJ_DISABLE
-
-#if defined(__GNUC__) || defined(__clang__)
-#define ERRINJ__LIKELY_OFF(site) __builtin_expect(__atomic_load_n(&(site)->active, __ATOMIC_ACQUIRE) != 0, 0)
-#else
+#if !defined(__GNUC__) && !defined(__clang__)
 #error "errinj.h needs GCC or Clang"
 #endif
 
-/* Defines the site record and its pointer in the catalogue section. `"" name ""` insists on a literal. */
-#define ERRINJ__SITE(name_, type_)                                                             \
-    static struct errinj_site errinj__site = {"" name_ "", __FILE__, __LINE__, (type_), 0, 0};   \
-    static struct errinj_site *const errinj__site_ref                                         \
-        __attribute__((section("errinj_sites"), used, aligned(sizeof(void *)))) = &errinj__site;
+#ifndef ERRINJ_DISABLE
+
+/*
+ * How a site gets into the catalogue. Every site record starts with `active` holding an
+ * "unlisted" mark; listing it (at load time) sets it to NULL, enabling it to its entry. So a site
+ * is never silently lost: one whose listing a toolchain dropped still calls out of line the first
+ * time it runs, and the library lists it then and says so on stderr.
+ *
+ * C: the records of a module lie in its "errinj_sites" section, which the module's constructor
+ * below lists. On x86-64 an asm statement emits each record there and yields its address (one
+ * lea, then the usual load and branch); the section is flagged SHF_GNU_RETAIN ("R"), so
+ * --gc-sections keeps it with every linker (lld no longer keeps a section just because
+ * __start_/__stop_ name it). Emitting the record from asm is what lets a point sit in a C99
+ * inline function, where C forbids a modifiable static variable. Elsewhere the record is a static
+ * variable placed in the section (retained where the compiler has the attribute).
+ *
+ * C++: static locals of templates and inline functions have vague linkage: g++ ignores a section
+ * attribute on them, refuses their address as an asm constant under -fPIC, and COMDAT and
+ * ordinary variables cannot share one section. The record is a static member of a class template
+ * keyed by a local class (one per site and per instantiation), with a companion object whose
+ * constructor lists the site when its module loads and whose destructor unlists it. Hidden
+ * visibility gives each module its own record, reached without the GOT.
+ */
+extern char errinj__unlisted[2];
+void errinj__site_list(struct errinj_site *site);
+void errinj__site_unlist(struct errinj_site *site);
+
+#if !defined(ERRINJ_NO_RETAIN) && ((defined(__clang__) && __clang_major__ >= 13) || \
+                                   (!defined(__clang__) && __GNUC__ >= 11))
+#define ERRINJ__RETAIN "R"
+#define ERRINJ__RETAIN_ATTR __attribute__((retain))
+#else /* assemblers before binutils 2.36; bfd and gold keep the section anyway */
+#define ERRINJ__RETAIN ""
+#define ERRINJ__RETAIN_ATTR
+#endif
+
+#define ERRINJ__LIKELY_OFF(site)                                                                 \
+    __builtin_expect(__atomic_load_n(&(site)->active, __ATOMIC_ACQUIRE) != 0, 0)
+
+/* ERRINJ__SITE(name, type) defines `errinj__site`, the record's address. `"" name ""` insists on a
+ * literal. */
+#if defined(__cplusplus)
+#define ERRINJ__SITE(name_, type_)                                                               \
+    struct errinj__tag {                                                                         \
+        static constexpr const char *name() { return "" name_ ""; }                              \
+        static constexpr const char *file() { return __FILE__; }                                 \
+        static constexpr int line() { return __LINE__; }                                         \
+        static constexpr int type() { return (type_); }                                          \
+    };                                                                                           \
+    (void)&::errinj__detail::site_of<errinj__tag>::listed;                                        \
+    struct errinj_site *const errinj__site = &::errinj__detail::site_of<errinj__tag>::site;
+#elif defined(__x86_64__) && !defined(__ILP32__)
+/* The record's fields as struct errinj_site lays them out; `active` starts as 1, "unlisted". */
+#define ERRINJ__SITE(name_, type_)                                                               \
+    struct errinj_site *errinj__site;                                                            \
+    __asm__(".pushsection errinj_sites,\"aw" ERRINJ__RETAIN "\"\n\t.balign 8\n"                   \
+            "1:\n\t.quad %c1, %c2\n\t.long %c3, %c4\n\t.quad 1, 0\n\t.popsection\n\t"             \
+            "lea 1b(%%rip), %0"                                                                  \
+            : "=r"(errinj__site)                                                                 \
+            : "i"("" name_ ""), "i"(__FILE__), "i"(__LINE__), "i"(type_));
+#else
+#define ERRINJ__SITE(name_, type_)                                                               \
+    static struct errinj_site errinj__site_record                                                \
+        __attribute__((section("errinj_sites"), used, aligned(sizeof(void *)))) ERRINJ__RETAIN_ATTR = \
+            {"" name_ "", __FILE__, __LINE__, (type_), (void *)&errinj__unlisted[0], 0};         \
+    struct errinj_site *const errinj__site = errinj__site_record;
+#endif
 
 #define ERRINJ_SLEEP(name, ms)                                                                 \
     __extension__({                                                                            \
         ERRINJ__SITE(name, ERRINJ_TYPE_SLEEP)                                                  \
-        if (ERRINJ__LIKELY_OFF(&errinj__site))                                                 \
-            errinj__fire_sleep(&errinj__site, (ms));                                           \
+        if (ERRINJ__LIKELY_OFF(errinj__site))                                                 \
+            errinj__fire_sleep(errinj__site, (ms));                                           \
         (void)0;                                                                               \
     })
 
 #define ERRINJ_EXCEPTION(name, err)                                                            \
     __extension__({                                                                            \
         ERRINJ__SITE(name, ERRINJ_TYPE_EXCEPTION)                                              \
-        ERRINJ__LIKELY_OFF(&errinj__site) ? errinj__fire_exception(&errinj__site, (err)) : 0;  \
+        ERRINJ__LIKELY_OFF(errinj__site) ? errinj__fire_exception(errinj__site, (err)) : 0;  \
     })
 
 #define ERRINJ_LAMBDA(name, fn, arg)                                                           \
     __extension__({                                                                            \
         ERRINJ__SITE(name, ERRINJ_TYPE_LAMBDA)                                                 \
-        if (ERRINJ__LIKELY_OFF(&errinj__site))                                                 \
-            errinj__fire_lambda(&errinj__site, (fn), (arg));                                   \
+        if (ERRINJ__LIKELY_OFF(errinj__site))                                                 \
+            errinj__fire_lambda(errinj__site, (fn), (arg));                                   \
         (void)0;                                                                               \
     })
 
 #define ERRINJ_HANDLER(name, fn, arg)                                                          \
     __extension__({                                                                            \
         ERRINJ__SITE(name, ERRINJ_TYPE_HANDLER)                                                \
-        ERRINJ__LIKELY_OFF(&errinj__site) ? errinj__fire_handler(&errinj__site, (fn), (arg)) : 0; \
+        ERRINJ__LIKELY_OFF(errinj__site) ? errinj__fire_handler(errinj__site, (fn), (arg)) : 0; \
     })
 
 #define ERRINJ_WAIT_FOR_MESSAGE(name, timeout_ms)                                              \
     __extension__({                                                                            \
         ERRINJ__SITE(name, ERRINJ_TYPE_HANDLER)                                                \
-        ERRINJ__LIKELY_OFF(&errinj__site) ? errinj__fire_wait(&errinj__site, (timeout_ms)) : 0; \
+        ERRINJ__LIKELY_OFF(errinj__site) ? errinj__fire_wait(errinj__site, (timeout_ms)) : 0; \
     })
 
 #define ERRINJ_ENTER(name)                                                                     \
     __extension__({                                                                            \
         ERRINJ__SITE(name, ERRINJ_TYPE_ENTER)                                                  \
-        ERRINJ__LIKELY_OFF(&errinj__site) ? errinj__fire_enter(&errinj__site) : false;         \
+        ERRINJ__LIKELY_OFF(errinj__site) ? errinj__fire_enter(errinj__site) : false;         \
     })
 
 /*
- * The same six forms with a name chosen at run time (never in the catalogue, which lists
- * compiled-in sites; events carry no file or line). A disabled check is an atomic load when nothing is
- * enabled, otherwise a lock-free hash lookup.
- */
-void errinj_inject_sleep(const char *name, unsigned ms);
-int errinj_inject_exception(const char *name, int err);
-void errinj_inject_lambda(const char *name, errinj_lambda_fn fn, void *arg);
-int errinj_inject_handler(const char *name, errinj_handler_fn fn, void *arg);
-int errinj_inject_wait_for_message(const char *name, int timeout_ms);
-bool errinj_inject_enter(const char *name);
-
-/*
- * Each module (the program, each shared library) that includes this header registers its
- * "errinj_sites" section when it is loaded, also by dlopen(), and unregisters it on unload.
+ * Each module (the program, each shared library) that includes this header lists its
+ * "errinj_sites" section when it is loaded, also by dlopen(), and unlists it on unload.
  * The symbols are hidden, so each module sees its own section. Not for direct use.
  */
-extern struct errinj_site *const __start_errinj_sites[] __attribute__((weak, visibility("hidden")));
-extern struct errinj_site *const __stop_errinj_sites[] __attribute__((weak, visibility("hidden")));
-void errinj__module_register(struct errinj_site *const *start, struct errinj_site *const *stop);
-void errinj__module_unregister(struct errinj_site *const *start, struct errinj_site *const *stop);
+extern struct errinj_site __start_errinj_sites[] __attribute__((weak, visibility("hidden")));
+extern struct errinj_site __stop_errinj_sites[] __attribute__((weak, visibility("hidden")));
+void errinj__module_register(struct errinj_site *start, struct errinj_site *stop);
+void errinj__module_unregister(struct errinj_site *start, struct errinj_site *stop);
 
 __attribute__((constructor, used)) static void errinj__module_load(void)
 {
@@ -215,24 +261,29 @@ __attribute__((destructor, used)) static void errinj__module_unload(void)
 
 #else /* ERRINJ_DISABLE: every point compiles to nothing; names never reach the binary. */
 
-/* "Uses" its arguments without evaluating them, so variables that feed only points stay used. */
-#define ERRINJ__USE(x) ((void)sizeof(0 ? (x) : 0))
-/* Statement expressions, so a value-returning form used as a statement draws no warning. */
-#define ERRINJ__OFF(value, ...) __extension__({ __VA_ARGS__; (value); })
-#define ERRINJ_SLEEP(name, ms) ERRINJ__USE(ms)
-#define ERRINJ_EXCEPTION(name, err) ERRINJ__OFF(0, ERRINJ__USE(err))
-#define ERRINJ_LAMBDA(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg))
-#define ERRINJ_HANDLER(name, fn, arg) ERRINJ__OFF(0, ERRINJ__USE(fn), ERRINJ__USE(arg))
-#define ERRINJ_WAIT_FOR_MESSAGE(name, timeout_ms) ERRINJ__OFF(0, ERRINJ__USE(timeout_ms))
-#define ERRINJ_ENTER(name) ERRINJ__OFF(false, (void)0)
-#define errinj_inject_sleep(name, ms) ERRINJ__USE(ms)
-#define errinj_inject_exception(name, err) ERRINJ__OFF(0, ERRINJ__USE(err))
-#define errinj_inject_lambda(name, fn, arg) (ERRINJ__USE(fn), ERRINJ__USE(arg))
-#define errinj_inject_handler(name, fn, arg) ERRINJ__OFF(0, ERRINJ__USE(fn), ERRINJ__USE(arg))
-#define errinj_inject_wait_for_message(name, timeout_ms) ERRINJ__OFF(0, ERRINJ__USE(timeout_ms))
-#define errinj_inject_enter(name) ERRINJ__OFF(false, (void)0)
+/* "Uses" x without evaluating it (any C or C++ expression: nullptr, a lambda, a static function),
+ * so what feeds only points draws no unused warning. */
+#define ERRINJ__IGNORE(x) if (0) { (void)(x); }
+#define ERRINJ_SLEEP(name, ms) __extension__({ ERRINJ__IGNORE(ms) (void)0; })
+#define ERRINJ_EXCEPTION(name, err) __extension__({ ERRINJ__IGNORE(err) 0; })
+#define ERRINJ_LAMBDA(name, fn, arg) __extension__({ ERRINJ__IGNORE(fn) ERRINJ__IGNORE(arg) (void)0; })
+#define ERRINJ_HANDLER(name, fn, arg) __extension__({ ERRINJ__IGNORE(fn) ERRINJ__IGNORE(arg) 0; })
+#define ERRINJ_WAIT_FOR_MESSAGE(name, timeout_ms) __extension__({ ERRINJ__IGNORE(timeout_ms) 0; })
+#define ERRINJ_ENTER(name) (false)
 
 #endif /* ERRINJ_DISABLE */
+
+/*
+ * The same six forms with a name chosen at run time (never in the catalogue, which lists
+ * compiled-in sites; events carry no file or line). A disabled check is an atomic load when nothing is
+ * enabled, otherwise a lock-free hash lookup.
+ */
+void errinj_inject_sleep(const char *name, unsigned ms);
+int errinj_inject_exception(const char *name, int err);
+void errinj_inject_lambda(const char *name, errinj_lambda_fn fn, void *arg);
+int errinj_inject_handler(const char *name, errinj_handler_fn fn, void *arg);
+int errinj_inject_wait_for_message(const char *name, int timeout_ms);
+bool errinj_inject_enter(const char *name);
 
 /* Out-of-line halves of the macros: called only when the site is enabled, so marked cold to keep
  * the caller's fast path free of their register saves. Not for direct use. */
@@ -431,5 +482,68 @@ int errinj_init_from_env(void);
 #ifdef __cplusplus
 }
 #endif
+
+#if defined(__cplusplus) && !defined(ERRINJ_DISABLE)
+/* The C++ site records (see ERRINJ__SITE): one per site and instantiation, listed at load. */
+namespace errinj__detail {
+template <class Tag> struct __attribute__((visibility("hidden"))) site_of {
+    static struct errinj_site site;
+    struct lister {
+        lister() { errinj__site_list(&site); }
+        ~lister() { errinj__site_unlist(&site); }
+    };
+    static lister listed;
+};
+template <class Tag>
+struct errinj_site site_of<Tag>::site = {Tag::name(), Tag::file(), Tag::line(), Tag::type(),
+                                         static_cast<void *>(&errinj__unlisted[1]), nullptr};
+template <class Tag> typename site_of<Tag>::lister site_of<Tag>::listed;
+} // namespace errinj__detail
+#endif
+
+/*
+ * -DERRINJ_DISABLE: every function of the API is a no-op that evaluates none of its arguments
+ * and yields what the library answers when nothing is enabled, so a release build links
+ * without liberrinj and its dependencies. One line per function; a test checks that every
+ * function declared above has one. (Taking a function's address still needs the library.)
+ */
+#ifdef ERRINJ_DISABLE
+#define ERRINJ__OFF(value, ...) __extension__({ if (0) { errinj__off_args(0, __VA_ARGS__); } (value); })
+#define ERRINJ__OFF_SET_NULL(value, ptrptr)                                                    \
+    __extension__({ __typeof__(ptrptr) errinj__pp = (ptrptr); if (errinj__pp) *errinj__pp = NULL; (value); })
+static inline void errinj__off_args(int unused, ...) { (void)unused; }
+
+#define errinj_strerror(code) ERRINJ__OFF((const char *)"errinj compiled out", code)
+#define errinj_type_name(type) ERRINJ__OFF((const char *)"unknown", type)
+#define errinj_inject_sleep(name, ms) ERRINJ__OFF((void)0, name, ms)
+#define errinj_inject_exception(name, err) ERRINJ__OFF(0, name, err)
+#define errinj_inject_lambda(name, fn, arg) ERRINJ__OFF((void)0, name, fn, arg)
+#define errinj_inject_handler(name, fn, arg) ERRINJ__OFF(0, name, fn, arg)
+#define errinj_inject_wait_for_message(name, timeout_ms) ERRINJ__OFF(0, name, timeout_ms)
+#define errinj_inject_enter(name) ERRINJ__OFF(false, name)
+#define errinj_handler_wait_for_message(h, timeout_ms) ERRINJ__OFF(0, h, timeout_ms)
+#define errinj_handler_poll_for_message(h) ERRINJ__OFF(false, h)
+#define errinj_handler_get(h, key) ERRINJ__OFF((const char *)NULL, h, key)
+#define errinj_handler_name(h) ERRINJ__OFF((const char *)NULL, h)
+#define errinj_parameter(name, key, buf, len) ERRINJ__OFF(ERRINJ_ENOENT, name, key, buf, len)
+#define errinj_enable(name, one_shot, params) ERRINJ__OFF(0, name, one_shot, params)
+#define errinj_disable(name) ERRINJ__OFF(0, name)
+#define errinj_disable_all() ((void)0)
+#define errinj_message(name) ERRINJ__OFF(0, name)
+#define errinj_is_enabled(name) ERRINJ__OFF(false, name)
+#define errinj_enters(name) ERRINJ__OFF((uint64_t)0, name)
+#define errinj_waiters(name) ERRINJ__OFF(0u, name)
+#define errinj_list_enabled(fn, arg) ERRINJ__OFF((void)0, fn, arg)
+#define errinj_list_points(fn, arg) ERRINJ__OFF((void)0, fn, arg)
+#define errinj_shard_set(id) ERRINJ__OFF((void)0, id)
+#define errinj_shard() (0u)
+#define errinj_subscribe(cb, arg, sub) ERRINJ__OFF(ERRINJ__OFF_SET_NULL(0, sub), cb, arg)
+#define errinj_unsubscribe(sub) ERRINJ__OFF((void)0, sub)
+#define errinj_set_log(fn, arg) ERRINJ__OFF((void)0, fn, arg)
+#define errinj_server_start(opts, out) ERRINJ__OFF(ERRINJ__OFF_SET_NULL(0, out), opts)
+#define errinj_server_port(srv) ERRINJ__OFF(0u, srv)
+#define errinj_server_stop(srv) ERRINJ__OFF((void)0, srv)
+#define errinj_init_from_env() (0)
+#endif /* ERRINJ_DISABLE */
 
 #endif /* ERRINJ_H */

@@ -55,6 +55,11 @@ struct errinj__entry {
     struct errinj_site *sites;
 };
 
+/* Lists a site that ran before it was catalogued (saying so when a C site's catalogue entry was
+ * lost) and returns its entry if enabled, else NULL. */
+struct errinj__entry *errinj__site_adopt(struct errinj_site *site);
+/* True for the marks a site's `active` holds until it is listed. */
+bool errinj__site_unlisted(const void *active);
 /* Looks a name up without locking; NULL if never seen. */
 struct errinj__entry *errinj__entry_find(const char *name);
 /* Number of enabled injections: the fast "nothing enabled" test of run-time-name points. */

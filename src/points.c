@@ -167,6 +167,8 @@ static void fire_end(struct fire *f)
 static bool fire_site(struct errinj_site *site, struct fire *f)
 {
     struct errinj__entry *e = __atomic_load_n(&site->active, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(errinj__site_unlisted(e), 0))
+        e = errinj__site_adopt(site); /* first run of a site missing from the catalogue */
     return e != NULL && fire_begin(e, (errinj_type)site->type, site->file, site->line, f);
 }
 

@@ -273,7 +273,7 @@ void errinj__registry_reset_in_child(void)
 /* ---- sites and modules ------------------------------------------------------------------ */
 
 struct module {
-    struct errinj_site *const *start, *const *stop;
+    struct errinj_site *start, *stop;
     unsigned refs; /* one per translation unit of the module that registered it */
     struct module *next;
 };
@@ -313,7 +313,92 @@ static void site_set_active(struct errinj_site *s, struct errinj__entry *e)
     __atomic_store_n(&s->active, (void *)e, __ATOMIC_RELEASE);
 }
 
-void errinj__module_register(struct errinj_site *const *start, struct errinj_site *const *stop)
+/* What a site's `active` holds until it is listed: 1 (C records emitted by asm) or
+ * &errinj__unlisted[0] (other C records), &errinj__unlisted[1] (C++ records). */
+char errinj__unlisted[2];
+
+bool errinj__site_unlisted(const void *active)
+{
+    return active == (const void *)1 || active == (const void *)&errinj__unlisted[0] ||
+           active == (const void *)&errinj__unlisted[1];
+}
+
+/*
+ * Lists site s under its name. A site can be listed more than once (inlining and cloning copy
+ * the asm statement that lists a C site, so a module's section may name it twice); it is
+ * linked once. Sites of one record always come from one module, so unlisting stays paired.
+ * g_mu held.
+ */
+static void site_list_locked(struct errinj_site *s)
+{
+    struct errinj__entry *e = entry_get_locked(s->name);
+    if (e == NULL)
+        return; /* out of memory: it stays unlisted and retries when it first runs */
+    pthread_mutex_lock(&e->mu);
+    for (struct errinj_site *x = e->sites; x != NULL; x = x->next_same_name) {
+        if (x == s) {
+            pthread_mutex_unlock(&e->mu);
+            return;
+        }
+    }
+    s->file = intern_file_locked(s->file); /* before the site can fire */
+    s->next_same_name = e->sites;
+    e->sites = s;
+    site_set_active(s, atomic_load_explicit(&e->enabled, memory_order_relaxed) ? e : NULL);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void site_unlist_locked(struct errinj_site *s)
+{
+    struct errinj__entry *e = errinj__entry_find(s->name);
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&e->mu);
+    for (struct errinj_site **sp = &e->sites; *sp != NULL; sp = &(*sp)->next_same_name) {
+        if (*sp == s) {
+            *sp = s->next_same_name;
+            s->next_same_name = NULL;
+            site_set_active(s, NULL);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+void errinj__site_list(struct errinj_site *site)
+{
+    pthread_mutex_lock(&g_mu);
+    site_list_locked(site);
+    pthread_mutex_unlock(&g_mu);
+}
+
+void errinj__site_unlist(struct errinj_site *site)
+{
+    pthread_mutex_lock(&g_mu);
+    site_unlist_locked(site);
+    pthread_mutex_unlock(&g_mu);
+}
+
+struct errinj__entry *errinj__site_adopt(struct errinj_site *site)
+{
+    pthread_mutex_lock(&g_mu);
+    void *was = __atomic_load_n(&site->active, __ATOMIC_ACQUIRE);
+    if (errinj__site_unlisted(was)) {
+        site_list_locked(site);
+        /* A C++ site can run before its module's constructors list it (static initialisation
+         * order); a C site can only be here if the toolchain dropped its catalogue entry. */
+        if (was != (void *)&errinj__unlisted[1])
+            errinj__log("errinj: point \"%s\" at %s:%d ran but was not in the catalogue: the toolchain "
+                        "dropped its entry from the errinj_sites section; it is listed now, but the "
+                        "catalogue misses this module's points until they run",
+                        site->name, site->file, site->line);
+    }
+    struct errinj__entry *e = __atomic_load_n(&site->active, __ATOMIC_ACQUIRE);
+    pthread_mutex_unlock(&g_mu);
+    return errinj__site_unlisted(e) ? NULL : e;
+}
+
+void errinj__module_register(struct errinj_site *start, struct errinj_site *stop)
 {
     pthread_mutex_lock(&g_mu);
     for (struct module *m = g_modules; m != NULL; m = m->next) {
@@ -325,32 +410,21 @@ void errinj__module_register(struct errinj_site *const *start, struct errinj_sit
     }
     struct module *m = calloc(1, sizeof(*m));
     if (m == NULL) {
-        /* Without memory the module's points stay off; say so rather than crash at load. */
+        /* Without memory the module's sites stay unlisted until each first runs. */
         pthread_mutex_unlock(&g_mu);
-        errinj__log("errinj: out of memory registering a module; its points stay disabled");
+        errinj__log("errinj: out of memory registering a module; its points are listed when they first run");
         return;
     }
     *m = (struct module){start, stop, 1, g_modules};
     g_modules = m;
-    for (struct errinj_site *const *p = start; p < stop; p++) {
-        struct errinj_site *s = *p;
-        if (s == NULL)
-            continue; /* alignment padding */
-        s->file = intern_file_locked(s->file); /* before the site can fire */
-        struct errinj__entry *e = entry_get_locked(s->name);
-        if (e == NULL)
-            continue;
-        pthread_mutex_lock(&e->mu);
-        s->next_same_name = e->sites;
-        e->sites = s;
-        if (atomic_load_explicit(&e->enabled, memory_order_relaxed))
-            site_set_active(s, e);
-        pthread_mutex_unlock(&e->mu);
+    for (struct errinj_site *site = start; site < stop; site++) {
+        if (site->name != NULL) /* padding between translation units' records */
+            site_list_locked(site);
     }
     pthread_mutex_unlock(&g_mu);
 }
 
-void errinj__module_unregister(struct errinj_site *const *start, struct errinj_site *const *stop)
+void errinj__module_unregister(struct errinj_site *start, struct errinj_site *stop)
 {
     pthread_mutex_lock(&g_mu);
     struct module **link = &g_modules;
@@ -363,23 +437,9 @@ void errinj__module_unregister(struct errinj_site *const *start, struct errinj_s
     }
     *link = m->next;
     free(m);
-    for (struct errinj_site *const *p = start; p < stop; p++) {
-        struct errinj_site *s = *p;
-        if (s == NULL)
-            continue;
-        struct errinj__entry *e = errinj__entry_find(s->name);
-        if (e == NULL)
-            continue;
-        pthread_mutex_lock(&e->mu);
-        for (struct errinj_site **sp = &e->sites; *sp != NULL; sp = &(*sp)->next_same_name) {
-            if (*sp == s) {
-                *sp = s->next_same_name;
-                break;
-            }
-        }
-        s->next_same_name = NULL;
-        site_set_active(s, NULL);
-        pthread_mutex_unlock(&e->mu);
+    for (struct errinj_site *site = start; site < stop; site++) {
+        if (site->name != NULL)
+            site_unlist_locked(site);
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -610,27 +670,49 @@ static int compare_points(const void *a, const void *b)
     return c;
 }
 
+struct point_list {
+    errinj_point *points;
+    size_t count, cap;
+    bool failed;
+};
+
+static void collect_points(struct errinj__entry *e, void *arg)
+{
+    struct point_list *list = arg;
+    pthread_mutex_lock(&e->mu);
+    for (struct errinj_site *s = e->sites; s != NULL && !list->failed; s = s->next_same_name) {
+        if (list->count == list->cap) {
+            size_t cap = list->cap ? 2 * list->cap : 64;
+            errinj_point *grown = realloc(list->points, cap * sizeof(*grown));
+            if (grown == NULL) {
+                list->failed = true;
+                break;
+            }
+            list->points = grown;
+            list->cap = cap;
+        }
+        list->points[list->count++] = (errinj_point){s->name, (errinj_type)s->type, s->file, s->line};
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
 void errinj_list_points(void (*fn)(const errinj_point *point, void *arg), void *arg)
 {
     pthread_mutex_lock(&g_mu);
-    size_t n = 0;
-    for (struct module *m = g_modules; m != NULL; m = m->next)
-        n += (size_t)(m->stop - m->start);
-    errinj_point *points = calloc(n ? n : 1, sizeof(*points));
-    size_t count = 0;
-    for (struct module *m = g_modules; points != NULL && m != NULL; m = m->next) {
-        for (struct errinj_site *const *p = m->start; p < m->stop; p++) {
-            if (*p != NULL)
-                points[count++] = (errinj_point){(*p)->name, (errinj_type)(*p)->type, (*p)->file, (*p)->line};
-        }
-    }
-    if (points == NULL)
+    struct point_list list = {0};
+    entries_each_locked(collect_points, &list);
+    if (list.failed)
         errinj__log("errinj: out of memory listing points");
-    else
-        qsort(points, count, sizeof(*points), compare_points);
-    /* The callbacks run under g_mu: a module must not unload while its sites are listed. */
-    for (size_t i = 0; i < count; i++)
-        fn(&points[i], arg);
+    else if (list.count > 0)
+        qsort(list.points, list.count, sizeof(*list.points), compare_points);
+    /* The callbacks run under g_mu: a module must not unload while its sites are listed. Copies
+     * of one site (a C99 inline function's record in each translation unit) are listed once. */
+    for (size_t i = 0; !list.failed && i < list.count; i++) {
+        if (i > 0 && compare_points(&list.points[i - 1], &list.points[i]) == 0 &&
+            list.points[i - 1].type == list.points[i].type)
+            continue;
+        fn(&list.points[i], arg);
+    }
     pthread_mutex_unlock(&g_mu);
-    free(points);
+    free(list.points);
 }
