@@ -14,7 +14,6 @@
 
 /* A site registered the way the preload registers its own: an array of records, no section. */
 static struct errinj_site g_site = {.name = "detail.site", .file = "libc", .line = 0, .type = ERRINJ_TYPE_EXCEPTION};
-static struct errinj_site *const g_sites[] = {&g_site};
 
 struct seen {
     pthread_mutex_t mu;
@@ -143,7 +142,7 @@ static void ring_keeps_a_copy_of_every_detail_past_the_pool(void **state)
 
 int main(void)
 {
-    errinj__module_register(g_sites, g_sites + 1);
+    errinj__site_list(&g_site);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(exception_fire_with_detail_gives_the_event_its_detail, setup),
         cmocka_unit_test_setup(site_config_is_the_enabled_parameters_or_null, setup),
