@@ -9,10 +9,13 @@
  *
  * Every check happens before any change: a rejected request leaves the injection state as
  * it was. Checks run in this order: cross-origin (403), token (401), route (404, 405),
- * body size (413), then the request's own values (400).
+ * body size (413), then the request's own values (400). The dashboard's files (/ui) are
+ * served after the cross-origin check and before the token's: the page holds no secret, and
+ * asks for the token when one of its API calls answers 401.
  */
 #include "internal.h"
 #include "hooks.h"
+#include "web.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -391,6 +394,7 @@ static void status(const struct errinj__http_config *cfg, struct errinj__http_re
                          errinj__instance_id()));
 }
 
+
 /* ---- routing ------------------------------------------------------------------------------ */
 
 static bool method_is(const struct errinj__http_request *req, const char *m)
@@ -413,6 +417,52 @@ static void method_not_allowed(struct errinj__http_reply *reply, const char *all
     snprintf(message, sizeof(message), "method not allowed; use %s", words);
     errinj__http_error(reply, 405, message);
     reply->allow = allow;
+}
+
+/* ---- the dashboard ------------------------------------------------------------------------ */
+
+/* Only this server's own files: scripts, styles, fetch() and images from nowhere else, no frames. */
+#define UI_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " \
+               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+/* Serves the embedded page and its files (`rest` is the path after the prefix's slash) when the
+ * path is the dashboard's; false for every other path. The page holds no state and no secret, so
+ * it needs no token (its API calls do); the Origin and Host checks have already run. The files
+ * are constant, so a browser may keep them and revalidate with If-None-Match. */
+static bool serve_ui(const char *rest, const struct errinj__http_request *req, struct errinj__http_reply *reply)
+{
+    if (strcmp(rest, "ui") != 0 && strncmp(rest, "ui/", 3) != 0)
+        return false;
+    const char *want = strcmp(rest, "ui/") == 0 ? "ui" : rest;
+    const struct errinj__web_file *f = errinj__web_files;
+    while (f->path != NULL && strcmp(f->path, want) != 0)
+        f++;
+    if (f->path == NULL) {
+        errinj__http_error(reply, 404, "unknown path");
+        return true;
+    }
+    if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
+        method_not_allowed(reply, "GET, HEAD");
+        return true;
+    }
+    reply->content_type = f->content_type;
+    reply->cache_control = "no-cache";
+    reply->etag = f->etag;
+    reply->csp = UI_CSP;
+    const char *inm = req->header != NULL ? req->header(req->header_ctx, "If-None-Match") : NULL;
+    if (inm != NULL && strstr(inm, f->etag) != NULL) {
+        reply->status = 304;
+        return true;
+    }
+    reply->body = malloc(f->len);
+    if (reply->body == NULL) {
+        errinj__http_error(reply, 500, "out of memory");
+        return true;
+    }
+    memcpy(reply->body, f->data, f->len);
+    reply->body_len = f->len;
+    reply->status = 200;
+    return true;
 }
 
 /* Routes /injection/{name}[/{action}]; `rest` points after "/injection/". */
@@ -474,6 +524,8 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
         errinj__http_error(reply, 403, "cross-origin request refused");
         return;
     }
+    if (strncmp(req->path, PREFIX "/", sizeof(PREFIX)) == 0 && serve_ui(req->path + sizeof(PREFIX), req, reply))
+        return;
     const char *authorization = req->header != NULL ? req->header(req->header_ctx, "Authorization") : NULL;
     if (!authorized(cfg->token, authorization)) {
         errinj__http_error(reply, 401, "missing or wrong Authorization: Bearer token");

@@ -212,6 +212,9 @@ struct errinj__http_reply {
     size_t body_len;
     const char *content_type;
     const char *allow;           /* for 405: the Allow header */
+    const char *cache_control;   /* NULL: "no-store" */
+    const char *etag;            /* the dashboard's files: ETag and Content-Security-Policy */
+    const char *csp;
     bool stream;                 /* start an SSE stream with `filter` */
     struct errinj__filter filter; /* owned by the reply until taken */
 };

@@ -460,7 +460,14 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, const struct err
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            reply->cache_control != NULL ? reply->cache_control : "no-store");
+    if (reply->etag != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, reply->etag);
+    if (reply->csp != NULL) {
+        MHD_add_response_header(resp, "Content-Security-Policy", reply->csp);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    }
     if (reply->allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)reply->status, resp);

@@ -17,13 +17,20 @@ LDFLAGS := $(SAN) -fsanitize=fuzzer
 LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
 
 LIB_SRC := errors registry points events json http server env
-LIB_OBJ := $(LIB_SRC:%=$(OUT)/obj/%.o)
+LIB_OBJ := $(LIB_SRC:%=$(OUT)/obj/%.o) $(OUT)/obj/web_assets.o
+WEB := $(wildcard $(REPO)/web/*)
 HEADERS := $(REPO)/include/errinj.h $(REPO)/src/internal.h $(REPO)/cli/sse.h
 TARGETS := http params startup sse
 
 all: $(TARGETS:%=$(OUT)/fuzz_%)
 
 $(OUT)/obj/%.o: $(REPO)/src/%.c $(HEADERS) | $(OUT)/obj
+	$(CLANG) $(CFLAGS) -c $< -o $@
+
+$(OUT)/web_assets.c: $(WEB) | $(OUT)/obj
+	cmake -DOUT=$@ -DWEB_DIR=$(REPO)/web -P $(REPO)/web/embed.cmake
+
+$(OUT)/obj/web_assets.o: $(OUT)/web_assets.c $(REPO)/src/web.h
 	$(CLANG) $(CFLAGS) -c $< -o $@
 
 $(OUT)/obj/sse.o: $(REPO)/cli/sse.c $(HEADERS) | $(OUT)/obj
