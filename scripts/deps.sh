@@ -7,7 +7,7 @@ set -euo pipefail
 what=${1:-check}
 build=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev)
 check=(libcmocka-dev python3 python3-aiohttp python3-pytest python3-pytest-asyncio curl clang
-       libclang-rt-14-dev valgrind lowdown)
+       libclang-rt-14-dev valgrind lowdown chromium)
 bench=(libfiu-dev gnuplot-nox)
 
 case $what in
@@ -28,12 +28,29 @@ if [[ $what != build ]]; then
   command -v npm >/dev/null || missing+=(npm)
 fi
 
-if [[ ${#missing[@]} -eq 0 ]]; then
-  exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "deps.sh: installing ${missing[*]}"
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "deps.sh: installing ${missing[*]}"
-sudo=()
-[[ $(id -u) -eq 0 ]] || sudo=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The tests' npm packages (tests/integration/node: eventsource, playwright-core), pinned by its
+# package-lock.json and installed into its node_modules when one is missing or at another version.
+# playwright-core drives Debian's chromium; it downloads no browser of its own.
+if [[ $what != build ]]; then
+  node_dir=$(cd "$(dirname "$0")/../tests/integration/node" && pwd)
+  if ! node -e '
+      const dir = process.argv[1];
+      const want = require(dir + "/package.json").dependencies;
+      for (const [name, version] of Object.entries(want)) {
+        let got;
+        try { got = require(dir + "/node_modules/" + name + "/package.json").version; } catch (e) { process.exit(1); }
+        if (got !== version) process.exit(1);
+      }' "$node_dir"; then
+    echo "deps.sh: npm ci in $node_dir"
+    npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error
+  fi
+fi
