@@ -547,7 +547,7 @@ def test_errinj_events_7_names_every_endpoint_parameter_and_status():
         if header not in page:
             missing.append(f"header {header}")
     for path in ["/injection", "/injection/{name}", "/injection/{name}/message", "/injection/{name}/enters",
-                 "/injection/{name}/waiters", "/points", "/events", "/status"]:
+                 "/injection/{name}/waiters", "/points", "/events", "/status", "/ui"]:
         if f"/v2/error_injection{path}`" not in page:
             missing.append(f"endpoint {path}")
     assert not missing, f"docs/errinj-events.7.md does not describe: {', '.join(missing)}"
