@@ -13,6 +13,8 @@ Parts:
   latency  kvnode with kv_put_fail enabled; a test that fires it and waits, six ways
            (bench_latency in C: socket, curl, errinjctl; latency.py: Python client, log, poll)
   fanout   bench_fanout_host + bench_sse_clients: 1 to 1000 subscribers, then a stalled one
+  dashboard  the browser dashboard in headless chromium at 1,000 events/s for a minute (frame time,
+           JS heap, DOM size), against the same page idle (tests/integration/node/dashboard.mjs)
 """
 
 import argparse
@@ -440,13 +442,66 @@ def run_fanout(rep, build, quick):
             f"{'met' if r >= 1e6 else 'MISSED'}")
     rep()
 
+# ---- dashboard -------------------------------------------------------------------------------
+
+def run_dashboard(rep, build, quick):
+    seconds = 10 if quick else 60
+    rep("## The dashboard at 1,000 events per second\n")
+    rep(f"kvnode with kv_put_fail enabled from the page (GET /v2/error_injection/ui in Debian's headless "
+        f"chromium, driven by playwright-core); 4 connections PUT at 1,000 a second for {seconds} s, each PUT a "
+        "hit. Frame time is the interval between the page's animation frames (16.7 ms at 60 Hz), measured first "
+        "on the same page idle for 5 s (the baseline), then under the load; JS heap and DOM nodes come from "
+        "Chrome's Performance.getMetrics (DOM nodes count detached nodes not yet collected).\n")
+    node = shutil.which("node")
+    script = SRC / "tests" / "integration" / "node" / "dashboard.mjs"
+    if node is None or not (script.parent / "node_modules" / "playwright-core").exists():
+        rep("(skipped: node or playwright-core missing; scripts/deps.sh bench installs them)\n")
+        return
+    kvn = KVNode(build, build / "bench" / "dashboard-kvnode.log")
+    try:
+        proc = subprocess.run([node, str(script), "load", "--api", kvn.api, "--kv", kvn.kv, "--rate", "1000",
+                               "--seconds", str(seconds)], capture_output=True, text=True, timeout=seconds + 180)
+    finally:
+        kvn.stop()
+    if proc.returncode != 0:
+        rep(f"(dashboard.mjs exited {proc.returncode}: {proc.stderr.strip()[-800:]})\n")
+        return
+    import json
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    idle, busy = r["idle_frame_ms"], r["frame_ms"]
+    idle_fps = r["idle_frames"] / 5.0
+    busy_fps = r["frames"] / r["seconds"]
+    rep("| frame time | idle (baseline) | at 1,000 events/s | ratio |")
+    rep("|---|---:|---:|---:|")
+    for k in ("p50", "p95", "p99", "max"):
+        rep(f"| {k} | {idle[k]:.1f} ms | {busy[k]:.1f} ms | {busy[k] / idle[k]:.2f}x |")
+    rep(f"| frames per second | {idle_fps:.1f} | {busy_fps:.1f} | {busy_fps / idle_fps:.2f}x |")
+    rep()
+    rep(f"Events: {r['sent']:,} PUTs sent in {r['seconds']:.1f} s ({r['achieved_rate']:.0f}/s), {r['replies']:,} "
+        f"answered, {r['received']:,} events received by the page (every one: "
+        f"{'yes' if r['received'] >= r['sent'] else 'NO'}).\n")
+    rep("| over the run | before | largest sample | after |")
+    rep("|---|---:|---:|---:|")
+    h, d = r["heap_mb"], r["dom_nodes"]
+    rep(f"| JS heap used | {h['before']:.1f} MiB | {h['max']:.1f} MiB | {h['after']:.1f} MiB |")
+    rep(f"| DOM nodes | {d['before']:,} | {d['max']:,} | {d['after']:,} |")
+    rep()
+    rep("| t | table rows | events listed | events kept | timeline buckets | DOM nodes | JS heap |")
+    rep("|---:|---:|---:|---:|---:|---:|---:|")
+    for smp in r["samples"]:
+        rep(f"| {smp['t']:.0f} s | {smp['rows']} | {smp['listed']} | {smp['kept']} | {smp['buckets']} | "
+            f"{smp['nodes']:,} | {smp['heap_mb']:.1f} MiB |")
+    rep()
+    rep(f"At the end: {r['rows']} table rows (the rows on screen), {r['kept']} events kept, "
+        f"{r['buckets']} timeline buckets of 250 ms, {r['marks']} marks drawn.\n")
+
 
 def main():
     ap = argparse.ArgumentParser(description="errinj benchmarks")
     ap.add_argument("--build", default=str(SRC / "build-bench"))
     ap.add_argument("--hits", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="short runs, for trying the bench itself")
-    ap.add_argument("--only", default="points,latency,fanout")
+    ap.add_argument("--only", default="points,latency,fanout,dashboard")
     args = ap.parse_args()
     build = Path(args.build).resolve()
     out = build / "bench"
@@ -463,6 +518,8 @@ def main():
         run_latency(rep, build, args.hits, args.quick)
     if "fanout" in parts:
         run_fanout(rep, build, args.quick)
+    if "dashboard" in parts:
+        run_dashboard(rep, build, args.quick)
     rep(f"Total time {time.monotonic() - started:.0f} s; load average at the end: {loadavg()}.")
     rep.save()
     print(f"\n(written to {out / 'results.md'})")

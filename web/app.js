@@ -634,11 +634,24 @@
     updateCount(count);
   }
 
-  function frame() {
+  /* New events redraw the table at most every TABLE_MS and the timeline every TIMELINE_MS: faster
+   * than that nobody reads them, and the frames stay free for scrolling. A scroll redraws at once. */
+  const TABLE_MS = 100;
+  const TIMELINE_MS = 250;
+  let lastTable = 0;
+  let scrolled = false;
+
+  function frame(now) {
     frameQueued = false;
-    if (viewDirty) drawRows();
-    else updateCount(view.length);
-    timeline.drawIfDirty();
+    if (viewDirty && (scrolled || now - lastTable >= TABLE_MS)) {
+      scrolled = false;
+      lastTable = now;
+      drawRows();
+    } else if (!viewDirty) {
+      updateCount(view.length);
+    }
+    timeline.drawIfDirty(now);
+    if (viewDirty || timeline.dirty) queueFrame();
   }
 
   /* Rebuilds the list from the kept events (after a filter change, a resume or a clear). */
@@ -649,7 +662,8 @@
     drawRows();
   }
 
-  $('events-scroll').addEventListener('scroll', () => { viewDirty = true; queueFrame(); }, { passive: true });
+  $('events-scroll').addEventListener('scroll', () => { viewDirty = true; scrolled = true; queueFrame(); },
+    { passive: true });
   for (const id of ['filter-injection', 'filter-type', 'filter-phase', 'filter-shard']) {
     $(id).addEventListener('input', rebuildTable);
   }
@@ -713,9 +727,9 @@
       for (const b of this.buckets.keys()) if (b < oldest) this.buckets.delete(b);
     },
 
-    drawIfDirty() {
-      const now = performance.now();
-      if (this.dirty || now - this.lastDraw > 500) this.draw();
+    drawIfDirty(now) {
+      const since = now - this.lastDraw;
+      if ((this.dirty && since >= TIMELINE_MS) || since > 500) this.draw();
     },
 
     draw() {
