@@ -121,6 +121,12 @@ struct errinj_site {
  *
  * bool ERRINJ_ENTER(name): true when enabled (the fire is counted), false otherwise.
  *
+ * An injection enabled with a term (errinj_enable_with()) acts as its term says on each
+ * evaluation: `on` as above; `off` as if not enabled (no enter, no event); `return(V)` skips
+ * the point's own action and returns V (an enter point returns V != 0); `sleep(MS)` and
+ * `pause` (parks until a message or a disable) then act as if not enabled; `abort` publishes
+ * the hit, waits up to 1 s for every SSE stream to have it, and calls abort().
+ *
  * `name` must be a string literal. Each fire counts an enter, publishes a "hit" event and
  * logs one line (see errinj_set_log()).
  */
@@ -337,6 +343,40 @@ int errinj_parameter(const char *name, const char *key, char *buf, size_t len);
  */
 int errinj_enable(const char *name, bool one_shot, const char *const *params);
 
+/*
+ * How errinj_enable_with() enables an injection; a zero field takes its default.
+ * - one_shot: fire once in the whole process, then disable (the term "1*on"). Not with a term.
+ * - term: when and how often the injection fires, in the grammar of FreeBSD fail(9) and
+ *   tikv/fail-rs: steps `[PCT%][COUNT*]action[(ARG)]` joined by `->`, with the actions on (the
+ *   point's own behaviour), off, return(V), sleep(MS), pause and abort; see errinj(3).
+ *   NULL: always on. Parsed (and copied) at enable.
+ * - seed: the seed of the term's PCT draws; 0: the process seed (ERRINJ_SEED, else random).
+ *   A draw is a pure function of (seed, name, evaluation number), so one seed and term give
+ *   the same decisions on every run, whichever threads make the evaluations.
+ * - params: NULL, or a NULL-terminated array of key, value, ... strings (copied).
+ */
+typedef struct errinj_enable_opts {
+    bool one_shot;
+    const char *term;
+    uint64_t seed;
+    const char *const *params;
+} errinj_enable_opts;
+
+/*
+ * Enables `name` as errinj_enable() does, with a term and a seed. `opts` may be NULL (always
+ * on, no parameters). Every enable numbers its evaluations from 1 again; enters are kept when
+ * the injection was already enabled. Returns 0, ERRINJ_EINVAL (bad name, odd params, a bad
+ * term, or one_shot with a term; nothing changes, the reason goes to stderr as one line,
+ * and errinj_term_check() gives it to the caller) or ERRINJ_ENOMEM.
+ */
+int errinj_enable_with(const char *name, const errinj_enable_opts *opts);
+
+/*
+ * Checks a term without enabling anything. Returns 0 or ERRINJ_EINVAL with a message naming the
+ * byte offset of the problem and the accepted forms in msg (NUL-terminated when len > 0).
+ */
+int errinj_term_check(const char *term, char *msg, size_t len);
+
 /* Disables `name` and releases every thread parked in its wait_for_message (they return 0).
  * Unknown names are not an error. Returns 0 or ERRINJ_EINVAL (bad name). */
 int errinj_disable(const char *name);
@@ -356,6 +396,11 @@ bool errinj_is_enabled(const char *name);
 
 /* Fires since `name` was last enabled; kept after it disables (a fired one-shot reads 1). */
 uint64_t errinj_enters(const char *name);
+
+/* Evaluations since `name` was last enabled: each time a thread reached it while enabled,
+ * whatever its term decided (an enter counts only those that did not act as off). Kept after
+ * it disables. */
+uint64_t errinj_evaluations(const char *name);
 
 /* Threads parked now in `name`'s wait_for_message. */
 unsigned errinj_waiters(const char *name);
@@ -407,6 +452,9 @@ typedef struct errinj_event {
     int line;                       /* call site, or 0 */
     const char *detail;             /* a JSON object saying what the fire was about, or NULL (the
                                        libc points of liberrinj-preload.so: function, fd, path, size) */
+    const char *action;             /* what the term made this evaluation do: "on", "return", "sleep",
+                                       "pause", "abort" */
+    uint64_t eval;                  /* the evaluation's number since the injection was enabled, from 1 */
 } errinj_event;
 
 typedef void (*errinj_event_fn)(const errinj_event *ev, void *arg);
@@ -527,11 +575,14 @@ static inline void errinj__off_args(int unused, ...) { (void)unused; }
 #define errinj_handler_name(h) ERRINJ__OFF((const char *)NULL, h)
 #define errinj_parameter(name, key, buf, len) ERRINJ__OFF(ERRINJ_ENOENT, name, key, buf, len)
 #define errinj_enable(name, one_shot, params) ERRINJ__OFF(0, name, one_shot, params)
+#define errinj_enable_with(name, opts) ERRINJ__OFF(0, name, opts)
+#define errinj_term_check(term, msg, len) ERRINJ__OFF(0, term, msg, len)
 #define errinj_disable(name) ERRINJ__OFF(0, name)
 #define errinj_disable_all() ((void)0)
 #define errinj_message(name) ERRINJ__OFF(0, name)
 #define errinj_is_enabled(name) ERRINJ__OFF(false, name)
 #define errinj_enters(name) ERRINJ__OFF((uint64_t)0, name)
+#define errinj_evaluations(name) ERRINJ__OFF((uint64_t)0, name)
 #define errinj_waiters(name) ERRINJ__OFF(0u, name)
 #define errinj_list_enabled(fn, arg) ERRINJ__OFF((void)0, fn, arg)
 #define errinj_list_points(fn, arg) ERRINJ__OFF((void)0, fn, arg)

@@ -427,7 +427,34 @@ void errinj__record_to_event(const struct errinj__record *rec, errinj_event *ev)
         .file = rec->file,
         .line = rec->line,
         .detail = rec->detail,
+        .action = errinj__action_name((enum errinj__action)rec->action),
+        .eval = rec->eval,
     };
+}
+
+/* ---- delivery to the streams, for abort ------------------------------------------------------ */
+
+static pthread_mutex_t g_delivery_mu = PTHREAD_MUTEX_INITIALIZER;
+static void (*g_delivery_fn)(void *arg, uint64_t seq, int64_t deadline_ns);
+static void *g_delivery_arg;
+
+void errinj__set_delivery_wait(void (*fn)(void *arg, uint64_t seq, int64_t deadline_ns), void *arg)
+{
+    pthread_mutex_lock(&g_delivery_mu);
+    g_delivery_fn = fn;
+    g_delivery_arg = arg;
+    pthread_mutex_unlock(&g_delivery_mu);
+}
+
+void errinj__wait_delivered(uint64_t seq, int timeout_ms)
+{
+    /* Held across the wait, so the server cannot be stopped and freed under it: the caller is
+     * about to abort the process, and a stop waits at most timeout_ms. */
+    int64_t deadline = errinj__now_mono_ns() + (int64_t)timeout_ms * 1000000;
+    pthread_mutex_lock(&g_delivery_mu);
+    if (g_delivery_fn != NULL)
+        g_delivery_fn(g_delivery_arg, seq, deadline);
+    pthread_mutex_unlock(&g_delivery_mu);
 }
 
 void errinj__publish(struct errinj__record *rec)
@@ -504,6 +531,9 @@ static void after_fork_in_child(void)
     for (size_t i = 0; snap != NULL && i < snap->count; i++)
         atomic_store(&snap->subs[i]->running, 0);
     errinj__log_reset_in_child();
+    /* The server (and so its way to wait for delivery) stayed in the parent. */
+    g_delivery_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    g_delivery_fn = NULL;
     errinj__registry_reset_in_child();
     errinj__registry_unlock_after_fork();
     errinj__server_forget_in_child();

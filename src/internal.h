@@ -11,17 +11,25 @@
 #define ERRINJ_INTERNAL_H
 
 #include "errinj.h"
+#include "term.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
 #define ERRINJ__NAME_MAX 255
 
-/* An immutable, reference-counted set of parameters: kv is key, value, ..., NULL. */
+/*
+ * What one enable set, reference-counted: the parameters (immutable; kv is key, value, ...,
+ * NULL), the term (NULL: plain on; freed with the config) and the evaluations numbered since
+ * that enable. Every enable gets its own config, so evaluation numbers restart at 1.
+ */
 struct errinj__config {
     atomic_uint refs;
     size_t pairs;
     const char *const *kv;
+    _Atomic uint64_t evaluations;
+    struct errinj__term *term;
+    uint64_t seed;          /* the seed the draws use (the process seed when none was given) */
 };
 
 struct errinj__config *errinj__config_new(const char *const *params);
@@ -70,10 +78,18 @@ void errinj__entry_disable_locked(struct errinj__entry *e, bool release_waiters)
 bool errinj__name_valid(const char *name, size_t len);
 /* Same as errinj_enable but with a ready config (consumed). */
 int errinj__enable_config(const char *name, bool one_shot, struct errinj__config *cfg);
+/*
+ * Enables with a ready config (consumed) and a term text (NULL: none) and seed: what every
+ * interface calls. A bad term, or one_shot with a term, is ERRINJ_EINVAL with the reason in
+ * why (NUL-terminated, at most why_len bytes) and changes nothing.
+ */
+int errinj__enable_term(const char *name, bool one_shot, const char *term, bool has_seed, uint64_t seed,
+                        struct errinj__config *cfg, char *why, size_t why_len);
 /* Snapshot of an entry for the REST API. */
 struct errinj__entry_state {
     bool enabled;
     bool one_shot;
+    uint64_t evaluations;
     struct errinj__config *cfg; /* a reference: unref it; NULL when not enabled */
 };
 void errinj__entry_state(const char *name, struct errinj__entry_state *out);
@@ -99,6 +115,8 @@ struct errinj__record {
     int64_t ts_ns;
     uint64_t enters;
     const char *detail;     /* JSON object text or NULL; in the ring, a copy the ring owns */
+    uint64_t eval;
+    uint8_t action; /* enum errinj__action */
 };
 
 /*
@@ -119,6 +137,14 @@ void errinj__detail_free(const char *detail);
 uint64_t errinj__seq_last(void);
 /* A random id of this process's seq space (new after fork): lets clients tell a restart. */
 const char *errinj__instance_id(void);
+/*
+ * Waits until every connected SSE stream has been handed the event `seq`, at most timeout_ms
+ * (for abort: the hit must reach the streams before the process dies). Returns at once when
+ * no server runs. The server registers how to wait with errinj__set_delivery_wait(); fn
+ * returns when delivered or at deadline_ns (CLOCK_MONOTONIC).
+ */
+void errinj__wait_delivered(uint64_t seq, int timeout_ms);
+void errinj__set_delivery_wait(void (*fn)(void *arg, uint64_t seq, int64_t deadline_ns), void *arg);
 /* Fills ev from rec (ev points into rec and its config). */
 void errinj__record_to_event(const struct errinj__record *rec, errinj_event *ev);
 

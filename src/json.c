@@ -266,6 +266,10 @@ char *errinj__record_sse_frame(const struct errinj__record *rec, size_t *len)
     frame_int(&b, ev.ts_ns);
     frame_puts(&b, ",\"enters\":");
     frame_uint(&b, ev.enters);
+    frame_puts(&b, ",\"action\":\"");
+    frame_puts(&b, ev.action);
+    frame_puts(&b, "\",\"eval\":");
+    frame_uint(&b, ev.eval);
     frame_puts(&b, ",\"parameters\":{");
     bool first = true;
     for (size_t i = 0; ev.parameters[i] != NULL; i += 2) {

@@ -78,9 +78,12 @@ struct fire {
     int line;
     errinj_type type;
     uint64_t enters;
+    uint64_t eval;     /* this evaluation's number since the enable */
+    uint64_t seq;      /* the hit's seq */
     uint64_t generation;
     uint64_t msg_base; /* the entry's message count when it was enabled */
-    bool ongoing; /* a one-shot handler that keeps the entry reachable by messages */
+    struct errinj__decision decision; /* what the term said (on for no term) */
+    bool ongoing; /* a one-shot handler or last pause that keeps the entry reachable by messages */
 };
 
 struct errinj_handler {
@@ -92,7 +95,7 @@ struct errinj_handler {
  * event of that fire carries it. */
 static _Thread_local const char *t_detail;
 
-static void publish(const struct fire *f, enum errinj__phase phase)
+static void publish(struct fire *f, enum errinj__phase phase)
 {
     struct errinj__record rec = {
         .detail = t_detail,
@@ -103,18 +106,49 @@ static void publish(const struct fire *f, enum errinj__phase phase)
         .type = (uint8_t)f->type,
         .phase = (uint8_t)phase,
         .enters = f->enters,
+        .action = f->decision.action,
+        .eval = f->eval,
     };
     errinj__publish(&rec);
+    if (phase == ERRINJ__PHASE_HIT)
+        f->seq = rec.seq;
+}
+
+/* Whether the action parks the thread, so a self-disabled injection must stay reachable by messages. */
+static bool parks(const struct fire *f)
+{
+    return f->decision.action == ERRINJ__ACTION_PAUSE ||
+           (f->decision.action == ERRINJ__ACTION_ON && f->type == ERRINJ_TYPE_HANDLER);
+}
+
+/*
+ * The evaluation that used up the term's last step disables the injection, as a one-shot
+ * does; unless a newer enable replaced the term meanwhile (its config is another one).
+ */
+static void finish_term(struct errinj__entry *e, struct fire *f)
+{
+    pthread_mutex_lock(&e->mu);
+    if (atomic_load_explicit(&e->cfg, memory_order_relaxed) == f->cfg &&
+        atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
+        errinj__entry_disable_locked(e, false);
+        if (parks(f)) {
+            e->ongoing++;
+            f->ongoing = true;
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
 }
 
 /*
  * Claims a fire of entry e. False if it is not enabled (or lost a race with a disable or with
- * another thread's one-shot). On true, pair with fire_end().
+ * another thread's one-shot), or if its term decided `off` for this evaluation. On true, pair
+ * with fire_end().
  *
  * A non-one-shot fire takes no lock: it counts itself among the config's readers while it
- * loads the config and takes a reference (so a concurrent enable cannot free it under it),
- * then counts the enter. A one-shot takes the entry's mutex so that exactly one thread in the
- * process wins it and disables it.
+ * loads the config, numbers the evaluation, asks the term and takes a reference (so a
+ * concurrent enable cannot free it under it), then counts the enter. An evaluation the term
+ * turns off leaves without a reference, an enter or an event. A one-shot takes the entry's
+ * mutex so that exactly one thread in the process wins it and disables it.
  */
 static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *file, int line, struct fire *f)
 {
@@ -124,13 +158,34 @@ static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *fi
     uint64_t generation = atomic_load_explicit(&e->generation, memory_order_acquire);
     if (!atomic_load_explicit(&e->enabled, memory_order_acquire))
         return false;
-    *f = (struct fire){.entry = e, .file = file, .line = line, .type = type};
+    f->entry = e;
+    f->file = file;
+    f->line = line;
+    f->type = type;
+    f->ongoing = false;
+    f->decision = (struct errinj__decision){.action = ERRINJ__ACTION_ON};
     f->msg_base = atomic_load_explicit(&e->msg_base, memory_order_relaxed);
     if (!atomic_load_explicit(&e->one_shot, memory_order_acquire)) {
         atomic_fetch_add(&e->cfg_readers, 1);
-        f->cfg = errinj__config_ref(atomic_load(&e->cfg));
+        struct errinj__config *cfg = atomic_load(&e->cfg);
+        f->eval = atomic_fetch_add_explicit(&cfg->evaluations, 1, memory_order_relaxed) + 1;
+        if (cfg->term != NULL) {
+            errinj__term_decide(cfg->term, f->eval, &f->decision);
+            if (f->decision.action == ERRINJ__ACTION_OFF && !f->decision.last) {
+                atomic_fetch_sub_explicit(&e->cfg_readers, 1, memory_order_release);
+                return false;
+            }
+        }
+        f->cfg = errinj__config_ref(cfg);
         atomic_fetch_sub_explicit(&e->cfg_readers, 1, memory_order_release);
         f->generation = generation;
+        if (f->decision.last) {
+            finish_term(e, f);
+            if (f->decision.action == ERRINJ__ACTION_OFF) {
+                errinj__config_unref(f->cfg);
+                return false;
+            }
+        }
     } else {
         pthread_mutex_lock(&e->mu);
         if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
@@ -145,6 +200,7 @@ static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *fi
             }
         }
         f->cfg = errinj__config_ref(atomic_load(&e->cfg));
+        f->eval = atomic_fetch_add_explicit(&f->cfg->evaluations, 1, memory_order_relaxed) + 1;
         f->generation = atomic_load_explicit(&e->generation, memory_order_relaxed);
         f->msg_base = atomic_load_explicit(&e->msg_base, memory_order_relaxed);
         pthread_mutex_unlock(&e->mu);
@@ -191,8 +247,47 @@ static void sleep_ms(unsigned ms)
         ; /* EINTR: sleep the rest */
 }
 
+/*
+ * The term's actions other than `on`. Each returns true when it handled the fire (the point's
+ * own action must not run); the value the point returns is then *rc: V for return, what a
+ * disabled point returns otherwise. `on` returns false and the point acts as compiled.
+ */
+static void park_until_message(struct fire *f);
+
+static bool term_action(struct fire *f, int *rc)
+{
+    const char *name = f->entry->name;
+    switch (f->decision.action) {
+    case ERRINJ__ACTION_RETURN:
+        log_fire("Triggering injection \"%s\" returning %lld", name, (long long)f->decision.arg);
+        *rc = (int)f->decision.arg;
+        break;
+    case ERRINJ__ACTION_SLEEP:
+        log_fire("Triggering sleep injection \"%s\" (%lldms)", name, (long long)f->decision.arg);
+        sleep_ms((unsigned)f->decision.arg);
+        *rc = 0;
+        break;
+    case ERRINJ__ACTION_PAUSE:
+        park_until_message(f);
+        *rc = 0;
+        break;
+    case ERRINJ__ACTION_ABORT:
+        log_fire("Triggering injection \"%s\": abort", name);
+        /* Every connected stream gets the hit before the process dies (at most 1 s). */
+        errinj__wait_delivered(f->seq, 1000);
+        abort();
+    default:
+        return false;
+    }
+    fire_end(f);
+    return true;
+}
+
 static void do_sleep(struct fire *f, unsigned ms)
 {
+    int rc;
+    if (term_action(f, &rc))
+        return;
     const char *override = errinj__config_get(f->cfg, "duration_ms");
     if (override != NULL) {
         char *end;
@@ -207,6 +302,9 @@ static void do_sleep(struct fire *f, unsigned ms)
 
 static int do_exception(struct fire *f, int err)
 {
+    int rc;
+    if (term_action(f, &rc))
+        return rc;
     if (err == 0)
         err = ERRINJ_EINJECTED;
     log_fire("Triggering injection \"%s\" with exception \"%s\"", f->entry->name, errinj_strerror(err));
@@ -216,6 +314,9 @@ static int do_exception(struct fire *f, int err)
 
 static void do_lambda(struct fire *f, errinj_lambda_fn fn, void *arg)
 {
+    int rc;
+    if (term_action(f, &rc))
+        return;
     log_fire("Triggering injection \"%s\"", f->entry->name);
     if (fn != NULL)
         fn(arg);
@@ -224,15 +325,21 @@ static void do_lambda(struct fire *f, errinj_lambda_fn fn, void *arg)
 
 static int do_handler(struct fire *f, errinj_handler_fn fn, void *arg)
 {
+    int rc;
+    if (term_action(f, &rc))
+        return rc;
     log_fire("Triggering injection \"%s\" with injection handler", f->entry->name);
     errinj_handler h = {.fire = *f, .read = f->msg_base};
-    int rc = fn != NULL ? fn(&h, arg) : 0;
+    rc = fn != NULL ? fn(&h, arg) : 0;
     fire_end(f);
     return rc;
 }
 
 static bool do_enter(struct fire *f)
 {
+    int rc;
+    if (term_action(f, &rc))
+        return rc != 0;
     log_fire("Triggering injection \"%s\"", f->entry->name);
     fire_end(f);
     return true;
@@ -410,6 +517,13 @@ bool errinj_handler_poll_for_message(errinj_handler *h)
         h->read++;
     pthread_mutex_unlock(&e->mu);
     return got;
+}
+
+/* pause: parks as a wait for message without a time limit; a message or a disable releases it. */
+static void park_until_message(struct fire *f)
+{
+    errinj_handler h = {.fire = *f, .read = f->msg_base};
+    errinj_handler_wait_for_message(&h, ERRINJ_FOREVER);
 }
 
 const char *errinj_handler_get(const errinj_handler *h, const char *key)

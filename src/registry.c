@@ -28,13 +28,12 @@ static struct errinj__config empty_config = {.refs = 1, .pairs = 0, .kv = empty_
 struct errinj__config *errinj__config_new(const char *const *params)
 {
     size_t n = 0, bytes = 0;
-    if (params == NULL || params[0] == NULL)
-        return errinj__config_ref(&empty_config);
-    for (; params[n] != NULL; n++)
+    for (; params != NULL && params[n] != NULL; n++)
         bytes += strlen(params[n]) + 1;
     if (n % 2 != 0)
         return NULL;
-    /* One block: the struct, the pointer array, then the strings. */
+    /* One block: the struct, the pointer array, then the strings. Each enable gets its own,
+     * even without parameters: it carries that enable's evaluation count and term. */
     size_t head = sizeof(struct errinj__config) + (n + 1) * sizeof(char *);
     char *block = malloc(head + bytes);
     if (block == NULL)
@@ -52,13 +51,15 @@ struct errinj__config *errinj__config_new(const char *const *params)
     atomic_init(&cfg->refs, 1);
     cfg->pairs = n / 2;
     cfg->kv = kv;
+    atomic_init(&cfg->evaluations, 0);
+    cfg->term = NULL;
+    cfg->seed = 0;
     return cfg;
 }
 
 struct errinj__config *errinj__config_ref(struct errinj__config *cfg)
 {
-    /* The shared empty set is never freed: counting it would only make every fire of every
-     * injection without parameters touch the same cache line. */
+    /* The empty set of a never-enabled entry is shared and never freed. */
     if (cfg != &empty_config)
         atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
     return cfg;
@@ -68,8 +69,10 @@ void errinj__config_unref(struct errinj__config *cfg)
 {
     if (cfg == NULL || cfg == &empty_config)
         return;
-    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1) {
+        errinj__term_free(cfg->term);
         free(cfg);
+    }
 }
 
 const char *errinj__config_get(const struct errinj__config *cfg, const char *key)
@@ -498,19 +501,72 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
     return 0;
 }
 
+int errinj__enable_term(const char *name, bool one_shot, const char *term, bool has_seed, uint64_t seed,
+                        struct errinj__config *cfg, char *why, size_t why_len)
+{
+    if (why_len > 0)
+        why[0] = '\0';
+    if (!name_ok(name)) {
+        errinj__config_unref(cfg);
+        if (why_len > 0)
+            snprintf(why, why_len, "injection name must be 1 to 255 bytes of UTF-8 without control characters");
+        return ERRINJ_EINVAL;
+    }
+    if (term != NULL && one_shot) {
+        errinj__config_unref(cfg);
+        if (why_len > 0)
+            snprintf(why, why_len, "one_shot and a term do not go together: one_shot is the term 1*on");
+        return ERRINJ_EINVAL;
+    }
+    cfg->seed = has_seed ? seed : errinj__process_seed();
+    if (term != NULL) {
+        int rc = errinj__term_parse(term, &cfg->term, why, why_len);
+        if (rc != 0) {
+            errinj__config_unref(cfg);
+            return rc;
+        }
+        errinj__term_arm(cfg->term, cfg->seed, name, strlen(name));
+    }
+    return errinj__enable_config(name, one_shot, cfg);
+}
+
+int errinj_term_check(const char *term, char *msg, size_t len)
+{
+    struct errinj__term *t;
+    char why[512];
+    int rc = errinj__term_parse(term, &t, why, sizeof(why));
+    if (msg != NULL && len > 0)
+        snprintf(msg, len, "%s", rc == 0 ? "" : why);
+    errinj__term_free(t);
+    return rc;
+}
+
 int errinj_enable(const char *name, bool one_shot, const char *const *params)
 {
+    errinj_enable_opts opts = {.one_shot = one_shot, .params = params};
+    return errinj_enable_with(name, &opts);
+}
+
+int errinj_enable_with(const char *name, const errinj_enable_opts *opts)
+{
+    static const errinj_enable_opts defaults = {0};
+    if (opts == NULL)
+        opts = &defaults;
     if (!name_ok(name))
         return ERRINJ_EINVAL;
     size_t n = 0;
-    while (params != NULL && params[n] != NULL)
+    while (opts->params != NULL && opts->params[n] != NULL)
         n++;
     if (n % 2 != 0)
         return ERRINJ_EINVAL;
-    struct errinj__config *cfg = errinj__config_new(params);
+    struct errinj__config *cfg = errinj__config_new(opts->params);
     if (cfg == NULL)
         return ERRINJ_ENOMEM;
-    return errinj__enable_config(name, one_shot, cfg);
+    char why[512];
+    int rc = errinj__enable_term(name, opts->one_shot, opts->term, opts->seed != 0, opts->seed, cfg, why, sizeof(why));
+    if (rc == ERRINJ_EINVAL && why[0] != '\0')
+        errinj__log("errinj: enable %s: %s", name, why);
+    return rc;
 }
 
 static void disable_entry(struct errinj__entry *e, void *arg)
@@ -566,6 +622,17 @@ uint64_t errinj_enters(const char *name)
     return e == NULL ? 0 : atomic_load(&e->enters);
 }
 
+uint64_t errinj_evaluations(const char *name)
+{
+    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    if (e == NULL)
+        return 0;
+    pthread_mutex_lock(&e->mu);
+    uint64_t n = atomic_load(&atomic_load(&e->cfg)->evaluations);
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
 unsigned errinj_waiters(const char *name)
 {
     struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
@@ -608,6 +675,7 @@ void errinj__entry_state(const char *name, struct errinj__entry_state *out)
         out->enabled = true;
         out->one_shot = atomic_load(&e->one_shot);
         out->cfg = errinj__config_ref(atomic_load(&e->cfg));
+        out->evaluations = atomic_load(&out->cfg->evaluations);
     }
     pthread_mutex_unlock(&e->mu);
 }

@@ -36,10 +36,11 @@ struct recorded {
     char injection[64];
     char type[16];
     char phase[16];
+    char action[16];
     char file[128];
     char params[256];
     int line;
-    uint64_t seq, enters;
+    uint64_t seq, enters, eval;
     unsigned shard;
     long thread;
     int64_t ts_ns;
@@ -61,6 +62,8 @@ static inline void recorder_cb(const errinj_event *ev, void *arg)
         strncpy(e->injection, ev->injection, sizeof(e->injection) - 1);
         strncpy(e->type, ev->type, sizeof(e->type) - 1);
         strncpy(e->phase, ev->phase, sizeof(e->phase) - 1);
+        strncpy(e->action, ev->action, sizeof(e->action) - 1);
+        e->eval = ev->eval;
         if (ev->file != NULL)
             strncpy(e->file, ev->file, sizeof(e->file) - 1);
         for (size_t i = 0; ev->parameters[i] != NULL; i += 2) {

@@ -239,6 +239,8 @@ static struct errinj__record record_of(struct errinj__config *cfg, const char *f
         .thread = 12345,
         .ts_ns = 1700000000123456789ll,
         .enters = 3,
+        .action = ERRINJ__ACTION_RETURN,
+        .eval = 7,
     };
 }
 
@@ -303,6 +305,8 @@ static void frame_is_id_then_one_data_line_with_every_field(void **state)
     expect_int_field(obj, "thread", 12345);
     expect_int_field(obj, "ts_ns", 1700000000123456789ll);
     expect_int_field(obj, "enters", 3);
+    expect_string_field(obj, "action", "return");
+    expect_int_field(obj, "eval", 7);
     expect_string_field(obj, "file", "src/server.cc");
     expect_int_field(obj, "line", 77);
     json_t *params = json_object_get(obj, "parameters");
@@ -310,8 +314,8 @@ static void frame_is_id_then_one_data_line_with_every_field(void **state)
     assert_int_equal(json_object_size(params), 2);
     expect_string_field(params, "k", "v");
     expect_string_field(params, "n", "5");
-    if (json_object_size(obj) != 11) {
-        fail_msg("frame has %zu keys, expected 11: %s", json_object_size(obj), frame);
+    if (json_object_size(obj) != 13) {
+        fail_msg("frame has %zu keys, expected 13: %s", json_object_size(obj), frame);
     }
     json_decref(obj);
     free(frame);
@@ -332,7 +336,7 @@ static void frame_without_a_file_has_no_file_or_line(void **state)
     json_t *params = json_object_get(obj, "parameters");
     if (!json_is_object(params) || json_object_size(params) != 0)
         fail_msg("parameters is not an empty object: %s", frame);
-    assert_int_equal(json_object_size(obj), 9);
+    assert_int_equal(json_object_size(obj), 11);
     json_decref(obj);
     free(frame);
     free_config(&cfg);
@@ -451,10 +455,11 @@ static char *jansson_frame(const struct errinj__record *rec)
             json_object_set_new(params, json_string_value(key), errinj__json_string_lossy(ev.parameters[i + 1]));
         json_decref(key);
     }
-    json_t *obj = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "injection", ev.injection, "type",
-                            ev.type, "phase", ev.phase, "shard", (json_int_t)ev.shard, "seq", (json_int_t)ev.seq,
-                            "thread", (json_int_t)ev.thread, "ts_ns", (json_int_t)ev.ts_ns, "enters",
-                            (json_int_t)ev.enters, "parameters", params);
+    json_t *obj = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:o}", "injection", ev.injection,
+                            "type", ev.type, "phase", ev.phase, "shard", (json_int_t)ev.shard, "seq",
+                            (json_int_t)ev.seq, "thread", (json_int_t)ev.thread, "ts_ns", (json_int_t)ev.ts_ns,
+                            "enters", (json_int_t)ev.enters, "action", ev.action, "eval", (json_int_t)ev.eval,
+                            "parameters", params);
     if (ev.file != NULL) {
         json_object_set_new(obj, "file", errinj__json_string_lossy(ev.file));
         json_object_set_new(obj, "line", json_integer(ev.line));
