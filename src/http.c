@@ -219,6 +219,17 @@ static void list_one(const char *name, void *arg)
     json_array_append_new(arg, json_string(name));
 }
 
+/* A seed as JSON: an integer where JSON parsers agree on it (jansson's integers are signed
+ * 64-bit), else its decimal digits as a string. */
+static json_t *seed_json(uint64_t seed)
+{
+    if (seed <= (uint64_t)INT64_MAX)
+        return json_integer((json_int_t)seed);
+    char digits[24];
+    snprintf(digits, sizeof(digits), "%llu", (unsigned long long)seed);
+    return json_string(digits);
+}
+
 static void get_injection(const char *name, struct errinj__http_reply *reply)
 {
     struct errinj__entry_state st;
@@ -232,6 +243,10 @@ static void get_injection(const char *name, struct errinj__http_reply *reply)
             json_array_append_new(params, json_pack("{s:o, s:o}", "key", errinj__json_string_lossy(st.cfg->kv[i]),
                                                     "value", errinj__json_string_lossy(st.cfg->kv[i + 1])));
         json_object_set_new(shard, "parameters", params);
+        /* No term is "on"; one_shot is the term "1*on". */
+        const char *term = st.cfg->term != NULL ? st.cfg->term->text : st.one_shot ? "1*on" : "on";
+        json_object_set_new(shard, "term", json_string(term));
+        json_object_set_new(shard, "seed", seed_json(st.cfg->seed));
         errinj__config_unref(st.cfg);
     }
     json_t *list = json_array();
@@ -242,21 +257,50 @@ static void get_injection(const char *name, struct errinj__http_reply *reply)
 static void enable_injection(const char *name, const struct errinj__http_request *req,
                              struct errinj__http_reply *reply)
 {
-    bool one_shot = false;
-    for (size_t i = 0; i < req->query_count; i++) {
-        if (!query_key_is(&req->query[i], "one_shot"))
+    bool one_shot = false, has_seed = false;
+    uint64_t seed = 0;
+    char *term = NULL;
+    const char *bad = NULL;
+    for (size_t i = 0; i < req->query_count && bad == NULL; i++) {
+        bool is_one_shot = query_key_is(&req->query[i], "one_shot");
+        bool is_term = query_key_is(&req->query[i], "term");
+        bool is_seed = query_key_is(&req->query[i], "seed");
+        if (!is_one_shot && !is_term && !is_seed)
             continue;
         char *v = query_value(&req->query[i]);
-        if (v != NULL && strcasecmp(v, "true") == 0) {
-            one_shot = true;
-        } else if (v != NULL && strcasecmp(v, "false") == 0) {
-            one_shot = false;
+        if (v == NULL) {
+            bad = is_one_shot ? "one_shot must be true or false"
+                  : is_seed   ? "seed must be an unsigned 64-bit integer (decimal, or hex with 0x)"
+                              : "term has a bad percent-encoding";
+        } else if (is_one_shot) {
+            if (strcasecmp(v, "true") == 0)
+                one_shot = true;
+            else if (strcasecmp(v, "false") == 0)
+                one_shot = false;
+            else
+                bad = "one_shot must be true or false";
+        } else if (is_seed) {
+            if (!errinj__seed_parse(v, &seed))
+                bad = "seed must be an unsigned 64-bit integer (decimal, or hex with 0x)";
+            has_seed = true;
         } else {
-            free(v);
-            errinj__http_error(reply, 400, "one_shot must be true or false");
-            return;
+            free(term);
+            term = v;
+            v = NULL;
         }
         free(v);
+    }
+    if (bad == NULL && one_shot && term != NULL)
+        bad = "one_shot=true and a term do not go together: one_shot is the term 1*on";
+    char why[512] = "";
+    struct errinj__term *parsed = NULL;
+    if (bad == NULL && term != NULL && errinj__term_parse(term, &parsed, why, sizeof(why)) == ERRINJ_EINVAL)
+        bad = why; /* checked before the body, so the message names the term */
+    errinj__term_free(parsed);
+    if (bad != NULL) {
+        errinj__http_error(reply, 400, bad);
+        free(term);
+        return;
     }
     json_t *params = NULL;
     size_t blank = 0;
@@ -269,23 +313,29 @@ static void enable_injection(const char *name, const struct errinj__http_request
             char message[300];
             snprintf(message, sizeof(message), "malformed JSON body: %s", jerr.text);
             errinj__http_error(reply, 400, message);
+            free(term);
             return;
         }
     }
     struct errinj__config *cfg;
-    const char *why = "bad parameters";
-    int rc = errinj__config_from_json(params, &cfg, &why);
+    const char *reason = "bad parameters";
+    int rc = errinj__config_from_json(params, &cfg, &reason);
     json_decref(params);
     if (rc == ERRINJ_EINVAL) {
-        errinj__http_error(reply, 400, why);
+        errinj__http_error(reply, 400, reason);
+        free(term);
         return;
     }
     if (rc == 0)
-        rc = errinj__enable_config(name, one_shot, cfg);
+        rc = errinj__enable_term(name, one_shot, term, has_seed, seed, cfg, why, sizeof(why));
+    free(term);
     if (rc != 0) {
-        /* A validator's reason (bad libc.* parameters) says more than "invalid argument". */
-        const char *reason = rc == ERRINJ_EINVAL && errinj__hook_message()[0] != '\0' ? errinj__hook_message()
-                                                                                     : errinj_strerror(rc);
+        /* The term's reason, or a validator's (bad libc.* parameters): either says more than
+         * "invalid argument". */
+        const char *reason = rc != ERRINJ_EINVAL          ? errinj_strerror(rc)
+                             : why[0] != '\0'             ? why
+                             : errinj__hook_message()[0] != '\0' ? errinj__hook_message()
+                                                           : errinj_strerror(rc);
         errinj__http_error(reply, rc == ERRINJ_EINVAL ? 400 : 500, reason);
         return;
     }
@@ -388,10 +438,10 @@ static void status(const struct errinj__http_config *cfg, struct errinj__http_re
     if (cfg->status != NULL)
         cfg->status(cfg->status_ctx, &subscribers, &dropped);
     reply_json(reply, 200,
-               json_pack("{s:s, s:I, s:i, s:I, s:i, s:s}", "version", ERRINJ_VERSION, "seq",
+               json_pack("{s:s, s:I, s:i, s:I, s:i, s:s, s:o}", "version", ERRINJ_VERSION, "seq",
                          (json_int_t)errinj__seq_last(), "subscribers", (int)subscribers, "dropped",
                          (json_int_t)dropped, "shards", (int)errinj__shards_seen(), "instance",
-                         errinj__instance_id()));
+                         errinj__instance_id(), "seed", seed_json(errinj__process_seed())));
 }
 
 
@@ -473,7 +523,7 @@ static void route_injection(const char *rest, const struct errinj__http_request 
     size_t seg_len = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
     const char *action = slash != NULL ? slash + 1 : NULL;
     if (action != NULL && strcmp(action, "message") != 0 && strcmp(action, "enters") != 0 &&
-        strcmp(action, "waiters") != 0) {
+        strcmp(action, "waiters") != 0 && strcmp(action, "evaluations") != 0) {
         errinj__http_error(reply, 404, "unknown path");
         return;
     }
@@ -508,6 +558,8 @@ static void route_injection(const char *rest, const struct errinj__http_request 
         reply_empty(reply);
     } else if (strcmp(action, "enters") == 0) {
         reply_json(reply, 200, json_integer((json_int_t)errinj_enters(name)));
+    } else if (strcmp(action, "evaluations") == 0) {
+        reply_json(reply, 200, json_integer((json_int_t)errinj_evaluations(name)));
     } else {
         reply_json(reply, 200, json_integer((json_int_t)errinj_waiters(name)));
     }

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -101,6 +102,7 @@ struct errinj_server {
     pthread_t thread; /* the server thread: ring consumer and libmicrohttpd's loop */
     struct batch *batch; /* the server thread's drain buffer, allocated at start */
     uint64_t dropped_seen; /* the ring's drop count when the server thread last looked */
+    atomic_uint_fast64_t passes; /* turns of the server thread's loop, for abort's wait */
     bool orphaned; /* this is a fork()ed child: the server's threads live in the parent only */
 };
 
@@ -294,6 +296,7 @@ static void *server_main(void *arg)
             next_ping = now + (int64_t)srv->heartbeat_ms * 1000000;
         }
         MHD_run(srv->mhd);
+        atomic_fetch_add_explicit(&srv->passes, 1, memory_order_release);
         if (errinj__ring_prepare_sleep(srv->ring))
             wait_for_work(srv, mhd_fd, (next_ping - errinj__now_mono_ns()) / 1000000 + 1);
     }
@@ -326,6 +329,36 @@ static void wake_consumer(void *arg)
     uint64_t one = 1;
     if (write(srv->wake_fd, &one, sizeof(one)) < 0) {
         /* EAGAIN: the counter is already non-zero, so the consumer will wake anyway. */
+    }
+}
+
+/*
+ * For an abort: returns once every connected stream has been handed the event `seq` (its cursor
+ * is past it and no part of a frame is left to send) and the server thread then made two more
+ * turns of its loop (libmicrohttpd writes what a stream handed it in the turn that asked), or
+ * at the deadline. Polls every millisecond: it runs once, just before the process aborts.
+ */
+static void wait_delivered(void *arg, uint64_t seq, int64_t deadline_ns)
+{
+    struct errinj_server *srv = arg;
+    struct timespec tick = {0, 1000000};
+    uint64_t target = 0;
+    for (;;) {
+        wake_consumer(srv);
+        if (target == 0) {
+            pthread_mutex_lock(&srv->mu);
+            bool done = srv->newest >= seq;
+            for (struct sse_client *c = srv->clients; done && c != NULL; c = c->next)
+                done = c->cursor >= seq && c->pending == NULL;
+            pthread_mutex_unlock(&srv->mu);
+            if (done)
+                target = atomic_load_explicit(&srv->passes, memory_order_acquire) + 2;
+        } else if (atomic_load_explicit(&srv->passes, memory_order_acquire) >= target) {
+            return;
+        }
+        if (errinj__now_mono_ns() >= deadline_ns)
+            return;
+        nanosleep(&tick, NULL);
     }
 }
 
@@ -841,6 +874,7 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
         goto fail;
     }
     atomic_store(&g_server, srv);
+    errinj__set_delivery_wait(wait_delivered, srv);
     *out = srv;
     return 0;
 fail:
@@ -872,6 +906,7 @@ void errinj_server_stop(errinj_server *srv)
     if (srv == NULL || srv->orphaned)
         return;
     atomic_store(&g_server, NULL);
+    errinj__set_delivery_wait(NULL, NULL); /* waits out an abort's wait in progress */
     atomic_store(&srv->consumer_stop, true);
     wake_consumer(srv);
     pthread_join(srv->thread, NULL); /* it ended the streams */

@@ -51,6 +51,7 @@ HOST_SITES = {
     "site_wait": "handler",
 }
 ETIMEDOUT = -110  # ERRINJ_ETIMEDOUT is -ETIMEDOUT on Linux
+HOST_SEED = "7"   # ERRINJ_SEED of every test host (the seed of enables that give none)
 
 
 def find_testhost() -> Path:
@@ -300,6 +301,8 @@ async def host():
         if allow_remote:
             argv += ["--allow-remote"]
         env = _sanitizer_env()
+        # A known process seed, so the seed that GET .../injection/{name} shows is known too.
+        env["ERRINJ_SEED"] = HOST_SEED
         env.update(extra_env or {})
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -626,12 +629,14 @@ async def streams():
 
 def check_event_fields(ev: dict, *, injection: str, type_: str, phase: str = "hit", site: bool = False):
     """SPEC 2: every field of an event, with the right JSON types."""
-    expected = {"injection", "type", "phase", "shard", "seq", "thread", "ts_ns", "enters", "parameters"}
+    expected = {"injection", "type", "phase", "shard", "seq", "thread", "ts_ns", "enters", "parameters",
+                "action", "eval"}
     if site:
         expected |= {"file", "line"}
     assert set(ev) == expected, f"fields {sorted(ev)} != {sorted(expected)}"
     assert ev["injection"] == injection and ev["type"] == type_ and ev["phase"] == phase, ev
-    for k in ("shard", "seq", "thread", "ts_ns", "enters"):
+    assert ev["action"] in ("on", "return", "sleep", "pause", "abort"), ev
+    for k in ("shard", "seq", "thread", "ts_ns", "enters", "eval"):
         assert isinstance(ev[k], int) and not isinstance(ev[k], bool), (k, ev)
     assert isinstance(ev["parameters"], dict), ev
     if site:

@@ -27,21 +27,22 @@ async def test_enable_without_body_returns_empty_200_and_get_shows_scylla_shape(
     assert_empty_200(await rest(http, "POST", h, "/injection/alpha"))
     reply = await rest(http, "GET", h, "/injection/alpha")
     assert reply.status == 200
-    assert reply.json() == [{"enabled": True, "one_shot": False, "parameters": []}]
+    assert reply.json() == [{"enabled": True, "one_shot": False, "parameters": [], "term": "on", "seed": 7}]
 
 
 async def test_enable_with_parameters_lists_them_as_key_value_pairs(host, http):
     h = await host()
     assert_empty_200(await rest(http, "POST", h, "/injection/alpha", data=json.dumps({"k": "v"})))
     reply = await rest(http, "GET", h, "/injection/alpha")
-    assert reply.json() == [{"enabled": True, "one_shot": False, "parameters": [{"key": "k", "value": "v"}]}]
+    assert reply.json() == [{"enabled": True, "one_shot": False, "parameters": [{"key": "k", "value": "v"}],
+                             "term": "on", "seed": 7}]
 
 
 async def test_enable_with_null_body_has_no_parameters(host, http):
     h = await host()
     assert_empty_200(await rest(http, "POST", h, "/injection/alpha", data="null"))
     assert (await rest(http, "GET", h, "/injection/alpha")).json() == [
-        {"enabled": True, "one_shot": False, "parameters": []}]
+        {"enabled": True, "one_shot": False, "parameters": [], "term": "on", "seed": 7}]
 
 
 async def test_enable_stringifies_non_string_parameter_values(host, http):
@@ -69,7 +70,7 @@ async def test_reenable_replaces_parameters_and_one_shot_but_keeps_enters(host, 
     await h.fire("re", "enter", 3)
     assert_empty_200(await rest(http, "POST", h, "/injection/re", params={"one_shot": "true"}, data='{"b": "2"}'))
     assert (await rest(http, "GET", h, "/injection/re")).json() == [
-        {"enabled": True, "one_shot": True, "parameters": [{"key": "b", "value": "2"}]}]
+        {"enabled": True, "one_shot": True, "parameters": [{"key": "b", "value": "2"}], "term": "1*on", "seed": 7}]
     assert (await rest(http, "GET", h, "/injection/re/enters")).json() == 3
 
 
@@ -226,7 +227,8 @@ async def test_points_show_enabled_state_and_enters_of_a_site(host, http):
 async def test_status_reports_version_seq_subscribers_dropped_shards(host, http):
     h = await host()
     st = await status_of(http, h)
-    assert set(st) == {"version", "seq", "subscribers", "dropped", "shards", "instance"}, st
+    assert set(st) == {"version", "seq", "subscribers", "dropped", "shards", "instance", "seed"}, st
+    assert st["seed"] == 7, st  # the process seed: ERRINJ_SEED of the test host
     assert re.fullmatch(r"[0-9a-f]{16}", st["instance"]), st
     assert st["version"] == project_version(), st
     assert st["seq"] == 0 and st["subscribers"] == 0 and st["dropped"] == 0 and st["shards"] == 1, st

@@ -132,7 +132,7 @@ async def test_pipelined_requests_are_answered_in_order(host):
     three = b"GET " + P + b"/injection/nope/bogus HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"
     reply = await send_and_half_close(h.port, one + two + three)
     assert statuses(reply) == [200, 200, 404], reply
-    assert b'[{"enabled":true,"one_shot":false,"parameters":[]}]' in reply
+    assert b'[{"enabled":true,"one_shot":false,"parameters":[],"term":"on","seed":7}]' in reply
 
 
 @pytest.mark.parametrize("read_greeting", [False, True], ids=["before-greeting", "after-greeting"])

@@ -88,7 +88,7 @@ async def test_at_startup_enables_injections_before_the_first_point(host, http, 
     assert sorted((await rest(http, "GET", h, "/injection")).json()) == ["boot_once", "site_enter"]
     assert (await rest(http, "GET", h, "/injection/boot_once")).json() == [
         {"enabled": True, "one_shot": True,
-         "parameters": [{"key": "k", "value": "v"}, {"key": "n", "value": "2"}]}]
+         "parameters": [{"key": "k", "value": "v"}, {"key": "n", "value": "2"}], "term": "1*on", "seed": 7}]
     s = streams(await open_stream(h))
     assert await h.ok("site enter") == 1, "the compiled-in site fires: enabled before it first ran"
     ev = (await s.next_event()).json()

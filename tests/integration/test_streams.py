@@ -74,7 +74,7 @@ async def test_503_stream_request_leaves_state_unchanged(host, http, streams):
     streams(await open_stream(h))
     assert (await open_stream(h, connected=False)).status == 503
     assert (await rest(http, "GET", h, "/injection/keep")).json() == [
-        {"enabled": True, "one_shot": False, "parameters": [{"key": "k", "value": "v"}]}]
+        {"enabled": True, "one_shot": False, "parameters": [{"key": "k", "value": "v"}], "term": "on", "seed": 7}]
     assert (await status_of(http, h))["subscribers"] == 1
 
 

@@ -452,12 +452,15 @@ static void get_injection_shows_the_enabled_shape(void **state)
     (void)state;
     struct errinj__http_reply reply;
     handle(&(struct request){"GET", INJ "/keep"}, &reply);
-    expect_json_body(&reply, "[{\"enabled\":true,\"one_shot\":false,\"parameters\":[{\"key\":\"k\",\"value\":\"v\"}]}]",
+    expect_json_body(&reply,
+                     "[{\"enabled\":true,\"one_shot\":false,\"parameters\":[{\"key\":\"k\",\"value\":\"v\"}],"
+                     "\"term\":\"on\",\"seed\":42}]",
                      "GET keep");
     errinj__http_reply_free(&reply);
 
     handle(&(struct request){"GET", INJ "/keep_once"}, &reply);
-    expect_json_body(&reply, "[{\"enabled\":true,\"one_shot\":true,\"parameters\":[]}]", "GET keep_once");
+    expect_json_body(&reply, "[{\"enabled\":true,\"one_shot\":true,\"parameters\":[],\"term\":\"1*on\",\"seed\":42}]",
+                     "GET keep_once");
     errinj__http_reply_free(&reply);
 }
 
@@ -469,7 +472,8 @@ static void get_injection_lists_parameters_in_order(void **state)
     handle(&(struct request){"GET", INJ "/multi"}, &reply);
     expect_json_body(&reply,
                      "[{\"enabled\":true,\"one_shot\":false,\"parameters\":"
-                     "[{\"key\":\"b\",\"value\":\"2\"},{\"key\":\"a\",\"value\":\"1\"}]}]",
+                     "[{\"key\":\"b\",\"value\":\"2\"},{\"key\":\"a\",\"value\":\"1\"}],"
+                     "\"term\":\"on\",\"seed\":42}]",
                      "GET multi");
     errinj__http_reply_free(&reply);
 }
@@ -671,8 +675,11 @@ static void status_reports_version_seq_subscribers_dropped_shards(void **state)
     json_t *body = json_loadb(reply.body, reply.body_len, 0, NULL);
     if (!json_is_object(body))
         fail_msg("status body %s is not an object", body_text(&reply));
-    assert_int_equal(json_object_size(body), 6);
+    assert_int_equal(json_object_size(body), 7);
     assert_string_equal(json_string_value(json_object_get(body, "version")), ERRINJ_VERSION);
+    /* The process seed: what enables without a seed draw with. */
+    assert_true(json_is_integer(json_object_get(body, "seed")));
+    assert_int_equal(json_integer_value(json_object_get(body, "seed")), errinj__process_seed());
     /* The process's instance id: clients use it to tell a restarted server from a reconnect. */
     assert_string_equal(json_string_value(json_object_get(body, "instance")), errinj__instance_id());
     assert_true(json_is_integer(json_object_get(body, "seq")));
@@ -981,6 +988,7 @@ static void oversized_body_is_refused_on_every_route_before_any_change(void **st
 
 int main(void)
 {
+    setenv("ERRINJ_SEED", "42", 1); /* the process seed, before anything reads it */
     errinj_set_log(NULL, NULL);
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, reset_state, disable_everything)

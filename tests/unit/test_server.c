@@ -489,7 +489,8 @@ static void names_and_bodies_arrive_as_sent(void **state)
     r = http(port, "GET", "/v2/error_injection/injection/a%2Fb", NULL);
     expect_http_status(&r, 200, "GET a%2Fb");
     assert_string_equal(r.body, "[{\"enabled\":true,\"one_shot\":true,\"parameters\":"
-                                "[{\"key\":\"k\",\"value\":\"v w\"},{\"key\":\"n\",\"value\":\"5\"}]}]");
+                                "[{\"key\":\"k\",\"value\":\"v w\"},{\"key\":\"n\",\"value\":\"5\"}],"
+                                "\"term\":\"1*on\",\"seed\":42}]");
     response_free(&r);
     errinj_server_stop(srv);
 }
@@ -991,6 +992,7 @@ static void options_beyond_their_limits_are_einval(void **state)
 
 int main(void)
 {
+    setenv("ERRINJ_SEED", "42", 1); /* the process seed, before anything reads it */
     errinj_set_log(NULL, NULL);
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_teardown(fn, disable_everything)

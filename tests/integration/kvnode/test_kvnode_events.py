@@ -105,7 +105,9 @@ async def test_parameters_reach_the_handler_and_the_event(kvnode, api, connect):
         waiting = await stream.wait_for_injection("kv_put_before_apply", phase="waiting", timeout=DEADLINE)
         assert waiting["parameters"] == {"key": parked_key, "timeout_ms": "60000"}
         assert waiting["shard"] == kvnode.shard_of(parked_key)
-        assert await api.get_injection(kvnode.node, "kv_put_before_apply") == [
+        state = await api.get_injection(kvnode.node, "kv_put_before_apply")
+        assert state[0].pop("term") == "on" and isinstance(state[0].pop("seed"), int), state
+        assert state == [
             {"enabled": True, "one_shot": False,
              "parameters": [{"key": "key", "value": parked_key}, {"key": "timeout_ms", "value": "60000"}]}]
         await api.message_injection(kvnode.node, "kv_put_before_apply")
