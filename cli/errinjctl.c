@@ -515,7 +515,7 @@ static int run_points(ctl *ctl, const command *cmd, int argc, char **argv)
 static int run_enable(ctl *ctl, const command *cmd, int argc, char **argv)
 {
     argscan a = {.ctl = ctl, .argc = argc, .argv = argv};
-    const char *name = NULL;
+    const char *name = NULL, *term = NULL, *seed = NULL;
     int one_shot = 0;
     json_t *params = json_object();
     int rc = -1;
@@ -529,6 +529,23 @@ static int run_enable(ctl *ctl, const command *cmd, int argc, char **argv)
             if (m < 0)
                 rc = EXIT_USAGE;
             one_shot = 1;
+        } else if (r == SCAN_OPTION && (m = option_is(&a, "term", 0, 1)) != 0) {
+            if (m < 0)
+                rc = EXIT_USAGE;
+            else if (a.value[0] == '\0')
+                rc = usage_error(ctl, "--term needs a term, such as '2*off->1*on'");
+            term = a.value;
+        } else if (r == SCAN_OPTION && (m = option_is(&a, "seed", 0, 1)) != 0) {
+            if (m < 0) {
+                rc = EXIT_USAGE;
+                break;
+            }
+            seed = a.value;
+            int ok = *seed != '\0';
+            for (const char *p = seed; *p && ok; p++)
+                ok = *p >= '0' && *p <= '9';
+            if (!ok || strlen(seed) > 20 || (strlen(seed) == 20 && strcmp(seed, "18446744073709551615") > 0))
+                rc = usage_error(ctl, "bad seed '%s': expected an unsigned 64-bit decimal integer", seed);
         } else if (r == SCAN_OPTION && (m = option_is(&a, "param", 'p', 1)) != 0) {
             if (m < 0) {
                 rc = EXIT_USAGE;
@@ -551,10 +568,20 @@ static int run_enable(ctl *ctl, const command *cmd, int argc, char **argv)
     }
     if (rc < 0 && !name)
         rc = usage_error(ctl, "missing NAME");
+    if (rc < 0 && one_shot && term)
+        rc = usage_error(ctl, "--one-shot and --term do not go together: --one-shot is the term 1*on");
     if (rc < 0) {
         char *body = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
         strbuf path = {0};
         injection_path(&path, name, one_shot ? "?one_shot=true" : "?one_shot=false");
+        if (term) {
+            strbuf_append(&path, "&term=");
+            strbuf_append_url_encoded(&path, term);
+        }
+        if (seed) {
+            strbuf_append(&path, "&seed=");
+            strbuf_append(&path, seed);
+        }
         http_response resp;
         rc = call(ctl, "POST", path.s, body, &resp);
         if (rc == 0)
@@ -749,7 +776,8 @@ static void append_time(strbuf *line, json_t *ts)
 
 /*
  * One readable line for an event:
- * "SEQ DATE TIME shard=N TYPE PHASE NAME FILE:LINE [KEY=VALUE]..."
+ * "SEQ DATE TIME shard=N TYPE PHASE NAME FILE:LINE action=A eval=N [KEY=VALUE]..."
+ * (action and eval only when the server sends them).
  */
 static void format_event(strbuf *line, json_t *ev)
 {
@@ -781,6 +809,14 @@ static void format_event(strbuf *line, json_t *ev)
     } else {
         strbuf_append(line, "-");
     }
+    const char *action = string_field(ev, "action", NULL);
+    if (action) {
+        strbuf_append(line, " action=");
+        append_word(line, action);
+    }
+    json_t *eval = json_object_get(ev, "eval");
+    if (json_is_integer(eval))
+        strbuf_appendf(line, " eval=%" JSON_INTEGER_FORMAT, json_integer_value(eval));
     json_t *params = json_object_get(ev, "parameters");
     const char *key;
     json_t *value;
@@ -1121,12 +1157,17 @@ static const command commands[] = {
      "NAME, TYPE, LOCATION (file:line), ENABLED, ENTERS (fires since enabled) and\n"
      "WAITERS (threads parked in a handler).\n",
      run_points},
-    {"enable", "NAME [--one-shot] [-p KEY=VALUE]...", "enable an injection",
-     "Enables the injection NAME. Enabling an enabled injection replaces its parameters\n"
-     "and one-shot setting and keeps its counters.\n"
+    {"enable", "NAME [--one-shot] [--term T] [--seed S] [-p KEY=VALUE]...", "enable an injection",
+     "Enables the injection NAME. Enabling an enabled injection replaces its parameters,\n"
+     "one-shot setting and term and keeps its counters.\n"
      "\n"
      "Options:\n"
      "  --one-shot          fire once in the whole process, then disable itself\n"
+     "  --term T            when and how often it fires: steps [PCT%][COUNT*]action[(ARG)]\n"
+     "                      joined by ->, actions on, off, return(V), sleep(MS), pause, abort\n"
+     "                      (for example '2*off->1*on' or '1%return(-5)'); not with --one-shot\n"
+     "  --seed S            seed of the term's PCT draws (unsigned 64-bit; default the\n"
+     "                      server's process seed): one seed, one pattern of decisions\n"
      "  -p, --param KEY=VALUE\n"
      "                      a parameter for the point (repeatable; VALUE may be empty)\n",
      run_enable},

@@ -231,6 +231,7 @@ def free_port():
 EVENT_LINE = re.compile(
     r"^(?P<seq>\d+) (?P<date>\d{4}-\d\d-\d\d) (?P<time>\d\d:\d\d:\d\d\.\d{6}) "
     r"shard=(?P<shard>\d+) (?P<type>\S+) (?P<phase>\S+) (?P<name>\S+) (?P<where>\S+)"
+    r"(?: action=(?P<action>\S+) eval=(?P<eval>\d+))?"
     r"(?P<params>( \S+=\S+)*)$"
 )
 
@@ -261,7 +262,7 @@ def test_each_command_has_help(command):
 
 def test_enable_help_names_its_options():
     out = ok(None, "enable", "--help")
-    assert "--one-shot" in out and "KEY=VALUE" in out
+    assert "--one-shot" in out and "KEY=VALUE" in out and "--term T" in out and "--seed S" in out
 
 
 def test_version():
@@ -283,6 +284,12 @@ def test_version():
         (["enable", "a", "-p", "=v"], r"bad parameter '=v': expected KEY=VALUE"),
         (["enable", "a", "-p"], r"option -p needs a value"),
         (["enable", "a", "--one-shot=yes"], r"option --one-shot takes no value"),
+        (["enable", "a", "--one-shot", "--term", "3*on"], r"--one-shot and --term do not go together"),
+        (["enable", "a", "--term", ""], r"--term needs a term"),
+        (["enable", "a", "--term"], r"option --term needs a value"),
+        (["enable", "a", "--seed", "x"], r"bad seed 'x'"),
+        (["enable", "a", "--seed", "-1"], r"bad seed '-1'"),
+        (["enable", "a", "--seed", "18446744073709551616"], r"bad seed"),
         (["disable"], r"disable: missing NAME \(or --all\)"),
         (["disable", "a", "--all"], r"NAME or --all, not both"),
         (["message"], r"message: missing NAME"),
@@ -528,7 +535,7 @@ def test_wait_exits_0_on_the_nth_live_hit(host, background):
     waiter.connected()
     host.fire("enter", "w")
     first = waiter.out.next()
-    assert EVENT_LINE.match(first) and first.endswith(" enter hit w -"), first
+    assert EVENT_LINE.match(first) and first.endswith(" enter hit w - action=on eval=1"), first
     assert waiter.proc.poll() is None  # one hit of two
     host.fire("enter", "w")
     assert waiter.wait() == 0
@@ -656,6 +663,34 @@ def test_token_from_option_or_environment(token_host, background):
     events.connected()
     token_host.fire("enter", "t")
     assert json.loads(events.out.next())["injection"] == "t"
+
+
+def test_enable_with_a_term_and_a_seed_fires_as_the_term_says(host, background):
+    ok(host.url, "enable", "tm", "--term", "2*off->1*on", "--seed", "18446744073709551615")
+    state = json.loads(ok(host.url, "get", "tm"))[0]
+    assert (state["term"], state["seed"]) == ("2*off->1*on", "18446744073709551615"), state
+    events = background(host.url, "-v", "events", "--injection", "tm")
+    events.connected()
+    assert [host.fire("enter", "tm") for _ in range(4)] == [0, 0, 1, 0]
+    line = events.out.next()
+    m = EVENT_LINE.match(line)
+    assert m and (m["name"], m["action"], m["eval"]) == ("tm", "on", "3"), line
+    assert "tm" not in ok(host.url, "list").splitlines()  # its last step ran out
+    ok(host.url, "enable", "tm2", "--term", "return(-7)")
+    assert host.fire("exception", "tm2") == -7
+    ok(host.url, "enable", "plain")
+    assert json.loads(ok(host.url, "get", "plain"))[0]["term"] == "on"
+    status = json.loads(ok(host.url, "status"))
+    assert isinstance(status["seed"], int)
+    assert json.loads(ok(host.url, "get", "plain"))[0]["seed"] == status["seed"]
+
+
+def test_a_bad_term_is_the_servers_400_with_its_offset(host):
+    r = ctl(host.url, "enable", "bad", "--term", "1*on->0%off")
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert re.search(r"enable: server error: HTTP 400: bad term at offset 6: percentage must be more than 0",
+                     r.stderr), r.stderr
+    assert ok(host.url, "list") == ""
 
 
 def test_bad_names_are_refused_by_the_server_with_its_message(host):
@@ -788,6 +823,11 @@ def test_enable_request_on_the_wire(fake):
     ok(server.url, "enable", "plain")
     req = server.request()
     assert req["line"].endswith("/injection/plain?one_shot=false HTTP/1.1")
+
+    ok(server.url, "enable", "t", "--term", "50%2*return(-5)->off", "--seed", "42")
+    req = server.request()
+    assert req["line"].endswith("/injection/t?one_shot=false&term=50%252%2Areturn%28-5%29-%3Eoff&seed=42 HTTP/1.1"), \
+        req["line"]
     assert json.loads(req["body"]) == {}
     assert "authorization" not in req["headers"]
 

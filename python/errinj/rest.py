@@ -121,14 +121,25 @@ class RESTClient:
 
     # --- injections, as ScyllaRESTAPIClient names them -------------------------------------
 
-    async def enable_injection(self, node_ip: Node, injection: str, one_shot: bool,
-                               parameters: Optional[Mapping[str, Any]] = {}) -> None:  # noqa: B006
+    async def enable_injection(self, node_ip: Node, injection: str, one_shot: bool = False,
+                               parameters: Optional[Mapping[str, Any]] = {},  # noqa: B006
+                               *, term: Optional[str] = None, seed: Optional[int] = None) -> None:
         """Enable ``injection`` on ``node_ip``: ``POST .../injection/{name}?one_shot=True|False`` with
         the parameters as a JSON object of strings. A one-shot fires once, then disables itself.
-        Enabling an enabled injection replaces its parameters and one_shot and keeps its counters."""
+        Enabling an enabled injection replaces its parameters and one_shot and keeps its counters.
+
+        ``term`` says when and how often it fires (``"2*off->1*on"``, ``"1%return(-5)"``; the fault
+        terms of errinj(3)), ``seed`` seeds its percentage draws (an unsigned 64-bit integer; default
+        the server's process seed). A bad term raises ``HTTPError`` 400 naming its offset."""
         body = {key: str(value) for key, value in (parameters or {}).items()}
-        await self._request("POST", node_ip, _injection_path(injection),
-                            params={"one_shot": str(one_shot)}, json=body)
+        params = {"one_shot": str(one_shot)}
+        if term is not None:
+            params["term"] = term
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 64:
+                raise ValueError(f"seed must be an unsigned 64-bit integer, not {seed!r}")
+            params["seed"] = str(seed)
+        await self._request("POST", node_ip, _injection_path(injection), params=params, json=body)
 
     async def disable_injection(self, node_ip: Node, injection: str) -> None:
         """Disable ``injection`` (releasing every thread parked in it); unknown names are not an error."""
@@ -140,7 +151,8 @@ class RESTClient:
 
     async def get_injection(self, node_ip: Node, injection: str) -> List[Dict[str, Any]]:
         """The state of ``injection``, as ScyllaDB's per-shard JSON list: ``[{"enabled": true,
-        "one_shot": false, "parameters": [{"key": k, "value": v}]}]`` or ``[{"enabled": false}]``."""
+        "one_shot": false, "parameters": [{"key": k, "value": v}], "term": "on", "seed": S}]`` or
+        ``[{"enabled": false}]``."""
         return await self._get_json(node_ip, _injection_path(injection))
 
     async def get_enabled_injections(self, node_ip: Node) -> List[str]:

@@ -678,6 +678,10 @@ class InjectionEventStream:
             recent = []
             for event in self.events[-5:]:
                 word = f"{event.get('injection')}/{event.get('phase')}"
+                if event.get("action") not in (None, "on"):
+                    word += f"[{event.get('action')}]"
+                if event.get("eval") is not None:
+                    word += f"@eval{event.get('eval')}"
                 if len(self.nodes) > 1:
                     word += f"@{event.get('node')}"
                 recent.append(f"{word}#{event.get('seq')}")

@@ -32,6 +32,18 @@ async def test_enable_injection_sends_one_shot_as_str_and_parameters_as_strings(
     assert json.loads(server.requests[-1].body) == {}
 
 
+async def test_enable_injection_sends_term_and_seed_as_query_values(server, api):
+    await api.enable_injection("127.0.0.1", "t", term="2*off->1*on", seed=18446744073709551615)
+    req = server.requests[-1]
+    assert req.query == [("one_shot", "False"), ("term", "2*off->1*on"), ("seed", "18446744073709551615")]
+    await api.enable_injection("127.0.0.1", "t2", False, {"k": 1}, term="1%return(-5)")
+    assert server.requests[-1].query == [("one_shot", "False"), ("term", "1%return(-5)")]
+    for bad in (-1, 2 ** 64, "7", True, 1.5):
+        with pytest.raises(ValueError):
+            await api.enable_injection("127.0.0.1", "t3", seed=bad)
+    assert server.requests[-1].query[-1] == ("term", "1%return(-5)")  # nothing more was sent
+
+
 async def test_injection_names_are_percent_encoded_as_one_path_segment(server, api):
     name = "a b/c?d%ž"
     await api.enable_injection("127.0.0.1", name, one_shot=False)
