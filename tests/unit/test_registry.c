@@ -11,6 +11,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -192,6 +194,82 @@ static void catalogue_lists_points_that_never_ran(void **state)
     assert_true(c.line > 0);
 }
 
+static void count_named(const errinj_point *p, void *arg)
+{
+    struct { const char *name; int n; } *want = arg;
+    if (strcmp(p->name, want->name) == 0)
+        want->n++;
+}
+
+static int listed(const char *name)
+{
+    struct { const char *name; int n; } want = {name, 0};
+    errinj_list_points(count_named, &want);
+    return want.n;
+}
+
+/* Runs fire() with stderr sent to a file and returns what it wrote there. */
+static char *stderr_of(bool (*fire)(struct errinj_site *), struct errinj_site *site, bool *fired)
+{
+    static char text[1024];
+    fflush(stderr);
+    FILE *capture = tmpfile();
+    assert_non_null(capture);
+    int saved = dup(2);
+    dup2(fileno(capture), 2);
+    *fired = fire(site);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(capture);
+    size_t n = fread(text, 1, sizeof(text) - 1, capture);
+    text[n] = '\0';
+    fclose(capture);
+    return text;
+}
+
+static bool fire_enter_site(struct errinj_site *site)
+{
+    return errinj__fire_enter(site);
+}
+
+/* A record as the x86-64 asm emits it (active = 1) that no constructor listed: what a toolchain
+ * that loses the errinj_sites section leaves. Its first run lists it, fires it and says so. */
+static void a_site_missing_from_the_catalogue_is_listed_when_it_runs_and_reported(void **state)
+{
+    (void)state;
+    static struct errinj_site lost = {"reg_lost_site", "lost.c", 7, ERRINJ_TYPE_ENTER, (void *)1, NULL};
+    assert_int_equal(listed("reg_lost_site"), 0);
+    assert_int_equal(errinj_enable("reg_lost_site", false, NULL), 0);
+    bool fired = false;
+    const char *err = stderr_of(fire_enter_site, &lost, &fired);
+    assert_true(fired);
+    assert_non_null(strstr(err, "\"reg_lost_site\" at lost.c:7 ran but was not in the catalogue"));
+    assert_int_equal(listed("reg_lost_site"), 1);
+    assert_ptr_equal(__atomic_load_n(&lost.active, __ATOMIC_ACQUIRE), errinj__entry_find("reg_lost_site"));
+    errinj_disable("reg_lost_site");
+    assert_null(__atomic_load_n(&lost.active, __ATOMIC_ACQUIRE));
+    assert_false(errinj__fire_enter(&lost));
+    errinj__site_unlist(&lost);
+}
+
+/* A C++ record that runs before its module's constructors listed it (static initialisation
+ * order) is listed and fires without a warning. */
+static void a_cxx_site_running_before_its_listing_fires_quietly(void **state)
+{
+    (void)state;
+    static struct errinj_site early = {"reg_early_cxx", "early.cpp", 3, ERRINJ_TYPE_ENTER, &errinj__unlisted[1], NULL};
+    assert_int_equal(errinj_enable("reg_early_cxx", false, NULL), 0);
+    bool fired = false;
+    const char *err = stderr_of(fire_enter_site, &early, &fired);
+    assert_true(fired);
+    assert_null(strstr(err, "catalogue"));
+    errinj__site_list(&early); /* its constructor, later: listed once */
+    assert_int_equal(listed("reg_early_cxx"), 1);
+    errinj__site_unlist(&early);
+    assert_int_equal(listed("reg_early_cxx"), 0);
+}
+
 typedef bool (*plugin_fn)(void);
 
 static void sites_in_a_library_loaded_later_follow_the_enabled_state(void **state)
@@ -311,6 +389,8 @@ int main(void)
         cmocka_unit_test_setup(parameter_copies_values_and_reports_missing_and_short_buffers, reset),
         cmocka_unit_test_setup(enabled_list_is_sorted_and_disable_all_empties_it, reset),
         cmocka_unit_test_setup(catalogue_lists_points_that_never_ran, reset),
+        cmocka_unit_test_setup(a_site_missing_from_the_catalogue_is_listed_when_it_runs_and_reported, reset),
+        cmocka_unit_test_setup(a_cxx_site_running_before_its_listing_fires_quietly, reset),
         cmocka_unit_test_setup(sites_in_a_library_loaded_later_follow_the_enabled_state, reset),
         cmocka_unit_test_setup(thousands_of_names_enable_and_disable, reset),
         cmocka_unit_test_setup(enable_disable_races_firing_threads_safely, reset),
