@@ -512,6 +512,13 @@ static int run_points(ctl *ctl, const command *cmd, int argc, char **argv)
     return flush_stdout(ctl);
 }
 
+/* The server's Errinj-Warning (a name no compiled-in point has, say), on stderr. */
+static void print_server_warning(const ctl *ctl, const http_response *resp)
+{
+    if (resp->warning != NULL && resp->warning[0] != '\0')
+        complain(ctl, "warning: %s", resp->warning);
+}
+
 static int run_enable(ctl *ctl, const command *cmd, int argc, char **argv)
 {
     argscan a = {.ctl = ctl, .argc = argc, .argv = argv};
@@ -584,8 +591,10 @@ static int run_enable(ctl *ctl, const command *cmd, int argc, char **argv)
         }
         http_response resp;
         rc = call(ctl, "POST", path.s, body, &resp);
-        if (rc == 0)
+        if (rc == 0) {
+            print_server_warning(ctl, &resp);
             http_response_free(&resp);
+        }
         strbuf_free(&path);
         free(body);
     }
@@ -1076,6 +1085,97 @@ static int parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* The server holds a wait at most this long; longer (or unlimited) waits ask again. */
+#define SERVER_WAIT_MAX_S 3600.0
+
+/* Prints the JSON array of events a server-side wait answered, as the stream would. */
+static int print_wait_answer(watch *w, const http_response *resp)
+{
+    json_t *events = answer_json(w->ctl, resp);
+    if (!json_is_array(events)) {
+        if (events)
+            complain(w->ctl, "the server's wait answer is not a JSON array");
+        json_decref(events);
+        return EXIT_SERVER;
+    }
+    size_t i;
+    json_t *ev;
+    int rc = 0;
+    json_array_foreach(events, i, ev) {
+        char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        sse_event sev = {.type = "message", .data = text ? text : "{}", .data_len = text ? strlen(text) : 2};
+        if (rc == 0 && print_event_line(w, &sev, ev) != 0)
+            rc = STOP_OUTPUT;
+        free(text);
+    }
+    json_decref(events);
+    if (rc == STOP_OUTPUT) {
+        complain(w->ctl, "cannot write to standard output: %s", strerror(errno));
+        return EXIT_SERVER;
+    }
+    return EXIT_SEEN_OR_OK;
+}
+
+/*
+ * wait without --since: the server waits (GET .../injection/NAME/wait) from the injection's
+ * latest enable, so a hit between the enable and this command is not missed. A timeout beyond
+ * what the server holds, or none, becomes several requests; a wait consumes nothing, so each
+ * asks for the same events again.
+ */
+static int run_wait_on_server(watch *w, double timeout)
+{
+    ctl *ctl = w->ctl;
+    double deadline = timeout > 0 ? mono_now() + timeout : 0;
+    for (;;) {
+        double slice = SERVER_WAIT_MAX_S;
+        if (deadline > 0) {
+            double left = deadline - mono_now();
+            slice = left < 0 ? 0 : left < slice ? left : slice;
+        }
+        char number[64];
+        strbuf path = {0};
+        injection_path(&path, w->name, "/wait");
+        snprintf(number, sizeof(number), "%" PRIu64, w->want);
+        add_query(&path, "count", number);
+        if (strcmp(w->phase, "hit") != 0)
+            add_query(&path, "phase", w->phase);
+        snprintf(number, sizeof(number), "%.3f", slice);
+        add_query(&path, "timeout", number);
+        http_response resp;
+        char err[CURL_ERROR_SIZE + 256];
+        /* The server answers 408 at the end of the slice; a little longer means it is stuck. */
+        double sent_at = mono_now();
+        int sent = http_request_timeout(&ctl->client, "GET", path.s, NULL, slice + 2, &resp, err, sizeof(err));
+        strbuf_free(&path);
+        if (sent != 0 && mono_now() - sent_at >= slice + 2) {
+            complain(ctl, "no answer from %s within %g s (%s)", ctl->client.base_url, slice + 2, err);
+            return EXIT_SERVER;
+        } else if (sent != 0) {
+            complain(ctl, "cannot reach the server at %s: %s", ctl->client.base_url, err);
+            return EXIT_SERVER;
+        }
+        int rc;
+        if (resp.status == 200) {
+            rc = print_wait_answer(w, &resp);
+        } else if (resp.status == 408 && (deadline == 0 || mono_now() < deadline)) {
+            http_response_free(&resp);
+            continue; /* the server's limit, not ours: ask again */
+        } else if (resp.status == 408) {
+            char what[512];
+            http_error_describe(&resp, what, sizeof(what));
+            complain(ctl, "timed out after %g s waiting for %s (phase %s): %s", timeout, w->name, w->phase, what);
+            rc = EXIT_TIMED_OUT;
+        } else {
+            char what[512];
+            http_error_describe(&resp, what, sizeof(what));
+            complain(ctl, "server error: %s", what);
+            rc = EXIT_SERVER;
+        }
+        http_response_free(&resp);
+        return rc;
+    }
+}
+
 static int run_wait(ctl *ctl, const command *cmd, int argc, char **argv)
 {
     argscan a = {.ctl = ctl, .argc = argc, .argv = argv};
@@ -1131,13 +1231,14 @@ static int run_wait(ctl *ctl, const command *cmd, int argc, char **argv)
     if (!w.name)
         return usage_error(ctl, "missing NAME");
 
+    if (!since)
+        return run_wait_on_server(&w, timeout);
     strbuf path = {0};
     strbuf_append(&path, API "/events");
     add_query(&path, "injection", w.name);
     if (strcmp(w.phase, "hit") != 0)
         add_query(&path, "phase", w.phase);
-    if (since)
-        add_query(&path, "since", since);
+    add_query(&path, "since", since);
     int rc = run_stream(&w, path.s, timeout);
     strbuf_free(&path);
     return rc;
@@ -1209,15 +1310,16 @@ static const command commands[] = {
     {"wait", "NAME [--count N] [--timeout SECONDS] [--since SEQ]", "wait until NAME fires",
      "Waits until NAME fires (N times) and prints the matching events as 'events' does.\n"
      "Exits 0 as soon as the Nth hit arrives, 1 when the timeout passes first, 3 when\n"
-     "the server cannot be reached or goes away. Only hits after the stream connected\n"
-     "count, unless --since names the seq to count from (read it from 'status' before\n"
-     "the action that fires the point, and no hit is missed).\n"
+     "the server cannot be reached or goes away. The server waits: the hits since NAME\n"
+     "was last enabled count, so a hit between 'enable' and 'wait' is not missed.\n"
+     "With --since, the event stream is read instead and the kept events after that\n"
+     "seq count.\n"
      "\n"
      "Options:\n"
      "  -n, --count N         wait for N hits (default 1)\n"
      "  -t, --timeout SECONDS give up after SECONDS, fractions allowed (default 30;\n"
      "                        0 waits without limit)\n"
-     "  --since SEQ           also count the kept events after SEQ\n"
+     "  --since SEQ           count the kept events after SEQ (read the stream)\n"
      "  --phase P             count events of phase P instead of hit (waiting,\n"
      "                        released, timeout, or all)\n"
      "  --json                print the events' JSON instead of readable lines\n"

@@ -41,6 +41,26 @@ void http_response_free(http_response *resp)
     free(resp->body);
     resp->body = NULL;
     resp->body_len = 0;
+    free(resp->warning);
+    resp->warning = NULL;
+}
+
+/* Keeps the value of an Errinj-Warning header (the last one, without its line end). */
+static size_t collect_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    http_response *resp = userdata;
+    size_t len = size * nmemb;
+    static const char name[] = "Errinj-Warning:";
+    if (len > sizeof(name) - 1 && strncasecmp(ptr, name, sizeof(name) - 1) == 0) {
+        const char *v = ptr + sizeof(name) - 1, *end = ptr + len;
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+            end--;
+        free(resp->warning);
+        resp->warning = strndup(v, (size_t)(end - v));
+    }
+    return len;
 }
 
 /* Collects an answer's body, up to a cap. */
@@ -112,6 +132,12 @@ static void describe_curl_error(CURLcode code, const char *errbuf, char *err, si
 int http_request(const http_client *client, const char *method, const char *path, const char *body,
                  http_response *resp, char *err, size_t err_len)
 {
+    return http_request_timeout(client, method, path, body, REQUEST_TIMEOUT_S, resp, err, err_len);
+}
+
+int http_request_timeout(const http_client *client, const char *method, const char *path, const char *body,
+                         double timeout_s, http_response *resp, char *err, size_t err_len)
+{
     memset(resp, 0, sizeof(*resp));
     strbuf url = {0}, noproxy = {0};
     strbuf_append(&url, client->base_url);
@@ -126,7 +152,9 @@ int http_request(const http_client *client, const char *method, const char *path
         snprintf(err, err_len, "cannot create a curl handle");
         goto out;
     }
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000));
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, collect_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &sink);
     if (strcmp(method, "POST") == 0) {
@@ -142,6 +170,8 @@ int http_request(const http_client *client, const char *method, const char *path
             snprintf(err, err_len, "the answer is over %zu bytes", sink.cap);
         else
             describe_curl_error(code, errbuf, err, err_len);
+        free(resp->warning);
+        resp->warning = NULL;
         goto out;
     }
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp->status);

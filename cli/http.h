@@ -24,6 +24,7 @@ typedef struct http_response {
     long status;
     char *body;
     size_t body_len;
+    char *warning; /* the server's Errinj-Warning header, or NULL */
 } http_response;
 
 void http_response_free(http_response *resp);
@@ -36,6 +37,11 @@ void http_response_free(http_response *resp);
  */
 int http_request(const http_client *client, const char *method, const char *path, const char *body,
                  http_response *resp, char *err, size_t err_len);
+
+/* The same with a total time limit of `timeout_s` seconds instead of the default 60 (for a
+ * request the server holds, such as a server-side wait). */
+int http_request_timeout(const http_client *client, const char *method, const char *path, const char *body,
+                         double timeout_s, http_response *resp, char *err, size_t err_len);
 
 /* Receives stream bytes as they arrive. Return 0 to go on, non-zero to stop the stream. */
 typedef int (*http_data_fn)(void *arg, const char *buf, size_t len);

@@ -69,6 +69,10 @@ void errinj__http_reply_free(struct errinj__http_reply *reply)
 {
     free(reply->body);
     reply->body = NULL;
+    free(reply->warning);
+    reply->warning = NULL;
+    free(reply->wait_query.name);
+    reply->wait_query.name = NULL;
     errinj__filter_free(&reply->filter);
 }
 
@@ -340,6 +344,110 @@ static void enable_injection(const char *name, const struct errinj__http_request
         return;
     }
     reply_empty(reply);
+    reply->has_seq = true;
+    reply->seq = errinj__last_enable_seq();
+    if (!errinj__has_site(name)) {
+        /* Still enabled (run-time names exist), but a typo here would silently test nothing. */
+        static const char prefix[] = "no compiled-in point named ";
+        size_t len = strlen(name);
+        reply->warning = malloc(sizeof(prefix) + len);
+        if (reply->warning != NULL) {
+            memcpy(reply->warning, prefix, sizeof(prefix) - 1);
+            memcpy(reply->warning + sizeof(prefix) - 1, name, len + 1);
+        }
+    }
+}
+
+/* Seconds with an optional fraction ("30", "0.25") into milliseconds, rounded up; false on
+ * anything else or beyond max_ms. */
+static bool parse_seconds_ms(const char *s, int64_t max_ms, int64_t *out)
+{
+    int64_t whole = 0, frac_ns = 0, scale = 100000000;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        whole = whole * 10 + (*p - '0');
+        if (whole > max_ms / 1000)
+            return false;
+    }
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            frac_ns += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (*p != '\0')
+        return false;
+    int64_t ms = whole * 1000 + (frac_ns + 999999) / 1000000;
+    if (ms > max_ms)
+        return false;
+    *out = ms;
+    return true;
+}
+
+static const char *const phase_names[] = {"hit", "waiting", "released", "timeout"};
+
+static int index_of(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Validates GET .../injection/{name}/wait into reply->wait_query (taking name); false after a 400. */
+static bool parse_wait(char *name, const struct errinj__http_request *req, struct errinj__http_reply *reply)
+{
+    struct errinj__wait_query *w = &reply->wait_query;
+    *w = (struct errinj__wait_query){.name = name, .count = 1, .timeout_ms = 30 * 1000};
+    bool after_given = false;
+    const char *bad = NULL;
+    for (size_t i = 0; i < req->query_count && bad == NULL; i++) {
+        const struct errinj__query_arg *arg = &req->query[i];
+        char *v = query_value(arg);
+        long long n;
+        if (v == NULL) {
+            bad = "query value has a bad percent-encoding";
+        } else if (query_key_is(arg, "phase")) {
+            int p = index_of(phase_names, 4, v);
+            if (strcmp(v, "all") == 0)
+                w->phases |= 0xf;
+            else if (p < 0)
+                bad = "phase must be hit, waiting, released, timeout or all";
+            else
+                w->phases |= 1u << p;
+        } else if (query_key_is(arg, "count")) {
+            if (!parse_count(v, &n) || n < 1 || n > ERRINJ__WAIT_COUNT_MAX)
+                bad = "count must be an integer from 1 to 10000";
+            else
+                w->count = (uint64_t)n;
+        } else if (query_key_is(arg, "after")) {
+            if (!parse_count(v, &n))
+                bad = "after must be a non-negative integer (an event seq)";
+            else
+                w->after = (uint64_t)n, after_given = true;
+        } else if (query_key_is(arg, "timeout")) {
+            if (!parse_seconds_ms(v, ERRINJ__WAIT_TIMEOUT_MAX_MS, &w->timeout_ms))
+                bad = "timeout must be seconds from 0 to 3600 (fractions allowed)";
+        }
+        free(v);
+    }
+    if (bad != NULL) {
+        errinj__http_error(reply, 400, bad);
+        return false;
+    }
+    if (w->phases == 0)
+        w->phases = 1u << ERRINJ__PHASE_HIT;
+    /* By default from the latest enable: enable, act, wait then sees every hit of the act. A
+     * name never enabled has no such moment; its wait starts now. */
+    if (!after_given && !errinj__enable_seq(name, &w->after))
+        w->after = errinj__seq_last();
+    reply->wait = true;
+    return true;
 }
 
 struct points_ctx {
@@ -357,15 +465,6 @@ static void point_one(const errinj_point *p, void *arg)
 }
 
 static const char *const type_names[] = {"sleep", "exception", "lambda", "handler", "enter"};
-static const char *const phase_names[] = {"hit", "waiting", "released", "timeout"};
-
-static int index_of(const char *const *names, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], s) == 0)
-            return (int)i;
-    return -1;
-}
 
 /* Validates the events query into reply->filter; false after setting a 400. */
 static bool parse_filter(const struct errinj__http_request *req, struct errinj__http_reply *reply)
@@ -523,7 +622,7 @@ static void route_injection(const char *rest, const struct errinj__http_request 
     size_t seg_len = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
     const char *action = slash != NULL ? slash + 1 : NULL;
     if (action != NULL && strcmp(action, "message") != 0 && strcmp(action, "enters") != 0 &&
-        strcmp(action, "waiters") != 0 && strcmp(action, "evaluations") != 0) {
+        strcmp(action, "waiters") != 0 && strcmp(action, "evaluations") != 0 && strcmp(action, "wait") != 0) {
         errinj__http_error(reply, 404, "unknown path");
         return;
     }
@@ -556,6 +655,9 @@ static void route_injection(const char *rest, const struct errinj__http_request 
     } else if (strcmp(action, "message") == 0) {
         errinj_message(name);
         reply_empty(reply);
+    } else if (strcmp(action, "wait") == 0) {
+        parse_wait(name, req, reply); /* the reply owns name now, whatever the outcome */
+        return;
     } else if (strcmp(action, "enters") == 0) {
         reply_json(reply, 200, json_integer((json_int_t)errinj_enters(name)));
     } else if (strcmp(action, "evaluations") == 0) {

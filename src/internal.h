@@ -61,6 +61,7 @@ struct errinj__entry {
     atomic_uint_fast64_t generation; /* bumped by disable: parked handlers of older generations leave */
     _Atomic(struct errinj__config *) cfg;
     struct errinj_site *sites;
+    atomic_uint_fast64_t enable_seq; /* 1 + the last seq published before the latest enable took effect; 0: never enabled */
 };
 
 /* Lists a site that ran before it was catalogued (saying so when a C site's catalogue entry was
@@ -85,6 +86,13 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
  */
 int errinj__enable_term(const char *name, bool one_shot, const char *term, bool has_seed, uint64_t seed,
                         struct errinj__config *cfg, char *why, size_t why_len);
+/* The last seq published before the calling thread's latest successful enable took effect:
+ * every event of that enable has a higher seq. */
+uint64_t errinj__last_enable_seq(void);
+/* The same for the latest enable of name by any thread; false when name was never enabled. */
+bool errinj__enable_seq(const char *name, uint64_t *seq);
+/* True when a loaded module has a compiled-in point named name. */
+bool errinj__has_site(const char *name);
 /* Snapshot of an entry for the REST API. */
 struct errinj__entry_state {
     bool enabled;
@@ -232,6 +240,17 @@ struct errinj__filter {
 };
 void errinj__filter_free(struct errinj__filter *f);
 
+/* What a server-side wait (GET .../injection/{name}/wait) asked for. */
+#define ERRINJ__WAIT_COUNT_MAX 10000
+#define ERRINJ__WAIT_TIMEOUT_MAX_MS (3600ll * 1000)
+struct errinj__wait_query {
+    char *name;          /* decoded, malloc'd */
+    unsigned phases;     /* bit per phase */
+    uint64_t count;      /* events wanted, 1 to ERRINJ__WAIT_COUNT_MAX */
+    uint64_t after;      /* only events with a higher seq */
+    int64_t timeout_ms;  /* 0 to ERRINJ__WAIT_TIMEOUT_MAX_MS */
+};
+
 struct errinj__http_reply {
     int status;
     char *body; /* malloc'd or NULL */
@@ -243,6 +262,11 @@ struct errinj__http_reply {
     const char *csp;
     bool stream;                 /* start an SSE stream with `filter` */
     struct errinj__filter filter; /* owned by the reply until taken */
+    bool has_seq;                /* send Errinj-Seq: seq (an enable's answer) */
+    uint64_t seq;
+    char *warning;               /* Errinj-Warning, malloc'd, or NULL */
+    bool wait;                   /* start a server-side wait with `wait_query` */
+    struct errinj__wait_query wait_query; /* owned by the reply until taken */
 };
 
 /* What the router needs to know of the server. */

@@ -463,6 +463,35 @@ void errinj__entry_disable_locked(struct errinj__entry *e, bool release_waiters)
     }
 }
 
+static _Thread_local uint64_t t_last_enable_seq;
+
+uint64_t errinj__last_enable_seq(void)
+{
+    return t_last_enable_seq;
+}
+
+bool errinj__enable_seq(const char *name, uint64_t *seq)
+{
+    struct errinj__entry *e = errinj__entry_find(name);
+    /* enable_seq holds the seq plus one, so 0 means never enabled (a compiled-in point's entry). */
+    uint64_t stored = e != NULL ? atomic_load(&e->enable_seq) : 0;
+    if (stored == 0)
+        return false;
+    *seq = stored - 1;
+    return true;
+}
+
+bool errinj__has_site(const char *name)
+{
+    struct errinj__entry *e = errinj__entry_find(name);
+    if (e == NULL)
+        return false;
+    pthread_mutex_lock(&g_mu);
+    bool has = e->sites != NULL;
+    pthread_mutex_unlock(&g_mu);
+    return has;
+}
+
 int errinj__enable_config(const char *name, bool one_shot, struct errinj__config *cfg)
 {
     if (!name_ok(name) || errinj__hook_validate(name, cfg->kv) != 0) {
@@ -477,6 +506,11 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
         return ERRINJ_ENOMEM;
     }
     pthread_mutex_lock(&e->mu);
+    /* Read before the injection takes effect: a fire that sees it enabled numbers its event
+     * after this load, so a wait for seqs above it cannot miss one. */
+    uint64_t seq = errinj__seq_last();
+    atomic_store(&e->enable_seq, seq + 1);
+    t_last_enable_seq = seq;
     struct errinj__config *old = atomic_exchange(&e->cfg, cfg);
     /* one_shot before enabled: a fire that sees the injection enabled sees its one_shot too. */
     atomic_store(&e->one_shot, one_shot);

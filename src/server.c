@@ -21,7 +21,9 @@
  */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "history.h"
 #include "hooks.h"
+#include "wait.h"
 
 #include <microhttpd.h>
 
@@ -46,21 +48,6 @@
 #define HEARTBEAT_MS_MAX (24u * 3600 * 1000)
 #define HISTORY_MAX (16u * 1024 * 1024)
 #define SUBSCRIBERS_MAX 65536u
-
-/* A finished SSE frame, shared by the history and any client in the middle of sending it. */
-struct frame_text {
-    unsigned refs; /* under srv->mu */
-    size_t len;
-    char *bytes;
-};
-
-struct frame {
-    struct frame_text *text; /* NULL: this seq was lost (the ring was full) */
-    size_t len;
-    struct errinj__entry *entry;
-    uint8_t type, phase;
-    unsigned shard;
-};
 
 struct sse_client {
     struct errinj_server *srv;
@@ -94,6 +81,7 @@ struct errinj_server {
     uint64_t lost;   /* seqs the ring dropped */
     struct sse_client *clients;
     unsigned client_count;
+    struct errinj__waits *waits; /* server-side waits (wait.c) */
     bool stopping;
 
     struct errinj__ring *ring;
@@ -134,6 +122,18 @@ static void frame_text_unref(struct frame_text *t)
 static struct frame *frame_at(struct errinj_server *srv, uint64_t seq)
 {
     return &srv->history[seq % srv->history_cap];
+}
+
+static struct errinj__history_view history_view(const struct errinj_server *srv)
+{
+    return (struct errinj__history_view){srv->history, srv->history_cap, srv->oldest, srv->newest};
+}
+
+/* After new frames were stored (or lost): hand them to the waits; mu held. */
+static void advance_waits_locked(struct errinj_server *srv)
+{
+    struct errinj__history_view h = history_view(srv);
+    errinj__waits_advance(srv->waits, &h, errinj__now_mono_ns());
 }
 
 static void evict_oldest(struct errinj_server *srv)
@@ -221,6 +221,7 @@ static void store_lost_tail(struct errinj_server *srv)
         history_store(srv, last, &(struct frame){0});
     }
     resume_all_locked(srv);
+    advance_waits_locked(srv);
     pthread_mutex_unlock(&srv->mu);
 }
 
@@ -240,6 +241,7 @@ static size_t drain_once(struct errinj_server *srv, struct batch *b)
         history_store(srv, b->seq[i], &b->frame[i]);
     }
     resume_all_locked(srv);
+    advance_waits_locked(srv);
     pthread_mutex_unlock(&srv->mu);
     return n;
 }
@@ -295,10 +297,21 @@ static void *server_main(void *arg)
             ping_all(srv);
             next_ping = now + (int64_t)srv->heartbeat_ms * 1000000;
         }
+        /* Waits whose time is up are answered before libmicrohttpd runs: it picks up resumed
+         * connections only in MHD_run, and nothing would wake the poll below for them. */
+        pthread_mutex_lock(&srv->mu);
+        if (errinj__waits_next_deadline(srv->waits) <= now)
+            advance_waits_locked(srv);
+        pthread_mutex_unlock(&srv->mu);
         MHD_run(srv->mhd);
         atomic_fetch_add_explicit(&srv->passes, 1, memory_order_release);
+        pthread_mutex_lock(&srv->mu);
+        int64_t wake_at = errinj__waits_next_deadline(srv->waits);
+        pthread_mutex_unlock(&srv->mu);
+        if (wake_at > next_ping)
+            wake_at = next_ping;
         if (errinj__ring_prepare_sleep(srv->ring))
-            wait_for_work(srv, mhd_fd, (next_ping - errinj__now_mono_ns()) / 1000000 + 1);
+            wait_for_work(srv, mhd_fd, (wake_at - errinj__now_mono_ns() + 999999) / 1000000);
     }
     /* Stopping: deliver what was published, end every stream, and give clients a moment to
      * receive the end; one that does not read is cut by MHD_stop_daemon. */
@@ -307,12 +320,13 @@ static void *server_main(void *arg)
     pthread_mutex_lock(&srv->mu);
     srv->stopping = true;
     resume_all_locked(srv);
+    errinj__waits_stop(srv->waits);
     pthread_mutex_unlock(&srv->mu);
     int64_t deadline = errinj__now_mono_ns() + STOP_GRACE_NS;
     for (;;) {
         MHD_run(srv->mhd);
         pthread_mutex_lock(&srv->mu);
-        unsigned left = srv->client_count;
+        unsigned left = srv->client_count + errinj__waits_count(srv->waits);
         resume_all_locked(srv); /* a reader may have suspended before seeing `stopping` */
         pthread_mutex_unlock(&srv->mu);
         int64_t remaining_ms = (deadline - errinj__now_mono_ns()) / 1000000;
@@ -503,6 +517,13 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, const struct err
     }
     if (reply->allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
+    if (reply->has_seq) {
+        char seq[24];
+        snprintf(seq, sizeof(seq), "%llu", (unsigned long long)reply->seq);
+        MHD_add_response_header(resp, "Errinj-Seq", seq);
+    }
+    if (reply->warning != NULL)
+        MHD_add_response_header(resp, "Errinj-Warning", reply->warning);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)reply->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -566,6 +587,7 @@ struct request_state {
     bool too_large;
     bool nul_in_uri; /* a raw NUL byte cut the URI short: the request is refused */
     bool started;    /* the access handler's first call has been answered */
+    struct errinj__waiter *waiter; /* a server-side wait, its connection suspended until answered */
 };
 
 /*
@@ -606,6 +628,51 @@ static const char *lookup_header(void *ctx, const char *name)
     return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
+/* ---- server-side waits ----------------------------------------------------------------------- */
+
+static void resume_connection(void *conn)
+{
+    MHD_resume_connection(conn);
+}
+
+/* The waiter's answer is ready (or the connection was resumed early): send it. */
+static enum MHD_Result answer_wait(struct errinj_server *srv, struct MHD_Connection *conn, struct request_state *st)
+{
+    pthread_mutex_lock(&srv->mu);
+    if (!errinj__waiter_done(st->waiter)) {
+        errinj__waiter_suspended(st->waiter);
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&srv->mu);
+        return MHD_YES;
+    }
+    struct errinj__http_reply reply;
+    errinj__waiter_answer(srv->waits, st->waiter, &reply);
+    st->waiter = NULL;
+    pthread_mutex_unlock(&srv->mu);
+    enum MHD_Result ret = queue_reply(conn, &reply);
+    errinj__http_reply_free(&reply);
+    return ret;
+}
+
+/* Starts a wait: answered now when the history settles it, else the connection is suspended
+ * and the server thread resumes it once the answer is ready (no thread waits). */
+static enum MHD_Result start_wait(struct errinj_server *srv, struct MHD_Connection *conn, struct request_state *st,
+                                  struct errinj__http_reply *reply)
+{
+    pthread_mutex_lock(&srv->mu);
+    if (srv->stopping) {
+        pthread_mutex_unlock(&srv->mu);
+        errinj__http_error(reply, 503, "server is stopping");
+        return queue_reply(conn, reply);
+    }
+    struct errinj__history_view h = history_view(srv);
+    st->waiter = errinj__wait_start(srv->waits, &h, &reply->wait_query, conn, errinj__now_mono_ns(), reply);
+    pthread_mutex_unlock(&srv->mu);
+    if (st->waiter == NULL)
+        return queue_reply(conn, reply);
+    return answer_wait(srv, conn, st);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -619,6 +686,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->started = true;
         return MHD_YES;
     }
+    if (st->waiter != NULL)
+        return answer_wait(srv, conn, st);
     if (*upload_data_size > 0) {
         /* Bodies arrive in pieces; keep up to the limit and discard the rest, answering 413 at the end. */
         size_t n = *upload_data_size;
@@ -660,15 +729,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     };
     struct errinj__http_reply reply;
     errinj__http_handle(&srv->http, &req, &reply);
-    enum MHD_Result ret = reply.stream ? start_stream(srv, conn, &reply) : queue_reply(conn, &reply);
+    enum MHD_Result ret = reply.stream ? start_stream(srv, conn, &reply)
+                          : reply.wait ? start_wait(srv, conn, st, &reply)
+                                       : queue_reply(conn, &reply);
     errinj__http_reply_free(&reply);
     return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)conn, (void)toe;
+    (void)conn, (void)toe;
+    struct errinj_server *srv = cls;
     struct request_state *st = *con_cls;
+    if (st != NULL && st->waiter != NULL) {
+        pthread_mutex_lock(&srv->mu);
+        errinj__waiter_abandon(srv->waits, st->waiter);
+        pthread_mutex_unlock(&srv->mu);
+    }
     if (st != NULL) {
         free(st->body);
         free(st);
@@ -788,6 +865,7 @@ static void server_free(struct errinj_server *srv)
         frame_text_unref(srv->history[i].text);
     free(srv->history);
     free(srv->batch);
+    errinj__waits_free(srv->waits);
     if (srv->wake_fd >= 0)
         close(srv->wake_fd);
     if (srv->listen_fd >= 0)
@@ -829,7 +907,10 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
     srv->http = (struct errinj__http_config){srv->token, srv->allow_remote, status_of, srv};
     srv->history = calloc(srv->history_cap, sizeof(*srv->history));
     srv->batch = malloc(sizeof(*srv->batch));
-    if (srv->history == NULL || srv->batch == NULL)
+    /* Waits are bounded like streams, by their own count: a suite's waits never take the
+     * streams' slots. */
+    srv->waits = errinj__waits_new(srv->max_subscribers, resume_connection);
+    if (srv->history == NULL || srv->batch == NULL || srv->waits == NULL)
         goto fail;
     int family = AF_INET;
     srv->listen_fd = open_listener(opts->listen ? opts->listen : DEFAULT_LISTEN, opts->allow_remote, &family);
@@ -860,7 +941,7 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
                                 MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                                 MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv,
-                                MHD_OPTION_CONNECTION_LIMIT, srv->max_subscribers + 64,
+                                MHD_OPTION_CONNECTION_LIMIT, 2 * srv->max_subscribers + 64, /* streams, waits, REST */
                                 MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
                                 MHD_OPTION_END);
     if (srv->mhd == NULL) {

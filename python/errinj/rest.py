@@ -68,6 +68,7 @@ class RESTClient:
         self.timeout = timeout
         self._session: Optional[aiohttp.ClientSession] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._warned: set = set()
 
     async def __aenter__(self) -> "RESTClient":
         return self
@@ -113,7 +114,16 @@ class RESTClient:
             text = await resp.text()
             if not 200 <= resp.status < 300:
                 raise error_from_response(method, str(resp.url), resp.status, text, params, json)
+            self._log_warning(resp.headers.get("Errinj-Warning"))
             return text
+
+    def _log_warning(self, warning: Optional[str]) -> None:
+        """Logs the server's ``Errinj-Warning`` (say, no compiled-in point has the name just
+        enabled) once per text, so that a suite enabling a misspelt name in every test is told
+        once rather than flooded."""
+        if warning and warning not in self._warned:
+            self._warned.add(warning)
+            logger.warning("errinj: %s", warning)
 
     async def _get_json(self, node_ip: Node, path: str) -> Any:
         text = await self._request("GET", node_ip, path)
@@ -218,6 +228,41 @@ class RESTClient:
                 enters = event.get("enters")
                 count = int(enters) if isinstance(enters, int) else count + 1
             return count
+
+    async def wait_for_injection(self, node_ip: Node, injection: str, timeout: float = 30.0,
+                                 phase: str = "hit", *, count: int = 1,
+                                 after: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Wait on the server (``GET .../injection/{name}/wait``) for the first ``count`` events of
+        ``injection`` in ``phase`` (``"hit"``, ``"waiting"``, ``"released"``, ``"timeout"`` or ``"all"``)
+        with a seq above ``after``, and return them (a list of event dicts, oldest first).
+
+        ``after`` defaults to the seq at the injection's latest enable, so ``enable_injection``, then
+        the action, then this call can never miss a hit, however fast it was: no stream is needed. A
+        wait consumes nothing (another wait, or a stream, sees the same events). Raises
+        ``TimeoutError`` (``asyncio.TimeoutError``) naming what was awaited after ``timeout``
+        seconds (fractions allowed; at most 3600 per request, longer waits ask again), and
+        ``HTTPError`` with status 410 when events after ``after`` are no longer kept by the server.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        path = _injection_path(injection, "/wait")
+        while True:
+            left = max(deadline - loop.time(), 0.0)
+            piece = min(left, 3600.0)
+            params = {"count": str(count), "phase": phase, "timeout": f"{piece:.3f}"}
+            if after is not None:
+                params["after"] = str(after)
+            try:
+                text = await self._request("GET", node_ip, path, params=params, timeout=piece + 30)
+            except HTTPError as exc:
+                if exc.status != 408:
+                    raise
+                if loop.time() < deadline:
+                    continue  # the server's per-request limit, not the caller's: ask again
+                raise asyncio.TimeoutError(
+                    f"waited {timeout}s on {node_ip} for {count} {phase!r} event(s) of {injection!r}: "
+                    f"{exc.message}") from None
+            return jsonlib.loads(text)
 
 
 class InjectionHandler:
