@@ -3,15 +3,23 @@
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build check check-plain check-asan check-tsan demo bench install clean fuzz stress
+.PHONY: all deps deps-build build build-tests check check-plain check-asan check-tsan demo bench install deb clean fuzz stress
 
 all: build
 
 deps:
 	@scripts/deps.sh check
 
-build: deps
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+deps-build:
+	@scripts/deps.sh build
+
+# The library and its tools: build dependencies only, no tests (make check adds them to build/).
+build: deps-build
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DERRINJ_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j$(JOBS)
+
+build-tests: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DERRINJ_TESTS=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build build -j$(JOBS)
 
 # Every test: the plain build runs all of them; the sanitizer builds run the C unit tests and the
@@ -19,7 +27,7 @@ build: deps
 check: check-plain check-asan check-tsan
 	@echo "make check: all test suites passed"
 
-check-plain: build
+check-plain: build-tests
 	cd build && ctest --output-on-failure -j$(JOBS)
 
 check-asan: deps
@@ -35,7 +43,7 @@ check-tsan: deps
 		ctest --output-on-failure -j$(JOBS) -L 'unit|sanitize'
 
 # The demo: a 4-shard kvnode, a parked write, its event, the message, and log parsing compared.
-demo: build
+demo: build-tests
 	/usr/bin/python3 examples/demo.py build/examples/kvnode
 
 # The benchmarks (docs/BENCHMARKS.md): an optimised build without the tests, then the driver, which
@@ -51,13 +59,13 @@ bench:
 # it to tests/fuzz/regressions/TARGET/ to keep it as a regression test). stress: the stress test
 # for STRESS_SECONDS (default 300, in 10 rounds), then the bad-input test waiting for the server's
 # idle timeout to close the clients that stall.
-fuzz: build
+fuzz: build-tests
 	sh tests/fuzz/run.sh build build/tests/fuzz/clang
 	for t in http params startup sse; do \
 		sh tests/fuzz/run.sh run build/tests/fuzz/clang $$t $(or $(FUZZ_SECONDS),300) || exit 1; \
 	done
 
-stress: build
+stress: build-tests
 	sh tests/stress/run_filtered.sh build/tests/stress/errinj-stress --seconds $(or $(STRESS_SECONDS),300) \
 		--clients 100 --rounds 10
 	ERRINJ_ATTACK_LONG=1 build/tests/attack/attack_bad_input build/tests/errinj-testhost
@@ -65,5 +73,11 @@ stress: build
 install: build
 	cmake --install build --prefix $(or $(PREFIX),/usr/local)
 
+# Debian packages (liberrinj0, liberrinj-dev, errinj-tools, python3-errinj) in build-deb/, checked
+# with lintian; see packaging/deb.sh.
+deb: 
+	scripts/deps.sh deb
+	packaging/deb.sh build-deb
+
 clean:
-	rm -rf build build-asan build-tsan build-bench
+	rm -rf build build-asan build-tsan build-bench build-deb

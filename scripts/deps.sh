@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages errinj needs to build, test and benchmark, and nothing else:
 # it asks dpkg which are missing and hands only those to apt-get, so a second run is a no-op.
-# Usage: scripts/deps.sh [build|check|bench|demo]   (default: check)
+# Usage: scripts/deps.sh [build|check|bench|demo|deb]   (default: check)
+# build: what `make build` and `make install` need (the library, errinjctl, the man pages);
+# check: also what the tests use; deb: also what `make deb` packages with.
 set -euo pipefail
 
 what=${1:-check}
@@ -14,7 +16,8 @@ case $what in
   build) want=("${build[@]}") ;;
   check|demo) want=("${build[@]}" "${check[@]}") ;;
   bench) want=("${build[@]}" "${check[@]}" "${bench[@]}") ;;
-  *) echo "usage: $0 [build|check|bench|demo]" >&2; exit 2 ;;
+  deb) want=("${build[@]}" "${check[@]}" "${deb[@]}") ;;
+  *) echo "usage: $0 [build|check|bench|demo|deb]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -23,7 +26,7 @@ for pkg in "${want[@]}"; do
   [[ $status == "install ok installed" ]] || missing+=("$pkg")
 done
 # Node.js and npm may come from outside Debian's packages; only ask apt for them when absent.
-if [[ $what != build ]]; then
+if [[ $what != build && $what != deb ]]; then
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
 fi
@@ -40,7 +43,7 @@ fi
 # The tests' npm packages (tests/integration/node: eventsource, playwright-core), pinned by its
 # package-lock.json and installed into its node_modules when one is missing or at another version.
 # playwright-core drives Debian's chromium; it downloads no browser of its own.
-if [[ $what != build ]]; then
+if [[ $what != build && $what != deb ]]; then
   node_dir=$(cd "$(dirname "$0")/../tests/integration/node" && pwd)
   if ! node -e '
       const dir = process.argv[1];

@@ -16,7 +16,9 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <sched.h>
+#include <string.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,10 +73,35 @@ unsigned errinj__shards_seen(void)
     return atomic_load(&g_max_shard) + 1;
 }
 
+/*
+ * The OS thread id without a system call: a fire must make none beyond a futex and the server's
+ * wake, or a seccomp sandbox that forbids gettid kills the process on its first fire. glibc keeps
+ * each thread's id in its thread descriptor (pthread_self()) and publishes the field's offset for
+ * debuggers as _thread_db_pthread_tid ({bits, count, offset}). It is read once at load and
+ * checked against gettid; without it (another libc) the id comes from gettid, once per thread.
+ */
+static long g_tid_offset = -1;
+
+__attribute__((constructor)) static void find_tid_offset(void)
+{
+    const uint32_t *desc = dlsym(RTLD_DEFAULT, "_thread_db_pthread_tid");
+    if (desc == NULL || desc[0] != 32 || desc[2] > 4096)
+        return;
+    pid_t tid;
+    memcpy(&tid, (const char *)pthread_self() + desc[2], sizeof(tid));
+    if ((long)tid == (long)syscall(SYS_gettid))
+        g_tid_offset = (long)desc[2];
+}
+
 static long thread_id(void)
 {
-    if (t_tid == 0)
-        t_tid = (long)syscall(SYS_gettid);
+    if (t_tid == 0) {
+        pid_t tid;
+        if (g_tid_offset >= 0 && (memcpy(&tid, (const char *)pthread_self() + g_tid_offset, sizeof(tid)), tid > 0))
+            t_tid = tid;
+        else
+            t_tid = (long)syscall(SYS_gettid);
+    }
     return t_tid;
 }
 
