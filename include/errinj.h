@@ -557,8 +557,8 @@ template <class Tag> typename site_of<Tag>::lister site_of<Tag>::listed;
  */
 #ifdef ERRINJ_DISABLE
 #define ERRINJ__OFF(value, ...) __extension__({ if (0) { errinj__off_args(0, __VA_ARGS__); } (value); })
-#define ERRINJ__OFF_SET_NULL(value, ptrptr)                                                    \
-    __extension__({ __typeof__(ptrptr) errinj__pp = (ptrptr); if (errinj__pp) *errinj__pp = NULL; (value); })
+#define ERRINJ__OFF_SET_NULL(value, type, ptrptr)                                              \
+    __extension__({ type **errinj__pp = (ptrptr); if (errinj__pp) *errinj__pp = NULL; (value); })
 static inline void errinj__off_args(int unused, ...) { (void)unused; }
 
 #define errinj_strerror(code) ERRINJ__OFF((const char *)"errinj compiled out", code)
@@ -588,10 +588,10 @@ static inline void errinj__off_args(int unused, ...) { (void)unused; }
 #define errinj_list_points(fn, arg) ERRINJ__OFF((void)0, fn, arg)
 #define errinj_shard_set(id) ERRINJ__OFF((void)0, id)
 #define errinj_shard() (0u)
-#define errinj_subscribe(cb, arg, sub) ERRINJ__OFF(ERRINJ__OFF_SET_NULL(0, sub), cb, arg)
+#define errinj_subscribe(cb, arg, sub) ERRINJ__OFF(ERRINJ__OFF_SET_NULL(0, errinj_subscription, sub), cb, arg)
 #define errinj_unsubscribe(sub) ERRINJ__OFF((void)0, sub)
 #define errinj_set_log(fn, arg) ERRINJ__OFF((void)0, fn, arg)
-#define errinj_server_start(opts, out) ERRINJ__OFF(ERRINJ__OFF_SET_NULL(0, out), opts)
+#define errinj_server_start(opts, out) ERRINJ__OFF(ERRINJ__OFF_SET_NULL(0, errinj_server, out), opts)
 #define errinj_server_port(srv) ERRINJ__OFF(0u, srv)
 #define errinj_server_stop(srv) ERRINJ__OFF((void)0, srv)
 #define errinj_init_from_env() (0)

@@ -102,26 +102,27 @@ template <class... T> constexpr void ignore(const T &...) noexcept {}
 } // namespace detail
 
 /*
- * Enables an injection in its constructor and disables it in its destructor. Parameters are
- * key, value pairs. Throws std::system_error (category errinj::category()) if enabling fails.
- * Not copyable; movable.
+ * Enables an injection in its constructor (errinj_enable_with()) and disables it in its
+ * destructor. Parameters are key, value pairs; a term and a seed as errinj_enable_with() takes
+ * them. Throws std::system_error (category errinj::category()) if enabling fails, e.g. on a bad
+ * term. Not copyable; movable.
  */
 class scoped_enable {
 public:
-    explicit scoped_enable(std::string name, std::vector<std::pair<std::string, std::string>> params = {},
-                           bool one_shot = false)
-        : name_(std::move(name))
+    using params_type = std::vector<std::pair<std::string, std::string>>;
+
+    explicit scoped_enable(std::string name, params_type params = {}, bool one_shot = false)
+        : scoped_enable(std::move(name), nullptr, 0, std::move(params), one_shot)
     {
-        std::vector<const char *> kv;
-        for (const auto &p : params) {
-            kv.push_back(p.first.c_str());
-            kv.push_back(p.second.c_str());
-        }
-        kv.push_back(nullptr);
-        int rc = errinj_enable(name_.c_str(), one_shot, kv.data());
-        if (rc != 0)
-            detail::throw_error(rc, "errinj_enable");
-        active_ = true;
+    }
+    scoped_enable(std::string name, const std::string &term, params_type params = {}, uint64_t seed = 0)
+        : scoped_enable(std::move(name), term.c_str(), seed, std::move(params), false)
+    {
+    }
+    /* With the C options as they are (params, if any, as errinj_enable_with() takes them). */
+    scoped_enable(std::string name, const errinj_enable_opts &opts) : name_(std::move(name))
+    {
+        enable(opts);
     }
     scoped_enable(const scoped_enable &) = delete;
     scoped_enable &operator=(const scoped_enable &) = delete;
@@ -139,6 +140,29 @@ public:
     uint64_t enters() const noexcept { return errinj_enters(name_.c_str()); }
 
 private:
+    scoped_enable(std::string name, const char *term, uint64_t seed, params_type params, bool one_shot)
+        : name_(std::move(name))
+    {
+        std::vector<const char *> kv;
+        for (const auto &p : params) {
+            kv.push_back(p.first.c_str());
+            kv.push_back(p.second.c_str());
+        }
+        kv.push_back(nullptr);
+        errinj_enable_opts opts{};
+        opts.one_shot = one_shot;
+        opts.term = term;
+        opts.seed = seed;
+        opts.params = kv.data();
+        enable(opts);
+    }
+    void enable(const errinj_enable_opts &opts)
+    {
+        int rc = errinj_enable_with(name_.c_str(), &opts);
+        if (rc != 0)
+            detail::throw_error(rc, "errinj_enable_with");
+        active_ = true;
+    }
     std::string name_;
     bool active_ = false;
 };

@@ -235,6 +235,21 @@ int main()
         }
         CHECK(!errinj_is_enabled("cxx_scoped"));
         CHECK(events == (on ? 1 : 0));
+        {
+            /* A term: fires on every other evaluation. */
+            errinj::scoped_enable term("cxx_scoped_term", std::string("1*off->1*on->1*off->1*on"));
+            int fired = 0;
+            for (int i = 0; i < 4; i++)
+                fired += errinj_inject_enter("cxx_scoped_term") ? 1 : 0;
+            CHECK(fired == (on ? 2 : 0));
+        }
+        bool refused = false;
+        try {
+            errinj::scoped_enable bad("cxx_scoped_bad", std::string("nonsense("));
+        } catch (const std::system_error &e) {
+            refused = e.code().value() == EINVAL && e.code().category() == errinj::category();
+        }
+        CHECK(refused == on);
     }
 #endif
 #ifndef ERRINJ_DISABLE

@@ -6,6 +6,7 @@ string (the words after the opening fence):
   ```c              a whole translation unit: compiled with -Wall -Wextra -Werror against
                     include/ (also with -DERRINJ_DISABLE); linked with liberrinj and run when it
                     defines main(), and it must exit 0
+  ```cpp            the same for C++17 (c++ -std=c++17 -pedantic, errinj.hpp usable)
   ```c fragment     statements: compiled inside a function, after PREAMBLE below
   ```c synopsis     declarations: each must be a declaration of include/errinj.h (comments and
                     spacing aside); a macro written as a prototype, `int ERRINJ_X(a, b);`, must
@@ -75,6 +76,8 @@ PREAMBLE = """\
 """
 
 CFLAGS = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-pthread"]
+CXX = os.environ.get("ERRINJ_CXX") or "c++"
+CXXFLAGS = ["-std=c++17", "-pedantic", "-Wall", "-Wextra", "-Werror", "-pthread"]
 # A fragment is a piece of a function: values it computes for the reader may go unused.
 FRAGMENT_CFLAGS = ["-Wno-unused-variable", "-Wno-unused-but-set-variable", "-Wno-unused-function",
                    "-Wno-unused-value"]
@@ -238,10 +241,12 @@ def kvnode(tmp_path):
 # ---- checking each kind of block --------------------------------------------------------------------
 
 def compile_c(block: Block, source: str, tmp: Path, extra=(), link=False):
-    src = tmp / "example.c"
+    cxx = block.lang == "cpp"
+    src = tmp / ("example.cpp" if cxx else "example.c")
     src.write_text(source)
     target = tmp / ("example" if link else "example.o")
-    argv = [CC, *CFLAGS, *EXTRA_CFLAGS, *extra, "-I", str(REPO / "include"), str(src)]
+    flags = CXXFLAGS if cxx else CFLAGS
+    argv = [CXX if cxx else CC, *flags, *EXTRA_CFLAGS, *extra, "-I", str(REPO / "include"), str(src)]
     if link:
         argv += ["-o", str(target), str(LIB), f"-Wl,-rpath,{LIB.parent}"]
     else:
@@ -425,6 +430,8 @@ def test_block(block: Block, tmp_path: Path):
         check_c_synopsis(block, tmp_path)
     elif block.lang == "c" and set(block.flags) <= {"fragment"}:
         check_c(block, tmp_path)
+    elif block.lang == "cpp" and not block.flags:
+        check_c(block, tmp_path)
     elif block.lang == "python" and not block.flags:
         check_python(block, tmp_path)
     elif block.lang in ("sh", "bash") and not block.flags:
@@ -437,7 +444,7 @@ def test_block(block: Block, tmp_path: Path):
         blocks = [b for b in ALL_BLOCKS if b.path == block.path]
         i = blocks.index(block)
         before = blocks[i - 1] if i > 0 else None
-        assert before is not None and (is_run(before) or (before.lang == "c" and not before.flags
+        assert before is not None and (is_run(before) or (before.lang in ("c", "cpp") and not before.flags
                                                            and re.search(r"\bint\s+main\s*\(", before.text))), \
             f"{block.id}: an output block must follow a run block or a ```c program"
     else:
