@@ -25,6 +25,9 @@
 #include "hooks.h"
 #include "wait.h"
 
+#include "conns.h"
+#include "loop.h"
+
 #include <microhttpd.h>
 
 #include <arpa/inet.h>
@@ -36,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,6 +52,9 @@
 #define HEARTBEAT_MS_MAX (24u * 3600 * 1000)
 #define HISTORY_MAX (16u * 1024 * 1024)
 #define SUBSCRIBERS_MAX 65536u
+/* While libmicrohttpd cannot accept (out of descriptors or connections) it leaves the listener out
+ * of its epoll set until its next turn after a connection closed: the loop turns this often. */
+#define ACCEPT_STALLED_POLL_MS 50
 
 struct sse_client {
     struct errinj_server *srv;
@@ -57,8 +64,10 @@ struct sse_client {
     bool greeted;    /* ": connected" written */
     bool ping_due;
     bool suspended;
+    bool peer_gone;  /* the client closed its socket (seen by the connection guard) */
     struct frame_text *pending; /* a frame larger than one read, sent from pending_off on */
     size_t pending_off;
+    struct errinj__conn *rec; /* the guard's record; NULL once libmicrohttpd closed the connection */
     struct sse_client *prev, *next;
 };
 
@@ -86,6 +95,10 @@ struct errinj_server {
 
     struct errinj__ring *ring;
     int wake_fd;
+    struct errinj__loop *loop;   /* what the server thread sleeps on */
+    struct errinj__watch mhd_watch; /* libmicrohttpd's epoll fd in the loop */
+    struct errinj__conns *conns; /* the connection guard */
+    int accept_stalled;          /* consecutive turns the listener had connections MHD did not take */
     atomic_bool consumer_stop;
     pthread_t thread; /* the server thread: ring consumer and libmicrohttpd's loop */
     struct batch *batch; /* the server thread's drain buffer, allocated at start */
@@ -255,23 +268,43 @@ static void ping_all(struct errinj_server *srv)
     pthread_mutex_unlock(&srv->mu);
 }
 
-static void clear_wake(struct errinj_server *srv)
+/* True when a client waits in the listener's backlog after libmicrohttpd's turn: it did not
+ * accept, because it is out of descriptors or at its connection limit. */
+static bool listener_backlogged(struct errinj_server *srv)
 {
-    uint64_t value;
-    if (read(srv->wake_fd, &value, sizeof(value)) < 0) {
-        /* EAGAIN: nothing was pending. */
-    }
+    struct pollfd pfd = {.fd = srv->listen_fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
 }
 
-/* Sleeps until the ring, libmicrohttpd's sockets or a timer need the thread, at most max_ms. */
-static void wait_for_work(struct errinj_server *srv, int mhd_fd, int64_t max_ms)
+/*
+ * What libmicrohttpd needs done besides its own sockets: close connections that sent no request
+ * head in time, and, when it could not accept, give it a descriptor and turn the loop soon, since
+ * it re-arms its listener only on a later turn. Returns how long the thread may sleep at most.
+ */
+static int64_t guard_connections(struct errinj_server *srv, int64_t max_ms)
+{
+    int64_t head_ms = errinj__conns_sweep(srv->conns);
+    if (head_ms >= 0 && head_ms < max_ms)
+        max_ms = head_ms;
+    if (!listener_backlogged(srv)) {
+        srv->accept_stalled = 0;
+        return max_ms;
+    }
+    /* One turn with a backlog is normal (clients arrived while it ran); two in a row, it is stuck:
+     * the oldest connection still waiting for its request head makes room. */
+    if (++srv->accept_stalled >= 2)
+        errinj__conns_shed_one(srv->conns);
+    return max_ms < ACCEPT_STALLED_POLL_MS ? max_ms : ACCEPT_STALLED_POLL_MS;
+}
+
+/* Sleeps until the ring, libmicrohttpd's sockets, a watched socket or a timer need the thread, at
+ * most max_ms. */
+static void wait_for_work(struct errinj_server *srv, int64_t max_ms)
 {
     MHD_UNSIGNED_LONG_LONG mhd_ms;
     if (MHD_get_timeout(srv->mhd, &mhd_ms) == MHD_YES && (int64_t)mhd_ms < max_ms)
         max_ms = (int64_t)mhd_ms;
-    struct pollfd pfd[2] = {{.fd = srv->wake_fd, .events = POLLIN}, {.fd = mhd_fd, .events = POLLIN}};
-    if (poll(pfd, 2, (int)(max_ms < 0 ? 0 : max_ms)) > 0 && (pfd[0].revents & POLLIN))
-        clear_wake(srv);
+    errinj__loop_wait(srv->loop, (int)(max_ms < 0 ? 0 : max_ms));
 }
 
 /*
@@ -284,8 +317,6 @@ static void *server_main(void *arg)
     struct errinj_server *srv = arg;
     errinj__hook_run_thread_start();
     struct batch *b = srv->batch;
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    int mhd_fd = info != NULL ? info->epoll_fd : -1;
     int64_t next_ping = errinj__now_mono_ns() + (int64_t)srv->heartbeat_ms * 1000000;
     while (!atomic_load(&srv->consumer_stop)) {
         /* Bounded work per pass: a flood of events must not starve the sockets, heartbeats or stop
@@ -310,8 +341,9 @@ static void *server_main(void *arg)
         pthread_mutex_unlock(&srv->mu);
         if (wake_at > next_ping)
             wake_at = next_ping;
+        int64_t max_ms = guard_connections(srv, (wake_at - errinj__now_mono_ns() + 999999) / 1000000);
         if (errinj__ring_prepare_sleep(srv->ring))
-            wait_for_work(srv, mhd_fd, (wake_at - errinj__now_mono_ns() + 999999) / 1000000);
+            wait_for_work(srv, max_ms);
     }
     /* Stopping: deliver what was published, end every stream, and give clients a moment to
      * receive the end; one that does not read is cut by MHD_stop_daemon. */
@@ -332,7 +364,7 @@ static void *server_main(void *arg)
         int64_t remaining_ms = (deadline - errinj__now_mono_ns()) / 1000000;
         if (left == 0 || remaining_ms <= 0)
             break;
-        wait_for_work(srv, mhd_fd, remaining_ms < 20 ? remaining_ms : 20);
+        wait_for_work(srv, remaining_ms < 20 ? remaining_ms : 20);
     }
     return NULL;
 }
@@ -422,6 +454,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     struct errinj_server *srv = c->srv;
     size_t used = 0;
     pthread_mutex_lock(&srv->mu);
+    if (c->peer_gone) {
+        /* The client closed its socket: end the connection now rather than at the next write. */
+        pthread_mutex_unlock(&srv->mu);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     if (c->pending != NULL) {
         size_t left = c->pending->len - c->pending_off;
         size_t n = left < max ? left : max;
@@ -481,10 +518,25 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)used;
 }
 
+/* The connection guard saw the client of a stream close its socket (server thread). */
+static void stream_hangup(void *arg)
+{
+    struct sse_client *c = arg;
+    struct errinj_server *srv = c->srv;
+    pthread_mutex_lock(&srv->mu);
+    c->peer_gone = true;
+    if (c->suspended) {
+        c->suspended = false;
+        MHD_resume_connection(c->conn);
+    }
+    pthread_mutex_unlock(&srv->mu);
+}
+
 static void stream_free(void *cls)
 {
     struct sse_client *c = cls;
     struct errinj_server *srv = c->srv;
+    errinj__conns_stream_ended(c->rec);
     pthread_mutex_lock(&srv->mu);
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -565,6 +617,10 @@ static enum MHD_Result start_stream(struct errinj_server *srv, struct MHD_Connec
     srv->clients = c;
     srv->client_count++;
     pthread_mutex_unlock(&srv->mu);
+    /* Watched from now on: a client that leaves frees its slot without waiting for a heartbeat. */
+    c->rec = errinj__conns_of(conn);
+    if (errinj__conns_make_stream(srv->conns, &c->rec, stream_hangup, c) != 0)
+        errinj__log("errinj server: cannot watch a stream's socket; the heartbeat will find it closed");
 
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, c, stream_free);
     if (resp == NULL) {
@@ -684,6 +740,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO; /* out of memory in on_uri */
     if (!st->started) {
         st->started = true;
+        errinj__conns_head_done(errinj__conns_of(conn));
         return MHD_YES;
     }
     if (st->waiter != NULL)
@@ -738,8 +795,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)conn, (void)toe;
     struct errinj_server *srv = cls;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        errinj__conns_request_done(srv->conns, errinj__conns_of(conn));
     struct request_state *st = *con_cls;
     if (st != NULL && st->waiter != NULL) {
         pthread_mutex_lock(&srv->mu);
@@ -866,6 +924,8 @@ static void server_free(struct errinj_server *srv)
     free(srv->history);
     free(srv->batch);
     errinj__waits_free(srv->waits);
+    errinj__conns_free(srv->conns);
+    errinj__loop_free(srv->loop);
     if (srv->wake_fd >= 0)
         close(srv->wake_fd);
     if (srv->listen_fd >= 0)
@@ -925,6 +985,12 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
         goto fail;
     }
     uint64_t base = 0;
+    srv->loop = errinj__loop_new(srv->wake_fd);
+    srv->conns = srv->loop != NULL ? errinj__conns_new(srv->loop) : NULL;
+    if (srv->conns == NULL) {
+        rc = srv->loop == NULL ? ERRINJ_EIO : ERRINJ_ENOMEM;
+        goto fail;
+    }
     srv->ring = errinj__ring_attach(65536, wake_consumer, srv, &base);
     if (srv->ring == NULL)
         goto fail;
@@ -940,11 +1006,22 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
                                 MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
                                 MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                                MHD_OPTION_NOTIFY_CONNECTION, errinj__conns_notify, srv->conns,
                                 MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv,
-                                MHD_OPTION_CONNECTION_LIMIT, 2 * srv->max_subscribers + 64, /* streams, waits, REST */
+                                /* Streams and waits have max_subscribers each, REST connections a
+                                 * budget of their own that the guard keeps (conns.h). */
+                                MHD_OPTION_CONNECTION_LIMIT, 2 * srv->max_subscribers + ERRINJ__REST_CONNS_MAX + 64,
                                 MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
                                 MHD_OPTION_END);
     if (srv->mhd == NULL) {
+        rc = ERRINJ_EIO;
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    srv->mhd_watch = (struct errinj__watch){.fd = info != NULL ? info->epoll_fd : -1};
+    if (srv->mhd_watch.fd < 0 || errinj__loop_watch(srv->loop, &srv->mhd_watch, EPOLLIN) != 0) {
+        MHD_stop_daemon(srv->mhd);
+        srv->listen_fd = -1; /* MHD closed it */
         rc = ERRINJ_EIO;
         goto fail;
     }
