@@ -20,8 +20,9 @@
 
 /*
  * What one enable set, reference-counted: the parameters (immutable; kv is key, value, ...,
- * NULL), the term (NULL: plain on; freed with the config) and the evaluations numbered since
- * that enable. Every enable gets its own config, so evaluation numbers restart at 1.
+ * NULL, each key once: of a key given twice, the first is kept), the term (NULL: plain on; freed
+ * with the config) and the evaluations numbered since that enable. Every enable gets its own
+ * config, so evaluation numbers restart at 1.
  */
 struct errinj__config {
     atomic_uint refs;
@@ -206,7 +207,11 @@ int64_t errinj__now_real_ns(void);
 int errinj__config_from_json(const json_t *params, struct errinj__config **out, const char **why);
 /* A JSON string for bytes that may not be UTF-8: invalid sequences become U+FFFD. */
 json_t *errinj__json_string_lossy(const char *s);
-/* The SSE frame "id: N\ndata: {...}\n\n" of a record, malloc'd; NULL when out of memory. */
+/* The longest `data:` line of an event, its line feed included. */
+#define ERRINJ__EVENT_LINE_MAX (64 * 1024)
+/* The SSE frame "id: N\ndata: {...}\n\n" of a record, malloc'd; NULL when out of memory. Its data
+ * line is at most ERRINJ__EVENT_LINE_MAX bytes: parameters that would make it longer are cut (a
+ * value shortened, the pairs after it left out) and the JSON then has "truncated":true. */
 char *errinj__record_sse_frame(const struct errinj__record *rec, size_t *len);
 
 /* HTTP (http.c): the REST API as a pure function of a request, so it can be fuzzed without a socket. */

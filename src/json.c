@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,48 +199,65 @@ static size_t utf8_sequence(const unsigned char *s, size_t left)
     return n;
 }
 
-/* A JSON string as jansson writes it; bytes that are not UTF-8 become U+FFFD. */
-static void frame_string(struct frame_buf *b, const char *str)
+/*
+ * A JSON string as jansson writes it; bytes that are not UTF-8 become U+FFFD. The frame grows to
+ * at most `limit` bytes: the string is cut before the first character that would not fit (never
+ * inside an escape or a UTF-8 sequence) and still closed. Returns true when it was cut. The work
+ * is bounded by what is written, so a huge value costs no more than the part that fits.
+ */
+static bool frame_string_within(struct frame_buf *b, const char *str, size_t limit)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t left = strlen(str);
     frame_put(b, "\"", 1);
-    while (left > 0) {
+    for (;;) {
+        size_t room = b->len + 1 < limit ? limit - b->len - 1 : 0; /* the closing quote */
         /* Copy the longest run that needs no escape in one go. */
         size_t run = 0;
-        while (run < left && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\')
+        while (run < room && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\')
             run++;
         frame_put(b, (const char *)s, run);
         s += run;
-        left -= run;
-        if (left == 0)
+        room -= run;
+        if (*s == '\0')
             break;
         unsigned c = *s;
         char esc[8];
+        size_t n = 1, out;
+        const char *piece = esc;
         if (c == '"' || c == '\\') {
             esc[0] = '\\', esc[1] = (char)c;
-            frame_put(b, esc, 2);
+            out = 2;
         } else if (c < 0x20) {
             const char *named = c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
                                 : c == '\t' ? "\\t" : NULL;
             if (named != NULL)
-                frame_put(b, named, 2);
+                piece = named, out = 2;
             else
-                frame_put(b, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04X", c));
+                out = (size_t)snprintf(esc, sizeof(esc), "\\u%04X", c);
+        } else if (c < 0x80) {
+            out = 1; /* a plain character the run stopped at for want of room */
+            piece = (const char *)s;
         } else {
-            size_t n = utf8_sequence(s, left);
+            n = utf8_sequence(s, strnlen((const char *)s, 4));
             if (n == 0)
-                frame_put(b, "\xef\xbf\xbd", 3), n = 1;
+                piece = "\xef\xbf\xbd", out = 3, n = 1;
             else
-                frame_put(b, (const char *)s, n);
-            s += n;
-            left -= n;
-            continue;
+                piece = (const char *)s, out = n;
         }
-        s++;
-        left--;
+        if (out > room) {
+            frame_put(b, "\"", 1);
+            return true;
+        }
+        frame_put(b, piece, out);
+        s += n;
     }
     frame_put(b, "\"", 1);
+    return false;
+}
+
+static void frame_string(struct frame_buf *b, const char *str)
+{
+    frame_string_within(b, str, SIZE_MAX);
 }
 
 char *errinj__record_sse_frame(const struct errinj__record *rec, size_t *len)
@@ -250,7 +268,9 @@ char *errinj__record_sse_frame(const struct errinj__record *rec, size_t *len)
     frame_reserve(&b, 256);
     frame_puts(&b, "id: ");
     frame_uint(&b, ev.seq);
-    frame_puts(&b, "\ndata: {\"injection\":");
+    frame_puts(&b, "\ndata: ");
+    size_t line_start = b.len - 6;
+    frame_puts(&b, "{\"injection\":");
     frame_string(&b, ev.injection);
     frame_puts(&b, ",\"type\":\"");
     frame_puts(&b, ev.type);
@@ -271,33 +291,45 @@ char *errinj__record_sse_frame(const struct errinj__record *rec, size_t *len)
     frame_puts(&b, "\",\"eval\":");
     frame_uint(&b, ev.eval);
     frame_puts(&b, ",\"parameters\":{");
-    bool first = true;
-    for (size_t i = 0; ev.parameters[i] != NULL; i += 2) {
-        /* A key given twice from C: the first wins, as in errinj_handler_get(). */
-        bool seen = false;
-        for (size_t k = 0; k < i && !seen; k += 2)
-            seen = strcmp(ev.parameters[k], ev.parameters[i]) == 0;
-        if (seen)
-            continue;
-        if (!first)
-            frame_put(&b, ",", 1);
-        first = false;
-        frame_string(&b, ev.parameters[i]);
-        frame_put(&b, ":", 1);
-        frame_string(&b, ev.parameters[i + 1]);
-    }
-    frame_put(&b, "}", 1);
+    /* What follows the parameters, written first so that the parameters know their room. */
+    static const char truncated[] = ",\"truncated\":true";
+    struct frame_buf tail = {0};
     if (ev.file != NULL) {
-        frame_puts(&b, ",\"file\":");
-        frame_string(&b, ev.file);
-        frame_puts(&b, ",\"line\":");
-        frame_int(&b, ev.line);
+        frame_puts(&tail, ",\"file\":");
+        frame_string(&tail, ev.file);
+        frame_puts(&tail, ",\"line\":");
+        frame_int(&tail, ev.line);
     }
     if (ev.detail != NULL) {
         /* Already a compact JSON object (its maker's contract), so it is copied as it is. */
-        frame_puts(&b, ",\"detail\":");
-        frame_puts(&b, ev.detail);
+        frame_puts(&tail, ",\"detail\":");
+        frame_puts(&tail, ev.detail);
     }
+    /* The line: the parameters' "}", the tail, "}" and the line feed; a tail too long for the
+     * line (a huge file name or detail) is left out rather than the event. */
+    size_t fixed = b.len - line_start + 1 + (sizeof(truncated) - 1) + 2;
+    if (tail.failed || fixed + tail.len > ERRINJ__EVENT_LINE_MAX)
+        tail.len = 0;
+    size_t limit = line_start + ERRINJ__EVENT_LINE_MAX - (fixed - (b.len - line_start)) - tail.len;
+    bool cut = false;
+    for (size_t i = 0; ev.parameters[i] != NULL && !cut; i += 2) {
+        size_t mark = b.len;
+        if (i > 0)
+            frame_put(&b, ",", 1);
+        /* A pair whose key does not fit with at least an empty value is left out. */
+        if (frame_string_within(&b, ev.parameters[i], limit > 3 ? limit - 3 : 0) || b.len + 3 > limit) {
+            b.len = mark;
+            cut = true;
+            break;
+        }
+        frame_put(&b, ":", 1);
+        cut = frame_string_within(&b, ev.parameters[i + 1], limit);
+    }
+    frame_put(&b, "}", 1);
+    if (cut)
+        frame_puts(&b, truncated);
+    frame_put(&b, tail.p, tail.len);
+    free(tail.p);
     frame_put(&b, "}\n\n", 4); /* with its NUL, which len leaves out */
     if (b.failed) {
         free(b.p);
