@@ -31,6 +31,7 @@
 #include <microhttpd.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -98,7 +99,7 @@ struct errinj_server {
     struct errinj__loop *loop;   /* what the server thread sleeps on */
     struct errinj__watch mhd_watch; /* libmicrohttpd's epoll fd in the loop */
     struct errinj__conns *conns; /* the connection guard */
-    int accept_stalled;          /* consecutive turns the listener had connections MHD did not take */
+    unsigned connection_limit;   /* libmicrohttpd's */
     atomic_bool consumer_stop;
     pthread_t thread; /* the server thread: ring consumer and libmicrohttpd's loop */
     struct batch *batch; /* the server thread's drain buffer, allocated at start */
@@ -268,32 +269,42 @@ static void ping_all(struct errinj_server *srv)
     pthread_mutex_unlock(&srv->mu);
 }
 
-/* True when a client waits in the listener's backlog after libmicrohttpd's turn: it did not
- * accept, because it is out of descriptors or at its connection limit. */
+/* True when a client waits in the listener's backlog after libmicrohttpd's turn. */
 static bool listener_backlogged(struct errinj_server *srv)
 {
     struct pollfd pfd = {.fd = srv->listen_fd, .events = POLLIN};
     return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
 }
 
+/* True when libmicrohttpd cannot accept: no descriptor left, or its connection limit reached. */
+static bool cannot_accept(struct errinj_server *srv)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    if (info != NULL && info->num_connections >= srv->connection_limit)
+        return true;
+    int fd = fcntl(srv->wake_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return errno == EMFILE || errno == ENFILE;
+    close(fd);
+    return false;
+}
+
 /*
  * What libmicrohttpd needs done besides its own sockets: close connections that sent no request
- * head in time, and, when it could not accept, give it a descriptor and turn the loop soon, since
- * it re-arms its listener only on a later turn. Returns how long the thread may sleep at most.
+ * head in time; and when clients wait that it cannot accept, give it a descriptor (the oldest
+ * connection still waiting for its request head goes) and turn the loop soon, since it re-arms
+ * its listener only on a later turn. Returns how long the thread may sleep at most.
  */
 static int64_t guard_connections(struct errinj_server *srv, int64_t max_ms)
 {
     int64_t head_ms = errinj__conns_sweep(srv->conns);
     if (head_ms >= 0 && head_ms < max_ms)
         max_ms = head_ms;
-    if (!listener_backlogged(srv)) {
-        srv->accept_stalled = 0;
+    /* A backlog alone is normal (clients arrived during the turn: libmicrohttpd's epoll set still
+     * has the listener and wakes the loop); it is stuck only when it cannot accept. */
+    if (!listener_backlogged(srv) || !cannot_accept(srv))
         return max_ms;
-    }
-    /* One turn with a backlog is normal (clients arrived while it ran); two in a row, it is stuck:
-     * the oldest connection still waiting for its request head makes room. */
-    if (++srv->accept_stalled >= 2)
-        errinj__conns_shed_one(srv->conns);
+    errinj__conns_shed_one(srv->conns);
     return max_ms < ACCEPT_STALLED_POLL_MS ? max_ms : ACCEPT_STALLED_POLL_MS;
 }
 
@@ -1001,6 +1012,9 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     unsigned idle_s = 2 * srv->heartbeat_ms / 1000 + 30;
+    /* Streams and waits have max_subscribers each, REST connections a budget of their own that
+     * the guard keeps (conns.h), so this is reached only if the guard could not keep it. */
+    srv->connection_limit = 2 * srv->max_subscribers + ERRINJ__REST_CONNS_MAX + 64;
     srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
                                 MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
@@ -1008,9 +1022,7 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                                 MHD_OPTION_NOTIFY_CONNECTION, errinj__conns_notify, srv->conns,
                                 MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv,
-                                /* Streams and waits have max_subscribers each, REST connections a
-                                 * budget of their own that the guard keeps (conns.h). */
-                                MHD_OPTION_CONNECTION_LIMIT, 2 * srv->max_subscribers + ERRINJ__REST_CONNS_MAX + 64,
+                                MHD_OPTION_CONNECTION_LIMIT, srv->connection_limit,
                                 MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
                                 MHD_OPTION_END);
     if (srv->mhd == NULL) {

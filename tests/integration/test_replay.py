@@ -157,14 +157,14 @@ async def test_overflow_is_sent_even_when_the_filter_matches_nothing_lost(host, 
 
 async def test_stalled_client_gets_overflow_then_contiguous_events_and_blocks_nobody(host, http, streams):
     h = await host(history=8)
-    pad = "x" * 300_000                  # each event frame is ~300 KB
+    pad = "x" * 60_000                   # each event frame is ~60 KB, within the 64 KiB line
     await enable(http, h, "big", {"pad": pad})
     await enable(http, h, "marker")
     witness = streams(await open_stream(h, "injection=marker"))
     # A client with a tiny receive buffer that stops reading after ': connected': the kernel holds
     # a few MB at most (tcp_wmem max 4 MB), far less than the 30 MB about to be published.
     slow = streams(await open_stream(h, rcvbuf=4096, read_limit=1024))
-    fires = 100
+    fires = 500
     assert await h.fire("big", "enter", fires) == 1, "a slow client must not block the firing thread"
     await h.fire("marker")
     last = fires + 1

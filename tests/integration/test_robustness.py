@@ -4,10 +4,12 @@ unchanged, the server keeps serving, and the host still exits 0 with no sanitize
 ASan build checks leaks at exit)."""
 import asyncio
 import re
+import socket
+import struct
 
 import pytest
 
-from conftest import DEADLINE, open_stream, poll_until, rest, snapshot
+from conftest import DEADLINE, open_stream, poll_until, rest, snapshot, status_of
 
 H = b"Host: 127.0.0.1\r\n"
 HC = H + b"Connection: close\r\n"  # so the server closes after answering, whatever it makes of a half-close
@@ -151,19 +153,28 @@ async def test_hundreds_of_streams_that_hang_up_leave_no_subscriber_behind(host,
     await live.aclose()
 
 
-async def test_half_closed_client_still_receives_its_stream(host):
-    """A client that shuts down its sending side (FIN) can still read: the stream goes on."""
-    h = await host()
-    reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
-    writer.write(b"GET " + P + b"/events HTTP/1.1\r\n" + H + b"\r\n")
-    await writer.drain()
-    writer.write_eof()
-    await asyncio.wait_for(reader.readuntil(b": connected\n\n"), DEADLINE)
-    await h.ok("enable half")
-    await h.fire("half")
-    frame = await asyncio.wait_for(reader.readuntil(b"\n\n"), DEADLINE)
-    assert b"id: 1\ndata: {" in frame, frame
-    writer.close()
+async def test_a_client_that_sends_fin_or_rst_frees_its_slot_without_a_heartbeat(host, http):
+    """A client that closes its stream, with a FIN (even one that only shuts down its sending side,
+    which no event-stream client does while it still wants events) or a RST, has left: its slot
+    is free long before the next heartbeat."""
+    h = await host(heartbeat_ms=600_000, max_subscribers=2)
+    for how in ("fin", "rst"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
+        writer.write(b"GET " + P + b"/events HTTP/1.1\r\n" + H + b"\r\n")
+        await writer.drain()
+        await asyncio.wait_for(reader.readuntil(b": connected\n\n"), DEADLINE)
+        assert (await status_of(http, h))["subscribers"] == 1
+        if how == "fin":
+            writer.write_eof()
+        else:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.close()
+
+        async def freed():
+            return (await status_of(http, h))["subscribers"] == 0
+        await poll_until(freed, f"the slot of a stream closed by {how} to be free (heartbeat 600 s)", timeout=10)
+        writer.close()
 
 
 async def test_raw_nul_byte_in_a_path_with_a_query_is_400(host, http):

@@ -524,6 +524,170 @@ static void frame_is_byte_identical_to_janssons_compact_dump(void **state)
     }
 }
 
+/* ---- the 64 KiB event line ------------------------------------------------------------------ */
+
+/* The data line of a frame (without "data: " and the line feed) and its length with both. */
+static const char *data_line(const char *frame, size_t *line_len)
+{
+    const char *data = strstr(frame, "\ndata: ");
+    assert_non_null(data);
+    data += 1;
+    const char *lf = strchr(data, '\n');
+    assert_non_null(lf);
+    *line_len = (size_t)(lf - data) + 1;
+    return data + 6;
+}
+
+/* Checks the line bound, parses the frame and says whether it carries "truncated": true. */
+static json_t *bounded_frame(struct errinj__record *rec, bool *truncated)
+{
+    size_t len = 0, line_len = 0;
+    char *frame = errinj__record_sse_frame(rec, &len);
+    assert_non_null(frame);
+    data_line(frame, &line_len);
+    if (line_len > ERRINJ__EVENT_LINE_MAX)
+        fail_msg("event line of %zu bytes, more than %d", line_len, ERRINJ__EVENT_LINE_MAX);
+    assert_true(utf8_valid(frame, len));
+    unsigned long long id;
+    json_t *obj = parse_frame(frame, len, &id);
+    json_t *t = json_object_get(obj, "truncated");
+    *truncated = json_is_true(t);
+    if (t != NULL && !json_is_true(t))
+        fail_msg("\"truncated\" is there but not true: %s", frame);
+    free(frame);
+    return obj;
+}
+
+static void frame_of_100000_keys_fits_one_64_kib_line_and_says_truncated(void **state)
+{
+    (void)state;
+    enum { KEYS = 100000 };
+    const char **kv = calloc(2 * KEYS + 1, sizeof(*kv));
+    char *text = malloc((size_t)KEYS * 24);
+    assert_non_null(kv);
+    assert_non_null(text);
+    for (int i = 0; i < KEYS; i++) {
+        char *k = text + (size_t)i * 24;
+        snprintf(k, 12, "key%06d", i);
+        snprintf(k + 12, 12, "value%06d", i);
+        kv[2 * i] = k;
+        kv[2 * i + 1] = k + 12;
+    }
+    struct errinj__config *cfg = config_of(kv);
+    assert_int_equal(cfg->pairs, KEYS);
+    struct errinj__record rec = record_of(cfg, "src/big.c", 10);
+    bool truncated = false;
+    json_t *obj = bounded_frame(&rec, &truncated);
+    assert_true(truncated);
+    /* The parameters that are there are the first ones, in order, whole or the last one cut. */
+    json_t *params = json_object_get(obj, "parameters");
+    size_t n = json_object_size(params);
+    if (n < 1000 || n >= KEYS)
+        fail_msg("%zu of %d parameters in a 64 KiB line", n, KEYS);
+    for (size_t i = 0; i + 1 < n; i++)
+        expect_string_field(params, kv[2 * i], kv[2 * i + 1]);
+    expect_string_field(obj, "file", "src/big.c");
+    expect_int_field(obj, "line", 10);
+    json_decref(obj);
+    free_config(&cfg);
+    free(text);
+    free(kv);
+}
+
+static void frame_cuts_a_long_value_at_a_character_boundary(void **state)
+{
+    (void)state;
+    /* 100 KB of two-byte characters, escapes and control bytes: no cut may split any of them. */
+    static const char *const pieces[] = {"\xc3\xa9", "\"", "\\", "\n", "\x01", "a", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff"};
+    size_t cap = 100 * 1024;
+    char *value = malloc(cap + 8);
+    assert_non_null(value);
+    size_t len = 0;
+    for (unsigned i = 0; len < cap; i = (i * 7 + 3) % 9) {
+        size_t n = strlen(pieces[i]);
+        memcpy(value + len, pieces[i], n);
+        len += n;
+    }
+    value[len] = '\0';
+    struct errinj__config *cfg = config_of((const char *[]){"short", "kept", "long", value, "after", "dropped", NULL});
+    struct errinj__record rec = record_of(cfg, NULL, 0);
+    bool truncated = false;
+    json_t *obj = bounded_frame(&rec, &truncated);
+    assert_true(truncated);
+    json_t *params = json_object_get(obj, "parameters");
+    expect_string_field(params, "short", "kept");
+    assert_null(json_object_get(params, "after"));
+    /* What arrived of the long value is a prefix of the whole value as JSON reads it. */
+    json_t *whole = errinj__json_string_lossy(value);
+    const char *got = json_string_value(json_object_get(params, "long"));
+    assert_non_null(got);
+    assert_true(strlen(got) > 10000);
+    assert_true(strncmp(got, json_string_value(whole), strlen(got)) == 0);
+    json_decref(whole);
+    json_decref(obj);
+    free_config(&cfg);
+    free(value);
+}
+
+static void frame_within_the_line_is_whole_and_not_truncated(void **state)
+{
+    (void)state;
+    size_t big_len = 60 * 1024;
+    char *big = malloc(big_len + 1);
+    assert_non_null(big);
+    memset(big, 'x', big_len);
+    big[big_len] = '\0';
+    struct errinj__config *cfg = config_of((const char *[]){"big", big, NULL});
+    struct errinj__record rec = record_of(cfg, "f.c", 1);
+    size_t len = 0;
+    char *mine = errinj__record_sse_frame(&rec, &len);
+    char *reference = jansson_frame(&rec);
+    assert_string_equal(mine, reference);
+    free(mine);
+    free(reference);
+    free_config(&cfg);
+    free(big);
+}
+
+/* Random sizes around the limit, random bytes: the line bound, valid JSON, and "truncated" exactly
+ * when the frame differs from jansson's whole dump. */
+static void frames_near_the_line_limit_are_bounded_and_flag_every_cut(void **state)
+{
+    (void)state;
+    srand(11);
+    for (int iter = 0; iter < 300; iter++) {
+        enum { PAIRS = 4 };
+        char *text[2 * PAIRS];
+        const char *kv[2 * PAIRS + 1];
+        int pairs = 1 + rand() % PAIRS;
+        for (int i = 0; i < 2 * pairs; i++) {
+            size_t n = i % 2 ? (size_t)rand() % 40000 : 1 + (size_t)rand() % 20;
+            text[i] = malloc(n + 1);
+            for (size_t k = 0; k < n; k++)
+                text[i][k] = (char)(i % 2 ? 1 + rand() % 255 : 'a' + rand() % 26);
+            text[i][n] = '\0';
+            kv[i] = text[i];
+        }
+        kv[2 * pairs] = NULL;
+        struct errinj__config *cfg = config_of(kv);
+        struct errinj__record rec = record_of(cfg, rand() % 2 ? "some/file.c" : NULL, 3);
+        bool truncated = false;
+        json_t *obj = bounded_frame(&rec, &truncated);
+        size_t len = 0;
+        char *mine = errinj__record_sse_frame(&rec, &len);
+        char *reference = jansson_frame(&rec);
+        if (truncated == (strcmp(mine, reference) == 0))
+            fail_msg("iteration %d: truncated is %d but the frame %s jansson's", iter, truncated,
+                     truncated ? "equals" : "differs from");
+        free(mine);
+        free(reference);
+        json_decref(obj);
+        free_config(&cfg);
+        for (int i = 0; i < 2 * pairs; i++)
+            free(text[i]);
+    }
+}
+
 int main(void)
 {
     errinj_set_log(NULL, NULL);
@@ -542,6 +706,10 @@ int main(void)
         cmocka_unit_test_teardown(frame_turns_non_utf8_parameters_into_valid_json, disable_everything),
         cmocka_unit_test_teardown(frame_of_a_large_seq_prints_it_whole, disable_everything),
         cmocka_unit_test_teardown(frame_is_byte_identical_to_janssons_compact_dump, disable_everything),
+        cmocka_unit_test_teardown(frame_of_100000_keys_fits_one_64_kib_line_and_says_truncated, disable_everything),
+        cmocka_unit_test_teardown(frame_cuts_a_long_value_at_a_character_boundary, disable_everything),
+        cmocka_unit_test_teardown(frame_within_the_line_is_whole_and_not_truncated, disable_everything),
+        cmocka_unit_test_teardown(frames_near_the_line_limit_are_bounded_and_flag_every_cut, disable_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

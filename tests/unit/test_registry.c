@@ -115,6 +115,37 @@ static void odd_parameter_lists_are_refused(void **state)
     assert_false(errinj_is_enabled("reg_odd"));
 }
 
+/* A key given twice keeps its first value, with few pairs and with many (hashed). */
+static void a_key_given_twice_keeps_its_first_value(void **state)
+{
+    (void)state;
+    for (int pairs = 3; pairs <= 3000; pairs *= 10) {
+        const char **kv = calloc(2 * (size_t)pairs + 1, sizeof(*kv));
+        char (*text)[2][16] = calloc((size_t)pairs, sizeof(*text));
+        assert_non_null(kv);
+        assert_non_null(text);
+        for (int i = 0; i < pairs; i++) {
+            snprintf(text[i][0], 16, "k%d", i % (pairs / 3 + 1)); /* each key about three times */
+            snprintf(text[i][1], 16, "v%d", i);
+            kv[2 * i] = text[i][0];
+            kv[2 * i + 1] = text[i][1];
+        }
+        struct errinj__config *cfg = errinj__config_new(kv);
+        assert_non_null(cfg);
+        assert_int_equal(cfg->pairs, (size_t)(pairs / 3 + 1));
+        for (int i = 0; i <= pairs / 3; i++) {
+            char key[16], first[16];
+            snprintf(key, sizeof(key), "k%d", i);
+            snprintf(first, sizeof(first), "v%d", i);
+            assert_string_equal(errinj__config_get(cfg, key), first);
+            assert_string_equal(cfg->kv[2 * i], key); /* in the order given */
+        }
+        errinj__config_unref(cfg);
+        free(text);
+        free(kv);
+    }
+}
+
 static void parameter_copies_values_and_reports_missing_and_short_buffers(void **state)
 {
     (void)state;
@@ -387,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup(bad_names_are_refused_and_change_nothing, reset),
         cmocka_unit_test_setup(odd_parameter_lists_are_refused, reset),
         cmocka_unit_test_setup(parameter_copies_values_and_reports_missing_and_short_buffers, reset),
+        cmocka_unit_test_setup(a_key_given_twice_keeps_its_first_value, reset),
         cmocka_unit_test_setup(enabled_list_is_sorted_and_disable_all_empties_it, reset),
         cmocka_unit_test_setup(catalogue_lists_points_that_never_ran, reset),
         cmocka_unit_test_setup(a_site_missing_from_the_catalogue_is_listed_when_it_runs_and_reported, reset),
