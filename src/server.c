@@ -98,6 +98,7 @@ struct errinj_server {
     int wake_fd;
     struct errinj__loop *loop;   /* what the server thread sleeps on */
     struct errinj__watch mhd_watch; /* libmicrohttpd's epoll fd in the loop */
+    struct errinj__watch listen_watch; /* the listener, while libmicrohttpd takes what it has */
     struct errinj__conns *conns; /* the connection guard */
     unsigned connection_limit;   /* libmicrohttpd's */
     atomic_bool consumer_stop;
@@ -291,20 +292,25 @@ static bool cannot_accept(struct errinj_server *srv)
 
 /*
  * What libmicrohttpd needs done besides its own sockets: close connections that sent no request
- * head in time; and when clients wait that it cannot accept, give it a descriptor (the oldest
- * connection still waiting for its request head goes) and turn the loop soon, since it re-arms
- * its listener only on a later turn. Returns how long the thread may sleep at most.
+ * head in time; and when clients wait that it did not accept, turn the loop soon, since after it
+ * ran out of descriptors or connections it re-arms its listener only on a later turn, and, if it
+ * cannot accept at all, give it a descriptor (the oldest connection still waiting for its request
+ * head goes). The listener is in the loop's epoll set too, so that a client arriving after
+ * libmicrohttpd left it out of its own set wakes the thread; while a backlog stays it is taken
+ * out, or the loop would spin. Returns how long the thread may sleep at most.
  */
 static int64_t guard_connections(struct errinj_server *srv, int64_t max_ms)
 {
     int64_t head_ms = errinj__conns_sweep(srv->conns);
     if (head_ms >= 0 && head_ms < max_ms)
         max_ms = head_ms;
-    /* A backlog alone is normal (clients arrived during the turn: libmicrohttpd's epoll set still
-     * has the listener and wakes the loop); it is stuck only when it cannot accept. */
-    if (!listener_backlogged(srv) || !cannot_accept(srv))
+    if (!listener_backlogged(srv)) {
+        errinj__loop_watch(srv->loop, &srv->listen_watch, EPOLLIN);
         return max_ms;
-    errinj__conns_shed_one(srv->conns);
+    }
+    errinj__loop_unwatch(srv->loop, &srv->listen_watch);
+    if (cannot_accept(srv))
+        errinj__conns_shed_one(srv->conns);
     return max_ms < ACCEPT_STALLED_POLL_MS ? max_ms : ACCEPT_STALLED_POLL_MS;
 }
 
@@ -1031,6 +1037,7 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     srv->mhd_watch = (struct errinj__watch){.fd = info != NULL ? info->epoll_fd : -1};
+    srv->listen_watch = (struct errinj__watch){.fd = srv->listen_fd};
     if (srv->mhd_watch.fd < 0 || errinj__loop_watch(srv->loop, &srv->mhd_watch, EPOLLIN) != 0) {
         MHD_stop_daemon(srv->mhd);
         srv->listen_fd = -1; /* MHD closed it */

@@ -29,6 +29,20 @@
 #define EVENT_LINE_MAX (64 * 1024)
 
 static const char *g_testhost;
+static struct host g_host; /* the running test's host, killed by the teardown if the test failed */
+
+static int kill_host(void **state)
+{
+    (void)state;
+    if (g_host.pid > 0) {
+        kill(g_host.pid, SIGKILL);
+        waitpid(g_host.pid, NULL, 0);
+        close(g_host.in_fd);
+        close(g_host.out_fd);
+    }
+    memset(&g_host, 0, sizeof(g_host));
+    return 0;
+}
 
 static bool open_stream(struct net_sse *s, unsigned port, const char *target)
 {
@@ -62,8 +76,8 @@ static void an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib(void **st
 {
     (void)state;
     const char *args[] = {"--heartbeat-ms", "60000", NULL};
-    struct host h;
-    assert_true(host_start(&h, g_testhost, args, 0));
+    struct host *h = &g_host;
+    assert_true(host_start(h, g_testhost, args, 0));
     /* {"aaaa":"","aaab":"",...}: 100,000 keys in about 1 MB. */
     struct net_buf body = {0};
     net_buf_add(&body, "{", 1);
@@ -80,26 +94,26 @@ static void an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib(void **st
     printf("a body of %zu bytes with %d keys\n", body.len, KEYS);
     struct net_response r;
     double t0 = net_now();
-    assert_int_equal(net_request(h.port, "POST", API "/injection/big.keys", NULL, body.data, body.len, 30.0, &r), 200);
+    assert_int_equal(net_request(h->port, "POST", API "/injection/big.keys", NULL, body.data, body.len, 30.0, &r), 200);
     net_response_free(&r);
     double t_enable = net_now() - t0;
-    assert_int_equal(net_request(h.port, "POST", API "/injection/big.other", NULL, NULL, 0, 30.0, &r), 200);
+    assert_int_equal(net_request(h->port, "POST", API "/injection/big.other", NULL, NULL, 0, 30.0, &r), 200);
     net_response_free(&r);
 
     struct net_sse big, other;
-    assert_true(open_stream(&big, h.port, API "/events?injection=big.keys"));
-    assert_true(open_stream(&other, h.port, API "/events?injection=big.other"));
+    assert_true(open_stream(&big, h->port, API "/events?injection=big.keys"));
+    assert_true(open_stream(&other, h->port, API "/events?injection=big.other"));
     const char *long_run = getenv("ERRINJ_ATTACK_LONG");
     int fires = long_run != NULL && strcmp(long_run, "1") == 0 ? 200 : 5;
     char line[256];
     t0 = net_now();
-    assert_true(host_send(&h, "fire enter big.keys %d", fires));
-    assert_true(host_send(&h, "fire enter big.other 1"));
-    assert_true(host_line(&h, line, sizeof(line), 30.0));
-    assert_true(host_line(&h, line, sizeof(line), 30.0));
+    assert_true(host_send(h, "fire enter big.keys %d", fires));
+    assert_true(host_send(h, "fire enter big.other 1"));
+    assert_true(host_line(h, line, sizeof(line), 30.0));
+    assert_true(host_line(h, line, sizeof(line), 30.0));
     /* REST and the other stream are served while the big events are built and sent. */
     double q0 = net_now();
-    assert_int_equal(net_request(h.port, "GET", API "/status", NULL, NULL, 0, DEADLINE_S, &r), 200);
+    assert_int_equal(net_request(h->port, "GET", API "/status", NULL, NULL, 0, DEADLINE_S, &r), 200);
     net_response_free(&r);
     double t_rest = net_now() - q0;
     size_t line_len = 0;
@@ -121,7 +135,7 @@ static void an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib(void **st
     }
     double t_big = net_now() - t0;
     /* Every parameter is still readable, whole. */
-    assert_int_equal(net_request(h.port, "GET", API "/injection/big.keys", NULL, NULL, 0, 30.0, &r), 200);
+    assert_int_equal(net_request(h->port, "GET", API "/injection/big.keys", NULL, NULL, 0, 30.0, &r), 200);
     json_t *got = json_loadb(r.body.data, r.body.len, 0, NULL);
     net_response_free(&r);
     assert_int_equal(json_array_size(json_object_get(json_array_get(got, 0), "parameters")), KEYS);
@@ -134,7 +148,7 @@ static void an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib(void **st
     net_sse_close(&big, false);
     net_sse_close(&other, false);
     free(body.data);
-    assert_int_equal(host_quit(&h, 60.0), 0);
+    assert_int_equal(host_quit(h, 60.0), 0);
 }
 
 int main(int argc, char **argv)
@@ -146,7 +160,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib),
+        cmocka_unit_test_teardown(an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib, kill_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

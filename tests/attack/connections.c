@@ -37,6 +37,20 @@
 #define HEAD_TIMEOUT_S 10.0 /* SPEC: a whole request head within 10 s */
 
 static const char *g_testhost;
+static struct host g_host; /* the running test's host, killed by the teardown if the test failed */
+
+static int kill_host(void **state)
+{
+    (void)state;
+    if (g_host.pid > 0) {
+        kill(g_host.pid, SIGKILL);
+        waitpid(g_host.pid, NULL, 0);
+        close(g_host.in_fd);
+        close(g_host.out_fd);
+    }
+    memset(&g_host, 0, sizeof(g_host));
+    return 0;
+}
 static bool g_long;
 
 static long long status_field(unsigned port, const char *key)
@@ -97,21 +111,21 @@ static void a_stream_closed_by_its_client_frees_its_slot_at_once(void **state)
 {
     (void)state;
     const char *args[] = {"--heartbeat-ms", HEARTBEAT, "--max-subscribers", "2", NULL};
-    struct host h;
-    assert_true(host_start(&h, g_testhost, args, 0));
+    struct host *h = &g_host;
+    assert_true(host_start(h, g_testhost, args, 0));
     struct net_sse a, b, c;
-    assert_true(open_stream(&a, h.port, IO_TIMEOUT_S));
-    assert_true(open_stream(&b, h.port, IO_TIMEOUT_S));
-    assert_int_equal(stream_status(h.port), 503);
+    assert_true(open_stream(&a, h->port, IO_TIMEOUT_S));
+    assert_true(open_stream(&b, h->port, IO_TIMEOUT_S));
+    assert_int_equal(stream_status(h->port), 503);
 
     net_sse_close(&a, false); /* FIN */
-    double fin_s = until_subscribers(h.port, 1);
+    double fin_s = until_subscribers(h->port, 1);
     net_sse_close(&b, true); /* RST */
-    double rst_s = until_subscribers(h.port, 0);
+    double rst_s = until_subscribers(h->port, 0);
     printf("heartbeat 60 s: slot freed %.3f s after a FIN, %.3f s after a RST\n", fin_s, rst_s);
     assert_true(fin_s >= 0);
     assert_true(rst_s >= 0);
-    assert_true(open_stream(&c, h.port, IO_TIMEOUT_S));
+    assert_true(open_stream(&c, h->port, IO_TIMEOUT_S));
     net_sse_close(&c, false);
 
     if (g_long) {
@@ -120,7 +134,7 @@ static void a_stream_closed_by_its_client_frees_its_slot_at_once(void **state)
         int opened = 0, refused = 0;
         while (net_now() - t0 < 60.0) {
             struct net_sse s;
-            if (open_stream(&s, h.port, 5.0))
+            if (open_stream(&s, h->port, 5.0))
                 opened++;
             else
                 refused++;
@@ -136,7 +150,7 @@ static void a_stream_closed_by_its_client_frees_its_slot_at_once(void **state)
                refused);
         assert_int_equal(refused, 0);
     }
-    assert_int_equal(host_quit(&h, 60.0), 0);
+    assert_int_equal(host_quit(h, 60.0), 0);
 }
 
 /* ---- out of descriptors --------------------------------------------------------------------- */
@@ -161,13 +175,13 @@ static void service_resumes_within_a_second_of_a_descriptor_being_freed(void **s
     (void)state;
     enum { NOFILE = 64, MAX_STREAMS = 200 };
     const char *args[] = {"--heartbeat-ms", HEARTBEAT, "--max-subscribers", "1000", NULL};
-    struct host h;
-    assert_true(host_start(&h, g_testhost, args, NOFILE));
+    struct host *h = &g_host;
+    assert_true(host_start(h, g_testhost, args, NOFILE));
     static struct net_sse streams[MAX_STREAMS];
     int rounds = g_long ? 20 : 1;
     double worst = 0;
     for (int round = 0; round < rounds; round++) {
-        int opened = fill_descriptors(&h, streams, MAX_STREAMS);
+        int opened = fill_descriptors(h, streams, MAX_STREAMS);
         if (opened == MAX_STREAMS || opened < NOFILE / 2)
             fail_msg("round %d: %d streams with RLIMIT_NOFILE %d", round, opened, NOFILE);
         /* One client leaves: its descriptor is the one service resumes with. */
@@ -175,7 +189,7 @@ static void service_resumes_within_a_second_of_a_descriptor_being_freed(void **s
         double t0 = net_now(), resumed = -1;
         while (net_now() - t0 < DEADLINE_S) {
             struct net_response r;
-            int status = net_request(h.port, "GET", API "/status", NULL, NULL, 0, 1.0, &r);
+            int status = net_request(h->port, "GET", API "/status", NULL, NULL, 0, 1.0, &r);
             net_response_free(&r);
             if (status == 200) {
                 resumed = net_now() - t0;
@@ -189,11 +203,11 @@ static void service_resumes_within_a_second_of_a_descriptor_being_freed(void **s
         worst = resumed > worst ? resumed : worst;
         for (int i = 0; i < opened - 1; i++)
             net_sse_close(&streams[i], true);
-        assert_true(until_subscribers(h.port, 0) >= 0);
+        assert_true(until_subscribers(h->port, 0) >= 0);
     }
     printf("out of descriptors, %d round(s): service back at most %.3f s after one was freed\n", rounds, worst);
-    assert_true(host_alive(&h));
-    assert_int_equal(host_quit(&h, 60.0), 0);
+    assert_true(host_alive(h));
+    assert_int_equal(host_quit(h, 60.0), 0);
 }
 
 /* ---- slow clients ------------------------------------------------------------------------- */
@@ -231,10 +245,10 @@ static void a_connection_without_a_whole_head_in_10_s_is_closed(void **state)
 {
     (void)state;
     const char *args[] = {"--heartbeat-ms", HEARTBEAT, NULL};
-    struct host h;
-    assert_true(host_start(&h, g_testhost, args, 0));
+    struct host *h = &g_host;
+    assert_true(host_start(h, g_testhost, args, 0));
     /* A header that never ends, one byte every 2 s: each byte restarts libmicrohttpd's idle timer. */
-    int fd = net_connect(h.port, IO_TIMEOUT_S, 0);
+    int fd = net_connect(h->port, IO_TIMEOUT_S, 0);
     assert_true(fd >= 0);
     static const char start[] = "GET " API "/status HTTP/1.1\r\nX-Slow: ";
     assert_true(net_send_all(fd, start, sizeof(start) - 1));
@@ -246,9 +260,9 @@ static void a_connection_without_a_whole_head_in_10_s_is_closed(void **state)
     assert_true(closed <= HEAD_TIMEOUT_S + DEADLINE_S);
     /* A connection that sends its head in time is served as ever. */
     struct net_response r;
-    assert_int_equal(net_request(h.port, "GET", API "/status", NULL, NULL, 0, IO_TIMEOUT_S, &r), 200);
+    assert_int_equal(net_request(h->port, "GET", API "/status", NULL, NULL, 0, IO_TIMEOUT_S, &r), 200);
     net_response_free(&r);
-    assert_int_equal(host_quit(&h, 60.0), 0);
+    assert_int_equal(host_quit(h, 60.0), 0);
 }
 
 static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void **state)
@@ -256,14 +270,14 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
     (void)state;
     enum { SUBSCRIBERS = 16, SLOW = 2000 };
     const char *args[] = {"--heartbeat-ms", HEARTBEAT, "--max-subscribers", "16", NULL};
-    struct host h;
-    assert_true(host_start(&h, g_testhost, args, 8192));
+    struct host *h = &g_host;
+    assert_true(host_start(h, g_testhost, args, 8192));
     static struct net_sse streams[SUBSCRIBERS];
     for (int i = 0; i < SUBSCRIBERS; i++)
-        assert_true(open_stream(&streams[i], h.port, IO_TIMEOUT_S));
-    assert_int_equal(stream_status(h.port), 503);
+        assert_true(open_stream(&streams[i], h->port, IO_TIMEOUT_S));
+    assert_int_equal(stream_status(h->port), 503);
     struct net_response r0;
-    assert_int_equal(net_request(h.port, "POST", API "/injection/slow.after", NULL, NULL, 0, IO_TIMEOUT_S, &r0), 200);
+    assert_int_equal(net_request(h->port, "POST", API "/injection/slow.after", NULL, NULL, 0, IO_TIMEOUT_S, &r0), 200);
     net_response_free(&r0);
 
     /* Three kinds of slow client: idle (connected, nothing sent), slow (a head one byte at a time)
@@ -272,7 +286,7 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
     static const char *const first[] = {"", "G", "POST " API "/injection/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                                  "Content-Length: 100\r\n\r\n{\"k\":"};
     for (int i = 0; i < SLOW; i++) {
-        slow[i] = net_connect(h.port, 1.0, 0);
+        slow[i] = net_connect(h->port, 1.0, 0);
         if (slow[i] >= 0 && first[i % 3][0] != '\0')
             send(slow[i], first[i % 3], strlen(first[i % 3]), MSG_NOSIGNAL);
     }
@@ -282,7 +296,7 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
     while (net_now() - t0 < seconds) {
         struct net_response r;
         double q0 = net_now();
-        int status = net_request(h.port, "GET", API "/status", NULL, NULL, 0, 5.0, &r);
+        int status = net_request(h->port, "GET", API "/status", NULL, NULL, 0, 5.0, &r);
         double took = net_now() - q0;
         net_response_free(&r);
         asked++;
@@ -297,7 +311,7 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
                 if (slow[i] >= 0 && send(slow[i], "a", 1, MSG_NOSIGNAL) < 0) {
                     close(slow[i]);
                     /* In the long run the attacker comes back as soon as it is thrown out. */
-                    slow[i] = g_long ? net_connect(h.port, 1.0, 0) : -1;
+                    slow[i] = g_long ? net_connect(h->port, 1.0, 0) : -1;
                     reconnected += slow[i] >= 0;
                 }
             }
@@ -319,8 +333,8 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
     assert_int_equal(answered, asked);
     /* The streams were never touched: each still gets an event. */
     char line[256];
-    assert_true(host_send(&h, "fire enter slow.after 1"));
-    assert_true(host_line(&h, line, sizeof(line), IO_TIMEOUT_S));
+    assert_true(host_send(h, "fire enter slow.after 1"));
+    assert_true(host_line(h, line, sizeof(line), IO_TIMEOUT_S));
     for (int i = 0; i < SUBSCRIBERS; i++) {
         struct net_sse_event ev;
         int got;
@@ -330,7 +344,7 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
         assert_non_null(strstr(ev.data, "\"injection\":\"slow.after\""));
         net_sse_close(&streams[i], false);
     }
-    assert_int_equal(host_quit(&h, 60.0), 0);
+    assert_int_equal(host_quit(h, 60.0), 0);
 }
 
 int main(int argc, char **argv)
@@ -350,10 +364,10 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_stream_closed_by_its_client_frees_its_slot_at_once),
-        cmocka_unit_test(service_resumes_within_a_second_of_a_descriptor_being_freed),
-        cmocka_unit_test(a_connection_without_a_whole_head_in_10_s_is_closed),
-        cmocka_unit_test(rest_is_answered_beside_every_stream_and_2000_slow_connections),
+        cmocka_unit_test_teardown(a_stream_closed_by_its_client_frees_its_slot_at_once, kill_host),
+        cmocka_unit_test_teardown(service_resumes_within_a_second_of_a_descriptor_being_freed, kill_host),
+        cmocka_unit_test_teardown(a_connection_without_a_whole_head_in_10_s_is_closed, kill_host),
+        cmocka_unit_test_teardown(rest_is_answered_beside_every_stream_and_2000_slow_connections, kill_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
