@@ -163,6 +163,12 @@ void errinj__conns_request_done(struct errinj__conns *g, struct errinj__conn *re
     append_rec(g, rec);
 }
 
+void errinj__conns_park(struct errinj__conns *g, struct errinj__conn *rec)
+{
+    if (rec != NULL)
+        unlink_rec(g, rec);
+}
+
 static void on_socket_event(void *arg, uint32_t events)
 {
     struct errinj__conn *rec = arg;

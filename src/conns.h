@@ -52,6 +52,9 @@ void errinj__conns_request_done(struct errinj__conns *g, struct errinj__conn *re
  * is set to NULL when libmicrohttpd closes the connection. 0 or a negative ERRINJ_E* code. */
 int errinj__conns_make_stream(struct errinj__conns *g, struct errinj__conn **ref, void (*on_hangup)(void *arg),
                               void *arg);
+/* The request of rec is held on the server (a long-poll wait): out of the REST budget, so that
+ * shedding never ends it, until its request ends (errinj__conns_request_done). */
+void errinj__conns_park(struct errinj__conns *g, struct errinj__conn *rec);
 /* The stream's owner is gone: on_hangup is not called any more. */
 void errinj__conns_stream_ended(struct errinj__conn *rec);
 /* Closes connections past their head deadline; returns milliseconds until the next deadline

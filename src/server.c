@@ -743,6 +743,8 @@ static enum MHD_Result start_wait(struct errinj_server *srv, struct MHD_Connecti
     pthread_mutex_unlock(&srv->mu);
     if (st->waiter == NULL)
         return queue_reply(conn, reply);
+    /* Waits count against max_subscribers: out of the REST budget, which would shed them. */
+    errinj__conns_park(srv->conns, errinj__conns_of(conn));
     return answer_wait(srv, conn, st);
 }
 
