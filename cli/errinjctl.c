@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "http.h"
+#include "multi.h"
 #include "sse.h"
 #include "strbuf.h"
 
@@ -1411,10 +1412,16 @@ static int run_main(ctl *ctl, int argc, char **argv)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* errinjctl on one node: multi.c runs this once per --url. */
+static int single_main(int argc, char **argv)
 {
     ctl ctl = {0};
     int rc = run_main(&ctl, argc, argv);
     free(ctl.url);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    return multi_main(argc, argv, single_main);
 }

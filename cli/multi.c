@@ -1,0 +1,398 @@
+/*
+ * multi.c - errinjctl on several nodes: each node's command in a child process, its output
+ * tagged with the node, the exit statuses combined.
+ *
+ * A child is the one-node errinjctl (forked, not exec'd) with that node's --url, so every
+ * command behaves on each node exactly as it does alone. The parent reads each child's stdout
+ * and stderr by whole lines and prints them as they come:
+ *   - a line that is a JSON object gets the node as its first member: {"node":"HOST:PORT",...}
+ *   - any other line is prefixed: [HOST:PORT] line
+ * The node's name is its URL without "http://" and without trailing slashes.
+ *
+ * Exit status: a node whose command exits 3 (unreachable, an error answer, a broken stream)
+ * is reported on stderr and the others go on; the status is 3 only when every node failed, or
+ * with --strict when any did. Otherwise `wait` exits 0 when a node saw the event (with --all:
+ * when every node that did not fail saw it), 1 when one timed out first; other commands exit 0.
+ */
+#define _GNU_SOURCE
+#include "multi.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "strbuf.h"
+
+enum { EXIT_OK = 0, EXIT_TIMED_OUT = 1, EXIT_USAGE = 2, EXIT_SERVER = 3 };
+
+/* The commands that act on every node. */
+static const char *const multi_commands[] = {"events", "wait", "list", "coverage", "enable", "disable", "message",
+                                             NULL};
+
+typedef struct node {
+    const char *url;
+    char *label;
+    pid_t pid;
+    int fd[2];       /* the child's stdout and stderr, -1 once at end of file */
+    strbuf part[2];  /* a line not yet ended */
+    int status;      /* exit status, once reaped */
+    int reaped;
+    int stopped;     /* we sent it SIGTERM: its end is not a failure */
+} node;
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+static int is_multi_command(const char *name)
+{
+    for (const char *const *c = multi_commands; *c; c++)
+        if (strcmp(*c, name) == 0)
+            return 1;
+    return 0;
+}
+
+static char *label_of(const char *url)
+{
+    const char *s = url;
+    if (strncmp(s, "http://", 7) == 0)
+        s += 7;
+    size_t len = strlen(s);
+    while (len > 0 && s[len - 1] == '/')
+        len--;
+    return strndup(s, len);
+}
+
+/* Appends `s` as the inside of a JSON string. */
+static void append_json_chars(strbuf *out, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char esc[3] = {'\\', (char)*p, 0};
+            strbuf_append(out, esc);
+        } else if (*p < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof(esc), "\\u%04x", *p);
+            strbuf_append(out, esc);
+        } else {
+            char c[2] = {(char)*p, 0};
+            strbuf_append(out, c);
+        }
+    }
+}
+
+/* Writes one whole line of node n's stream `which` (0 stdout, 1 stderr), tagged. */
+static int emit_line(const node *n, int which, const char *line, size_t len)
+{
+    strbuf out = {0};
+    if (which == 0 && len >= 2 && line[0] == '{' && line[len - 1] == '}') {
+        strbuf_append(&out, "{\"node\":\"");
+        append_json_chars(&out, n->label);
+        strbuf_append(&out, len == 2 ? "\"" : "\",");
+        strbuf_append_n(&out, line + 1, len - 1);
+    } else {
+        strbuf_append(&out, "[");
+        strbuf_append(&out, n->label);
+        strbuf_append(&out, "] ");
+        strbuf_append_n(&out, line, len);
+    }
+    strbuf_append(&out, "\n");
+    FILE *f = which == 0 ? stdout : stderr;
+    int ok = out.s != NULL && fwrite(out.s, 1, out.len, f) == out.len && fflush(f) == 0;
+    strbuf_free(&out);
+    return ok ? 0 : -1;
+}
+
+/* Reads what node n's stream `which` has; writes its whole lines. -1 when stdout failed. */
+static int drain(node *n, int which)
+{
+    char buf[8192];
+    ssize_t got = read(n->fd[which], buf, sizeof(buf));
+    if (got < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    strbuf *part = &n->part[which];
+    if (got <= 0) {
+        /* End of file: a last line without its newline still counts. */
+        close(n->fd[which]);
+        n->fd[which] = -1;
+        int rc = part->len > 0 ? emit_line(n, which, part->s, part->len) : 0;
+        strbuf_free(part);
+        return rc;
+    }
+    strbuf_append_n(part, buf, (size_t)got);
+    size_t start = 0;
+    for (size_t i = 0; i < part->len; i++) {
+        if (part->s[i] != '\n')
+            continue;
+        if (emit_line(n, which, part->s + start, i - start) != 0)
+            return -1;
+        start = i + 1;
+    }
+    if (start > 0) {
+        size_t rest = part->len - start;
+        memmove(part->s, part->s + start, rest);
+        part->len = rest;
+        part->s[rest] = '\0';
+    }
+    return 0;
+}
+
+static void stop_others(node *nodes, size_t count, const node *except)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (&nodes[i] != except && !nodes[i].reaped && !nodes[i].stopped) {
+            nodes[i].stopped = 1;
+            kill(nodes[i].pid, SIGTERM);
+        }
+    }
+}
+
+static void reap(node *n)
+{
+    int st;
+    while (waitpid(n->pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    n->reaped = 1;
+    n->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* Runs `single` once per node, at the same time; returns the combined exit status. */
+static int run_nodes(const char *command, char **urls, size_t count, int argc, char **argv, int strict,
+                     int wait_all, multi_single_fn single)
+{
+    node *nodes = calloc(count, sizeof(*nodes));
+    char **child_argv = calloc((size_t)argc + 3, sizeof(char *));
+    if (!nodes || !child_argv) {
+        fprintf(stderr, "errinjctl: out of memory\n");
+        return EXIT_SERVER;
+    }
+    /* The child's command line: argv[0], --url URL, then the rest as given (every --url removed). */
+    child_argv[0] = argv[0];
+    child_argv[1] = "--url";
+    for (int i = 1; i < argc; i++)
+        child_argv[i + 2] = argv[i];
+    int child_argc = argc + 2;
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    fflush(stdout);
+    fflush(stderr);
+
+    int is_wait = strcmp(command, "wait") == 0;
+    int output_failed = 0;
+    size_t started = 0;
+    for (size_t i = 0; i < count; i++) {
+        node *n = &nodes[i];
+        n->url = urls[i];
+        n->label = label_of(urls[i]);
+        int out[2], err[2];
+        if (!n->label || pipe(out) != 0 || pipe(err) != 0) {
+            fprintf(stderr, "errinjctl: cannot start a process per node: %s\n", strerror(errno));
+            stop_others(nodes, started, NULL);
+            break;
+        }
+        n->pid = fork();
+        if (n->pid == 0) {
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
+            signal(SIGPIPE, SIG_DFL);
+            dup2(out[1], STDOUT_FILENO);
+            dup2(err[1], STDERR_FILENO);
+            close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+            for (size_t j = 0; j < i; j++)
+                close(nodes[j].fd[0]), close(nodes[j].fd[1]);
+            child_argv[2] = (char *)urls[i];
+            _exit(single(child_argc, child_argv) & 0xff);
+        }
+        close(out[1]);
+        close(err[1]);
+        if (n->pid < 0) {
+            fprintf(stderr, "errinjctl: cannot start a process per node: %s\n", strerror(errno));
+            close(out[0]), close(err[0]);
+            stop_others(nodes, started, NULL);
+            break;
+        }
+        n->fd[0] = out[0];
+        n->fd[1] = err[0];
+        started++;
+    }
+
+    struct pollfd *fds = calloc(started * 2, sizeof(*fds));
+    int signalled = 0;
+    for (;;) {
+        if (got_signal && !signalled) {
+            signalled = got_signal;
+            stop_others(nodes, started, NULL);
+        }
+        size_t nfds = 0;
+        for (size_t i = 0; i < started; i++)
+            for (int w = 0; w < 2; w++)
+                if (nodes[i].fd[w] >= 0)
+                    fds[nfds++] = (struct pollfd){.fd = nodes[i].fd[w], .events = POLLIN};
+        if (nfds == 0)
+            break;
+        if (poll(fds, nfds, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (size_t k = 0; k < nfds; k++) {
+            if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            for (size_t i = 0; i < started; i++) {
+                node *n = &nodes[i];
+                for (int w = 0; w < 2; w++) {
+                    if (n->fd[w] != fds[k].fd)
+                        continue;
+                    if (drain(n, w) != 0 && !output_failed) {
+                        output_failed = 1;
+                        stop_others(nodes, started, NULL);
+                    }
+                    if (n->fd[0] < 0 && n->fd[1] < 0 && !n->reaped) {
+                        reap(n);
+                        /* wait without --all: the first node that saw the event ends the wait. */
+                        if (is_wait && !wait_all && n->status == EXIT_OK)
+                            stop_others(nodes, started, n);
+                    }
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < started; i++)
+        if (!nodes[i].reaped)
+            reap(&nodes[i]);
+
+    /* Combine. A node failed when its command exited 3 (or died) and we did not stop it. */
+    size_t failed = 0, usage = 0, seen = 0, timed_out = 0;
+    strbuf report = {0};
+    for (size_t i = 0; i < started; i++) {
+        node *n = &nodes[i];
+        if (n->stopped && n->status != EXIT_OK && n->status != EXIT_TIMED_OUT)
+            continue;
+        if (n->status == EXIT_OK)
+            seen++;
+        else if (n->status == EXIT_TIMED_OUT)
+            timed_out++;
+        else if (n->status == EXIT_USAGE)
+            usage++;
+        else {
+            failed++;
+            char what[32];
+            snprintf(what, sizeof(what), n->status > 128 ? " (signal %d)" : " (exit %d)",
+                     n->status > 128 ? n->status - 128 : n->status);
+            strbuf_append(&report, report.len ? ", " : "");
+            strbuf_append(&report, n->label);
+            strbuf_append(&report, what);
+        }
+    }
+    failed += count - started;
+    int rc;
+    if (output_failed)
+        rc = EXIT_SERVER;
+    else if (usage > 0)
+        rc = EXIT_USAGE;
+    else if (failed == count || (strict && failed > 0))
+        rc = EXIT_SERVER;
+    else if (is_wait && !wait_all)
+        rc = seen > 0 ? EXIT_OK : timed_out > 0 ? EXIT_TIMED_OUT : EXIT_SERVER;
+    else if (is_wait)
+        rc = timed_out > 0 ? EXIT_TIMED_OUT : EXIT_OK;
+    else
+        rc = EXIT_OK;
+    if (failed > 0 && !signalled)
+        fprintf(stderr, "errinjctl: %s: %zu of %zu nodes failed: %s%s\n", command, failed, count,
+                report.s ? report.s : "not started", rc == EXIT_SERVER ? "" : "; the others went on");
+    strbuf_free(&report);
+    for (size_t i = 0; i < count; i++) {
+        free(nodes[i].label);
+        strbuf_free(&nodes[i].part[0]);
+        strbuf_free(&nodes[i].part[1]);
+    }
+    free(fds);
+    free(nodes);
+    free(child_argv);
+    if (signalled) {
+        signal(signalled, SIG_DFL);
+        raise(signalled);
+    }
+    return rc;
+}
+
+int multi_main(int argc, char **argv, multi_single_fn single)
+{
+    /* Take out every --url, --strict and wait's --all (before "--"); keep the rest in order. */
+    char **rest = calloc((size_t)argc + 3, sizeof(char *));
+    char **urls = calloc((size_t)argc + 1, sizeof(char *));
+    if (!rest || !urls) {
+        fprintf(stderr, "errinjctl: out of memory\n");
+        return EXIT_SERVER;
+    }
+    int nrest = 0;
+    size_t nurls = 0;
+    int strict = 0, wait_all = 0, help = 0, options_done = 0;
+    const char *command = NULL;
+    rest[nrest++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (options_done || arg[0] != '-' || arg[1] == '\0') {
+            if (!command)
+                command = arg;
+            rest[nrest++] = argv[i];
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            options_done = 1;
+            rest[nrest++] = argv[i];
+        } else if (strcmp(arg, "--url") == 0 && i + 1 < argc) {
+            urls[nurls++] = argv[++i];
+        } else if (strncmp(arg, "--url=", 6) == 0) {
+            urls[nurls++] = argv[i] + 6;
+        } else if (strcmp(arg, "--strict") == 0) {
+            strict = 1;
+        } else if (strcmp(arg, "--all") == 0 && command && strcmp(command, "wait") == 0) {
+            wait_all = 1;
+        } else {
+            if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+                help = 1;
+            rest[nrest++] = argv[i];
+            /* A global option's value is not the command's name. */
+            if (strcmp(arg, "--token") == 0 && i + 1 < argc)
+                rest[nrest++] = argv[++i];
+        }
+    }
+    int rc;
+    if (nurls <= 1 || help || !command || strcmp(command, "help") == 0) {
+        /* One node (or none given: the default), or only help wanted: errinjctl as it always was. */
+        if (nurls >= 1) {
+            memmove(rest + 3, rest + 1, (size_t)(nrest - 1) * sizeof(char *));
+            rest[1] = "--url";
+            rest[2] = urls[nurls - 1];
+            nrest += 2;
+        }
+        rest[nrest] = NULL;
+        rc = single(nrest, rest);
+    } else if (!is_multi_command(command)) {
+        fprintf(stderr,
+                "errinjctl: %s: takes one --url (events, wait, list, coverage, enable, disable and message\n"
+                "act on several nodes)\nTry 'errinjctl --help'.\n",
+                command);
+        rc = EXIT_USAGE;
+    } else {
+        rest[nrest] = NULL;
+        rc = run_nodes(command, urls, nurls, nrest, rest, strict, wait_all, single);
+    }
+    free(rest);
+    free(urls);
+    return rc;
+}
