@@ -43,6 +43,8 @@ typedef struct node {
     int status;      /* exit status, once reaped */
     int reaped;
     int stopped;     /* we sent it SIGTERM: its end is not a failure */
+    int hold;        /* keep the output until the end, to print the nodes in --url order */
+    strbuf held[2];
 } node;
 
 static volatile sig_atomic_t got_signal;
@@ -105,6 +107,11 @@ static int emit_line(const node *n, int which, const char *line, size_t len)
         strbuf_append_n(&out, line, len);
     }
     strbuf_append(&out, "\n");
+    if (n->hold) {
+        strbuf_append_n(&((node *)n)->held[which], out.s, out.len);
+        strbuf_free(&out);
+        return 0;
+    }
     FILE *f = which == 0 ? stdout : stderr;
     int ok = out.s != NULL && fwrite(out.s, 1, out.len, f) == out.len && fflush(f) == 0;
     strbuf_free(&out);
@@ -196,6 +203,8 @@ static int run_nodes(const char *command, char **urls, size_t count, int argc, c
         node *n = &nodes[i];
         n->url = urls[i];
         n->label = label_of(urls[i]);
+        /* Streams print as events come; the other commands' answers are printed node by node. */
+        n->hold = !is_wait && strcmp(command, "events") != 0;
         int out[2], err[2];
         if (!n->label || pipe(out) != 0 || pipe(err) != 0) {
             fprintf(stderr, "errinjctl: cannot start a process per node: %s\n", strerror(errno));
@@ -272,6 +281,16 @@ static int run_nodes(const char *command, char **urls, size_t count, int argc, c
     for (size_t i = 0; i < started; i++)
         if (!nodes[i].reaped)
             reap(&nodes[i]);
+
+    for (size_t i = 0; i < started; i++) {
+        for (int w = 0; w < 2; w++) {
+            strbuf *h = &nodes[i].held[w];
+            FILE *f = w == 0 ? stdout : stderr;
+            if (h->len > 0 && (fwrite(h->s, 1, h->len, f) != h->len || fflush(f) != 0))
+                output_failed = 1;
+            strbuf_free(h);
+        }
+    }
 
     /* Combine. A node failed when its command exited 3 (or died) and we did not stop it. */
     size_t failed = 0, usage = 0, seen = 0, timed_out = 0;
