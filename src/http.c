@@ -457,10 +457,11 @@ struct points_ctx {
 static void point_one(const errinj_point *p, void *arg)
 {
     json_t *list = arg;
-    json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:i, s:b, s:I, s:I}", "name", p->name, "type",
+    json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:i, s:b, s:I, s:I, s:I}", "name", p->name, "type",
                                           errinj_type_name(p->type), "file", errinj__json_string_lossy(p->file),
                                           "line", p->line, "enabled", errinj_is_enabled(p->name), "enters",
-                                          (json_int_t)errinj_enters(p->name), "waiters",
+                                          (json_int_t)errinj_enters(p->name), "evaluations",
+                                          (json_int_t)errinj_evaluations(p->name), "waiters",
                                           (json_int_t)errinj_waiters(p->name)));
 }
 

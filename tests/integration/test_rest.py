@@ -208,11 +208,11 @@ async def test_points_lists_compiled_sites_before_they_ever_ran(host, http):
     for name, type_ in HOST_SITES.items():
         assert name in by_name, f"{name} missing from {sorted(by_name)}"
         p = by_name[name]
-        assert set(p) == {"name", "type", "file", "line", "enabled", "enters", "waiters"}, p
+        assert set(p) == {"name", "type", "file", "line", "enabled", "enters", "evaluations", "waiters"}, p
         assert p["type"] == type_, p
         assert p["file"].endswith("tests/host/testhost.c"), p
         assert p["line"] == lines[name], (p, lines[name])
-        assert p["enabled"] is False and p["enters"] == 0 and p["waiters"] == 0, p
+        assert p["enabled"] is False and p["enters"] == 0 and p["evaluations"] == 0 and p["waiters"] == 0, p
 
 
 async def test_points_show_enabled_state_and_enters_of_a_site(host, http):

@@ -628,9 +628,9 @@ static void expect_catalogued_point(bool enabled, long long enters)
     json_t *p = find_point(list, "test_http.catalogued");
     if (p == NULL)
         fail_msg("test_http.catalogued missing from %s", reply.body);
-    if (json_object_size(p) != 7)
-        fail_msg("point %s has %zu keys, expected name/type/file/line/enabled/enters/waiters", reply.body,
-                 json_object_size(p));
+    if (json_object_size(p) != 8)
+        fail_msg("point %s has %zu keys, expected name/type/file/line/enabled/enters/evaluations/waiters",
+                 reply.body, json_object_size(p));
     assert_string_equal(json_string_value(json_object_get(p, "type")), "enter");
     const char *file = json_string_value(json_object_get(p, "file"));
     assert_non_null(file);
@@ -642,6 +642,9 @@ static void expect_catalogued_point(bool enabled, long long enters)
     assert_int_equal(json_is_true(json_object_get(p, "enabled")), enabled);
     assert_true(json_is_integer(json_object_get(p, "enters")));
     assert_int_equal(json_integer_value(json_object_get(p, "enters")), enters);
+    /* Every evaluation of this plain enter point fires, so its evaluations are its enters. */
+    assert_true(json_is_integer(json_object_get(p, "evaluations")));
+    assert_int_equal(json_integer_value(json_object_get(p, "evaluations")), enters);
     assert_true(json_is_integer(json_object_get(p, "waiters")));
     assert_int_equal(json_integer_value(json_object_get(p, "waiters")), 0);
     json_decref(list);
