@@ -159,9 +159,41 @@ async function functional() {
     await page.click(`${row('kv_put_fail')} button`);
     await page.waitForSelector(`${row('kv_put_fail')}[data-enabled="false"]`, { timeout: DEADLINE });
     if ((await kv.call('PUT after v')) !== 'OK') fail('kv_put_fail still fires after the disable');
+
+    // A fault term and a seed from the form: "2*on" fires twice, then the injection disables
+    // itself; the catalogue shows 2 evaluations and the events the action taken.
+    await page.waitForSelector('#enable-term:not([disabled])', { timeout: DEADLINE });
+    await page.fill('#enable-name', 'kv_put_fail');
+    await page.fill('#enable-params', '');
+    await page.fill('#enable-term', '2*on');
+    await page.fill('#enable-seed', '7');
+    await page.click('#enable-button');
+    await page.waitForFunction(() => document.getElementById('control-result').textContent.includes('with term 2*on'),
+      null, { timeout: DEADLINE });
+    const replies = [];
+    for (let i = 0; i < 3; i++) replies.push(await kv.call(`PUT term${i} v`));
+    if (replies.join(',') !== 'ERR injected,ERR injected,OK') fail('term 2*on on kvnode: ' + replies);
+    await page.waitForFunction(() => {
+      const tr = document.querySelector('#catalogue tr[data-name="kv_put_fail"]');
+      return tr && tr.dataset.enabled === 'false' && tr.cells[5].textContent === '2' && tr.cells[4].textContent === '2';
+    }, null, { timeout: DEADLINE });
+    await page.waitForFunction(() => [...document.querySelectorAll('#events tr[data-injection="kv_put_fail"]')]
+      .some((tr) => tr.cells[8].textContent === 'on'), null, { timeout: DEADLINE });
+    result.term = { replies, evaluations: 2 };
+    // A bad term: the server's words, with the offset.
+    await page.fill('#enable-term', '3*bogus');
+    await page.click('#enable-button');
+    await page.waitForFunction(() => document.getElementById('error').textContent.includes('bad term at offset'),
+      null, { timeout: DEADLINE });
+    result.term_error = await page.textContent('#error');
+    if (!result.term_error.includes('400')) fail('bad term error: ' + result.term_error);
+    await page.fill('#enable-term', '');
+    await page.fill('#enable-seed', '');
+    await page.fill('#enable-name', 'kv_put_before_apply');
+    await page.fill('#enable-params', 'key=user:42');
     kv.close();
 
-    await page.waitForFunction(() => Number(document.getElementById('timeline').dataset.hits) >= 13, null,
+    await page.waitForFunction(() => Number(document.getElementById('timeline').dataset.hits) >= 15, null,
       { timeout: DEADLINE });
     if (opt.screenshot) {
       await page.screenshot({ path: opt.screenshot, fullPage: true });
