@@ -107,7 +107,12 @@ static const char main_help[] =
 static const char main_help_tail[] =
     "\n"
     "Options:\n"
-    "  --url URL       the server (default: $ERRINJ_URL, else " DEFAULT_URL ")\n"
+    "  --url URL       the server (default: $ERRINJ_URL, else " DEFAULT_URL ");\n"
+    "                  repeat it to act on several nodes: events, wait, list,\n"
+    "                  coverage, enable, disable and message; lines are tagged\n"
+    "                  [NODE] (or {\"node\":NODE,...} for JSON)\n"
+    "  --strict        with several nodes: any node failing is exit status 3\n"
+    "                  (otherwise only when every node failed)\n"
     "  --token TOKEN   sent as 'Authorization: Bearer TOKEN' (default: $ERRINJ_TOKEN)\n"
     "  -v, --verbose   report the stream's connection and heartbeats on stderr\n"
     "  -h, --help      print this help (after a command: that command's help)\n"
@@ -1324,7 +1329,9 @@ static const command commands[] = {
      "  --phase P             count events of phase P instead of hit (waiting,\n"
      "                        released, timeout, or all)\n"
      "  --json                print the events' JSON instead of readable lines\n"
-     "  -q, --quiet           print nothing on stdout\n",
+     "  -q, --quiet           print nothing on stdout\n"
+     "  --all                 with several --url: until every node saw them (without\n"
+     "                        it, until one node did)\n",
      run_wait},
     {"status", "", "print the server's status JSON",
      "Prints the server's status: version, the last event seq, subscribers, dropped\n"

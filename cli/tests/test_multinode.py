@@ -260,3 +260,14 @@ def test_wait_all_times_out_when_a_node_never_sees_it(nodes):
     r = ctl(*urls(nodes), "wait", "kv_put_fail", "--all", "--since", "0", "--timeout", "1")
     assert r.returncode == 1
     assert r.stdout.splitlines()[0].startswith(f"[{nodes[0].label}] ")
+
+
+def test_wait_all_on_the_server_counts_hits_since_the_enable(nodes):
+    """Without --since each node's server waits (GET .../wait): hits between the enable and the
+    wait count, on every node."""
+    assert ctl(*urls(nodes), "enable", "kv_put_fail").returncode == 0
+    for i, n in enumerate(nodes):
+        assert n.put(f"s{i}") == "ERR injected"
+    r = ctl(*urls(nodes), "wait", "kv_put_fail", "--all", "--json", "--timeout", str(DEADLINE))
+    assert r.returncode == 0, r.stderr
+    assert sorted(json.loads(line)["node"] for line in r.stdout.splitlines()) == sorted(n.label for n in nodes)
