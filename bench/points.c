@@ -110,6 +110,10 @@ static __attribute__((noinline)) void loop_macro_off(uint64_t n, void *arg)
     }
 }
 
+/* bench/points_cxx.cpp: the same loop with the point in a C++ template and in an inline member. */
+void bench_loop_cxx_template_off(uint64_t n, void *arg);
+void bench_loop_cxx_member_off(uint64_t n, void *arg);
+
 /* A run-time-name point; arg is its name. */
 static __attribute__((noinline)) void loop_runtime(uint64_t n, void *arg)
 {
@@ -633,11 +637,13 @@ int main(int argc, char **argv)
 #endif
 
     struct wake_figures wake_other = measure_wake(1), wake_same = measure_wake(0);
-    struct figure baseline, macro_off, rt_off;
+    struct figure baseline, macro_off, rt_off, cxx_template_off, cxx_member_off;
     struct figure fiu_off = NONE, fiu_fire = NONE, fiu_others[3] = {NONE, NONE, NONE};
     struct bench_case off[] = {
         {loop_baseline, NULL, &baseline},
         {loop_macro_off, NULL, &macro_off},
+        {bench_loop_cxx_template_off, NULL, &cxx_template_off},
+        {bench_loop_cxx_member_off, NULL, &cxx_member_off},
         {loop_runtime, "bench_rt_off", &rt_off},
 #ifdef BENCH_HAVE_FIU
         {loop_fiu, "bench/off", &fiu_off},
@@ -742,6 +748,8 @@ int main(int argc, char **argv)
     printf("|---|---:|---:|---|---:|---:|---:|\n");
     print_row("baseline: the same loop, no point", baseline, "", NONE);
     print_row("disabled `ERRINJ_ENTER` macro point", macro_off, "`fiu_fail()`, nothing enabled", fiu_off);
+    print_row("disabled point in a C++ function template", cxx_template_off, "the C macro point above", macro_off);
+    print_row("disabled point in a C++ inline member function", cxx_member_off, "the C macro point above", macro_off);
     print_row("disabled run-time name (`errinj_inject_enter`)", rt_off, "`fiu_fail()`, nothing enabled", fiu_off);
     for (int k = 0; k < 3; k++) {
         char what[128], peer[128];
