@@ -518,6 +518,77 @@ static int run_points(ctl *ctl, const command *cmd, int argc, char **argv)
     return flush_stdout(ctl);
 }
 
+/*
+ * coverage [--json]: which points were armed, reached (evaluated while enabled) and fired since
+ * the server's counters were last reset, as a table in the server's order (by name), or the
+ * server's JSON as it came. A name no compiled-in point has shows "-" as its location.
+ */
+static int run_coverage(ctl *ctl, const command *cmd, int argc, char **argv)
+{
+    argscan a = {.ctl = ctl, .argc = argc, .argv = argv};
+    int json = 0;
+    scan_result r;
+    while ((r = scan_next(&a)) != SCAN_END) {
+        int m;
+        if (r == SCAN_OPTION && (m = option_is(&a, "json", 0, 0)) != 0) {
+            if (m < 0)
+                return EXIT_USAGE;
+            json = 1;
+            continue;
+        }
+        int rc = common_result(&a, cmd, r);
+        if (rc >= 0)
+            return rc;
+        return usage_error(ctl, "unexpected argument '%s'", a.value);
+    }
+    json_t *rows;
+    int rc = get_array(ctl, API "/coverage", &rows);
+    if (rc)
+        return rc;
+    if (json) {
+        char *text = json_dumps(rows, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (text)
+            puts(text);
+        free(text);
+        json_decref(rows);
+        return flush_stdout(ctl);
+    }
+    size_t n = json_array_size(rows), i;
+    char **locations = calloc(n ? n : 1, sizeof(*locations));
+    if (!locations) {
+        complain(ctl, "out of memory");
+        exit(EXIT_SERVER);
+    }
+    int w_name = 5, w_location = 8;
+    json_t *p;
+    json_array_foreach(rows, i, p) {
+        const char *file = string_field(p, "file", NULL);
+        json_t *line = json_object_get(p, "line");
+        strbuf location = {0};
+        if (file && json_is_integer(line))
+            strbuf_appendf(&location, "%s:%" JSON_INTEGER_FORMAT, file, json_integer_value(line));
+        else
+            strbuf_append(&location, file ? file : "-");
+        locations[i] = location.s;
+        int len = (int)strlen(string_field(p, "name", "?"));
+        if (len > w_name)
+            w_name = len;
+        if ((int)strlen(locations[i]) > w_location)
+            w_location = (int)strlen(locations[i]);
+    }
+    printf("%-*s  %-*s  %8s  %8s  %8s\n", w_name, "POINT", w_location, "LOCATION", "ARMED", "REACHED", "FIRED");
+    json_array_foreach(rows, i, p) {
+        printf("%-*s  %-*s  %8" JSON_INTEGER_FORMAT "  %8" JSON_INTEGER_FORMAT "  %8" JSON_INTEGER_FORMAT "\n",
+               w_name, string_field(p, "name", "?"), w_location, locations[i],
+               json_integer_value(json_object_get(p, "armed")), json_integer_value(json_object_get(p, "evaluations")),
+               json_integer_value(json_object_get(p, "enters")));
+        free(locations[i]);
+    }
+    free(locations);
+    json_decref(rows);
+    return flush_stdout(ctl);
+}
+
 /* The server's Errinj-Warning (a name no compiled-in point has, say), on stderr. */
 static void print_server_warning(const ctl *ctl, const http_response *resp)
 {
@@ -1259,6 +1330,16 @@ static int run_help(ctl *ctl, const command *cmd, int argc, char **argv);
 static const command commands[] = {
     {"list", "", "print the enabled injections, one per line",
      "Prints the names of the enabled injections, one per line.\n", run_list},
+    {"coverage", "[--json]", "print which points were armed, reached and fired",
+     "Prints, for every point compiled into the server and every name armed since the\n"
+     "counters were reset, POINT, LOCATION (file:line, '-' for a name no point has),\n"
+     "ARMED (times enabled), REACHED (times a thread got to it while enabled) and FIRED\n"
+     "(times it fired), counted across enables since the server started or its coverage\n"
+     "was reset (DELETE /v2/error_injection/coverage).\n"
+     "\n"
+     "Options:\n"
+     "  --json                print the server's JSON array instead\n",
+     run_coverage},
     {"points", "", "print the catalogue of points as a table",
      "Prints every point compiled into the server, enabled or not, sorted by name:\n"
      "NAME, TYPE, LOCATION (file:line), ENABLED, ENTERS (fires since enabled) and\n"

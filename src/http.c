@@ -14,6 +14,7 @@
  * asks for the token when one of its API calls answers 401.
  */
 #include "internal.h"
+#include "coverage.h"
 #include "hooks.h"
 #include "web.h"
 
@@ -465,6 +466,21 @@ static void point_one(const errinj_point *p, void *arg)
                                           (json_int_t)errinj_waiters(p->name)));
 }
 
+static json_t *string_or_null(const char *s)
+{
+    return s != NULL ? errinj__json_string_lossy(s) : json_null();
+}
+
+static void coverage_one(const struct errinj__coverage_row *row, void *arg)
+{
+    json_array_append_new(arg, json_pack("{s:o, s:o, s:o, s:o, s:b, s:I, s:I, s:I}", "name",
+                                         errinj__json_string_lossy(row->name), "type", string_or_null(row->type),
+                                         "file", string_or_null(row->file), "line",
+                                         row->file != NULL ? json_integer(row->line) : json_null(), "enabled",
+                                         row->enabled, "armed", (json_int_t)row->armed, "evaluations",
+                                         (json_int_t)row->evaluations, "enters", (json_int_t)row->enters));
+}
+
 static const char *const type_names[] = {"sleep", "exception", "lambda", "handler", "enter"};
 
 /* Validates the events query into reply->filter; false after setting a 400. */
@@ -701,7 +717,7 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
         return;
     }
     /* The other routes: find the route and check the method and the body size before acting. */
-    enum { LIST, POINTS, STATUS, EVENTS } route;
+    enum { LIST, POINTS, STATUS, EVENTS, COVERAGE } route;
     const char *allowed = "GET";
     if (strcmp(rest, "injection") == 0) {
         route = LIST;
@@ -712,11 +728,14 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
         route = STATUS;
     } else if (strcmp(rest, "events") == 0) {
         route = EVENTS;
+    } else if (strcmp(rest, "coverage") == 0) {
+        route = COVERAGE;
+        allowed = "GET, DELETE";
     } else {
         errinj__http_error(reply, 404, "unknown path");
         return;
     }
-    if (!method_is(req, "GET") && !(route == LIST && method_is(req, "DELETE"))) {
+    if (!method_is(req, "GET") && !((route == LIST || route == COVERAGE) && method_is(req, "DELETE"))) {
         method_not_allowed(reply, allowed);
         return;
     }
@@ -733,6 +752,13 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
             errinj_list_enabled(list_one, list);
         else
             errinj_list_points(point_one, list);
+        reply_json(reply, 200, list);
+    } else if (route == COVERAGE && method_is(req, "DELETE")) {
+        errinj__coverage_reset();
+        reply_empty(reply);
+    } else if (route == COVERAGE) {
+        json_t *list = json_array();
+        errinj__coverage_each(coverage_one, list);
         reply_json(reply, 200, list);
     } else if (route == STATUS) {
         status(cfg, reply);

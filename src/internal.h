@@ -63,6 +63,11 @@ struct errinj__entry {
     _Atomic(struct errinj__config *) cfg;
     struct errinj_site *sites;
     atomic_uint_fast64_t enable_seq; /* 1 + the last seq published before the latest enable took effect; 0: never enabled */
+    /* Coverage (coverage.c), under mu: enables since the last reset, the evaluations and enters
+     * of configs and enables already replaced, and what a reset found (subtracted). */
+    uint64_t cov_armed;
+    uint64_t cov_evals_done, cov_enters_done;
+    uint64_t cov_evals_base, cov_enters_base;
 };
 
 /* Lists a site that ran before it was catalogued (saying so when a C site's catalogue entry was
@@ -92,6 +97,9 @@ int errinj__enable_term(const char *name, bool one_shot, const char *term, bool 
 uint64_t errinj__last_enable_seq(void);
 /* The same for the latest enable of name by any thread; false when name was never enabled. */
 bool errinj__enable_seq(const char *name, uint64_t *seq);
+/* Calls fn on every entry with the registry locked (fn must not call back into it; an entry's
+ * own mu may be taken). */
+void errinj__entries_each(void (*fn)(struct errinj__entry *e, void *arg), void *arg);
 /* True when a loaded module has a compiled-in point named name. */
 bool errinj__has_site(const char *name);
 /* Snapshot of an entry for the REST API. */

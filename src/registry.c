@@ -577,6 +577,11 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
     uint64_t seq = errinj__seq_last();
     atomic_store(&e->enable_seq, seq + 1);
     t_last_enable_seq = seq;
+    /* Coverage keeps counting across enables: what the replaced config and enable counted. */
+    e->cov_armed++;
+    struct errinj__config *replaced = atomic_load(&e->cfg);
+    uint64_t replaced_evals = atomic_load(&replaced->evaluations);
+    e->cov_evals_done += replaced_evals;
     struct errinj__config *old = atomic_exchange(&e->cfg, cfg);
     /* one_shot before enabled: a fire that sees the injection enabled sees its one_shot too. */
     atomic_store(&e->one_shot, one_shot);
@@ -584,6 +589,7 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
         /* A fresh enable starts its counters from zero: enters, and the messages its handlers
          * will read (from msg_base on, so handlers of an earlier enable still running keep
          * theirs and new ones never see messages sent to the earlier enable). */
+        e->cov_enters_done += atomic_load(&e->enters);
         atomic_store(&e->enters, 0);
         atomic_store(&e->msg_base, e->received);
         atomic_store_explicit(&e->enabled, true, memory_order_release);
@@ -597,8 +603,22 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
      * reference: wait the few nanoseconds until none is in that window. */
     while (atomic_load(&e->cfg_readers) != 0)
         sched_yield();
+    /* Evaluations such a fire numbered in `old` after it was read above still count. */
+    uint64_t late = old == replaced ? atomic_load(&old->evaluations) - replaced_evals : 0;
+    if (late > 0) {
+        pthread_mutex_lock(&e->mu);
+        e->cov_evals_done += late;
+        pthread_mutex_unlock(&e->mu);
+    }
     errinj__config_unref(old);
     return 0;
+}
+
+void errinj__entries_each(void (*fn)(struct errinj__entry *e, void *arg), void *arg)
+{
+    pthread_mutex_lock(&g_mu);
+    entries_each_locked(fn, arg);
+    pthread_mutex_unlock(&g_mu);
 }
 
 int errinj__enable_term(const char *name, bool one_shot, const char *term, bool has_seed, uint64_t seed,

@@ -969,3 +969,24 @@ def test_wait_on_a_silent_server_ends_at_the_deadline_with_exit_3(fake):
     assert r.returncode == 3, r.stderr
     assert "no answer from" in r.stderr
     assert 0.45 <= took < 5, took
+
+
+# --------------------------------------------------------------------------------------------
+# coverage
+# --------------------------------------------------------------------------------------------
+
+
+def test_coverage_prints_armed_reached_and_fired_per_point(host):
+    ok(host.url, "enable", "site_enter")
+    host.command("site enter 2")
+    lines = ok(host.url, "coverage").splitlines()
+    assert lines[0].split() == ["POINT", "LOCATION", "ARMED", "REACHED", "FIRED"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert re.search(r"testhost\.c:\d+$", rows["site_enter"][0]), rows["site_enter"]
+    assert rows["site_enter"][1:] == ["1", "2", "2"]
+    assert rows["site_sleep"][1:] == ["0", "0", "0"]
+    doc = json.loads(ok(host.url, "coverage", "--json"))
+    entry = next(r for r in doc if r["name"] == "site_enter")
+    assert (entry["armed"], entry["evaluations"], entry["enters"]) == (1, 2, 2)
+    r = ctl(host.url, "coverage", "extra")
+    assert r.returncode == 2 and "unexpected argument 'extra'" in r.stderr

@@ -21,11 +21,19 @@ from .rest import RESTClient, InjectionHandler, inject_error, inject_error_one_s
 from .sse import SSEComment, SSEEvent, SSEParser
 from .stream import InjectionEventStream, cluster_event_stream, injection_event_stream
 
+
+def __getattr__(name):
+    # The plugin imports pytest: load it only when the warning class is asked for.
+    if name == "UnreachedInjectionWarning":
+        from .pytest_plugin import UnreachedInjectionWarning
+        return UnreachedInjectionWarning
+    raise AttributeError(name)
+
 __version__ = "0.1.0"
 
 __all__ = [
     "RESTClient", "InjectionHandler", "inject_error", "inject_error_one_shot",
     "InjectionEventStream", "injection_event_stream", "cluster_event_stream",
     "HTTPError", "StreamClosedError", "EventsLostError",
-    "SSEParser", "SSEEvent", "SSEComment",
+    "SSEParser", "SSEEvent", "SSEComment", "UnreachedInjectionWarning",
 ]

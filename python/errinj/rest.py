@@ -193,6 +193,16 @@ class RESTClient:
         """The server's status: ``{"version", "seq", "subscribers", "dropped", "shards"}``."""
         return await self._get_json(node_ip, f"{API}/status")
 
+    async def get_coverage(self, node_ip: Node) -> List[Dict[str, Any]]:
+        """Coverage since the server's last reset, one dict per compiled-in point and per name armed
+        since then: ``{"name", "type", "file", "line", "enabled", "armed", "evaluations",
+        "enters"}`` (``type``, ``file``, ``line`` are None for a name no compiled point has)."""
+        return await self._get_json(node_ip, f"{API}/coverage")
+
+    async def reset_coverage(self, node_ip: Node) -> None:
+        """Start the server's coverage counters from zero (``DELETE .../coverage``)."""
+        await self._request("DELETE", node_ip, f"{API}/coverage")
+
     def injection_event_stream(self, node_ip: Node, **options: Any):
         """``injection_event_stream`` for ``node_ip`` with this client's port and token; see there."""
         from .stream import injection_event_stream

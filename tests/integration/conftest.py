@@ -29,6 +29,11 @@ from yarl import URL
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "python"))
+
+# errinj's own pytest plugin (its fixtures and its coverage report), and pytester to run it on
+# suites made up by the tests.
+pytest_plugins = ["errinj.pytest_plugin", "pytester"]
 PREFIX = "/v2/error_injection"
 
 # Deadlines are upper bounds for things that normally take milliseconds; they are generous so

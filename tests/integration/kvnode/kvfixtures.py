@@ -101,10 +101,10 @@ async def kvnode(kvnodes):
 
 
 @pytest.fixture
-async def api():
-    client = RESTClient()
-    yield client
-    await client.close()
+async def api(errinj_api):
+    """A RESTClient from errinj's pytest plugin, which reports the injections a test enabled but
+    never reached (and closes the client)."""
+    return errinj_api()
 
 
 class KVClient:
