@@ -307,7 +307,9 @@ static int do_exception(struct fire *f, int err)
         return rc;
     if (err == 0)
         err = ERRINJ_EINJECTED;
-    log_fire("Triggering injection \"%s\" with exception \"%s\"", f->entry->name, errinj_strerror(err));
+    /* A positive code is an errno (the libc points of liberrinj-preload.so): named as such. */
+    const char *what = err > 0 && strerrorname_np(err) != NULL ? strerrorname_np(err) : errinj_strerror(err);
+    log_fire("Triggering injection \"%s\" with exception \"%s\"", f->entry->name, what);
     fire_end(f);
     return err;
 }

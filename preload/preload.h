@@ -1,0 +1,191 @@
+/*
+ * preload.h - what the files of liberrinj-preload.so share.
+ *
+ * The preload wraps libc calls as errinj points of type exception named libc.FUNCTION. Its parts:
+ * resolve.c finds the real functions with dlsym(RTLD_NEXT) (with a static arena for the
+ * allocations dlsym makes before malloc itself is found); fdtable.c remembers the path each
+ * descriptor was opened with (or what a socket is connected to); faults.c matches a call against
+ * its point's parameters, builds the event's detail and fires; wrappers.c holds the wrappers;
+ * init.c starts everything from the constructor and keeps the library's own threads and calls
+ * out of the wrappers.
+ *
+ * A wrapper's fast path, with its point not enabled, is one load of the site's `active` pointer,
+ * one of the real function's pointer, and the call.
+ */
+#ifndef ERRINJ_PRELOAD_H
+#define ERRINJ_PRELOAD_H
+
+#include <errinj.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define PRELOAD_HIDDEN __attribute__((visibility("hidden")))
+#define PRELOAD_EXPORT __attribute__((visibility("default")))
+#define PRELOAD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- resolve.c ------------------------------------------------------------------------------ */
+
+/* Every real function the wrappers call: X(name, return type, parameter list). */
+#define PRELOAD_REAL_FUNCTIONS(X)                                                              \
+    X(malloc, void *, (size_t))                                                                \
+    X(calloc, void *, (size_t, size_t))                                                        \
+    X(realloc, void *, (void *, size_t))                                                       \
+    X(free, void, (void *))                                                                    \
+    X(reallocarray, void *, (void *, size_t, size_t))                                          \
+    X(posix_memalign, int, (void **, size_t, size_t))                                          \
+    X(aligned_alloc, void *, (size_t, size_t))                                                 \
+    X(memalign, void *, (size_t, size_t))                                                      \
+    X(open, int, (const char *, int, ...))                                                     \
+    X(open64, int, (const char *, int, ...))                                                   \
+    X(openat, int, (int, const char *, int, ...))                                              \
+    X(openat64, int, (int, const char *, int, ...))                                            \
+    X(creat, int, (const char *, mode_t))                                                      \
+    X(creat64, int, (const char *, mode_t))                                                    \
+    X(__open_2, int, (const char *, int))                                                      \
+    X(__open64_2, int, (const char *, int))                                                    \
+    X(__openat_2, int, (int, const char *, int))                                               \
+    X(__openat64_2, int, (int, const char *, int))                                             \
+    X(read, ssize_t, (int, void *, size_t))                                                    \
+    X(pread, ssize_t, (int, void *, size_t, off_t))                                            \
+    X(pread64, ssize_t, (int, void *, size_t, off_t))                                          \
+    X(readv, ssize_t, (int, const struct iovec *, int))                                        \
+    X(preadv, ssize_t, (int, const struct iovec *, int, off_t))                                \
+    X(preadv64, ssize_t, (int, const struct iovec *, int, off_t))                              \
+    X(preadv2, ssize_t, (int, const struct iovec *, int, off_t, int))                          \
+    X(preadv64v2, ssize_t, (int, const struct iovec *, int, off_t, int))                       \
+    X(write, ssize_t, (int, const void *, size_t))                                             \
+    X(pwrite, ssize_t, (int, const void *, size_t, off_t))                                     \
+    X(pwrite64, ssize_t, (int, const void *, size_t, off_t))                                   \
+    X(writev, ssize_t, (int, const struct iovec *, int))                                       \
+    X(pwritev, ssize_t, (int, const struct iovec *, int, off_t))                               \
+    X(pwritev64, ssize_t, (int, const struct iovec *, int, off_t))                             \
+    X(pwritev2, ssize_t, (int, const struct iovec *, int, off_t, int))                         \
+    X(pwritev64v2, ssize_t, (int, const struct iovec *, int, off_t, int))                      \
+    X(copy_file_range, ssize_t, (int, off_t *, int, off_t *, size_t, unsigned))                \
+    X(fsync, int, (int))                                                                       \
+    X(fdatasync, int, (int))                                                                   \
+    X(sync_file_range, int, (int, off_t, off_t, unsigned))                                     \
+    X(close, int, (int))                                                                       \
+    X(rename, int, (const char *, const char *))                                               \
+    X(renameat, int, (int, const char *, int, const char *))                                   \
+    X(renameat2, int, (int, const char *, int, const char *, unsigned))                        \
+    X(unlink, int, (const char *))                                                             \
+    X(unlinkat, int, (int, const char *, int))                                                 \
+    X(mkdir, int, (const char *, mode_t))                                                      \
+    X(mkdirat, int, (int, const char *, mode_t))                                               \
+    X(ftruncate, int, (int, off_t))                                                            \
+    X(ftruncate64, int, (int, off_t))                                                          \
+    X(fallocate, int, (int, int, off_t, off_t))                                                \
+    X(fallocate64, int, (int, int, off_t, off_t))                                              \
+    X(posix_fallocate, int, (int, off_t, off_t))                                               \
+    X(posix_fallocate64, int, (int, off_t, off_t))                                             \
+    X(socket, int, (int, int, int))                                                            \
+    X(bind, int, (int, const struct sockaddr *, socklen_t))                                    \
+    X(connect, int, (int, const struct sockaddr *, socklen_t))                                 \
+    X(accept, int, (int, struct sockaddr *, socklen_t *))                                      \
+    X(accept4, int, (int, struct sockaddr *, socklen_t *, int))                                \
+    X(send, ssize_t, (int, const void *, size_t, int))                                         \
+    X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))   \
+    X(sendmsg, ssize_t, (int, const struct msghdr *, int))                                     \
+    X(recv, ssize_t, (int, void *, size_t, int))                                               \
+    X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))           \
+    X(recvmsg, ssize_t, (int, struct msghdr *, int))                                           \
+    X(dup, int, (int))                                                                         \
+    X(dup2, int, (int, int))                                                                   \
+    X(dup3, int, (int, int, int))                                                              \
+    X(fcntl, int, (int, int, ...))                                                             \
+    X(fcntl64, int, (int, int, ...))
+
+#define PRELOAD_DECLARE_REAL(name, ret, params) extern PRELOAD_HIDDEN ret(*preload_real_##name) params;
+PRELOAD_REAL_FUNCTIONS(PRELOAD_DECLARE_REAL)
+#undef PRELOAD_DECLARE_REAL
+
+/* Finds every real function (once; later calls return at once). */
+PRELOAD_HIDDEN void preload_resolve(void);
+/* True while preload_resolve() runs: allocations then come from the bootstrap arena. */
+PRELOAD_HIDDEN bool preload_resolving(void);
+
+/* The real function, found on first use (a call before the constructor ran). */
+#define REAL(name)                                                                             \
+    (__builtin_expect(__atomic_load_n(&preload_real_##name, __ATOMIC_RELAXED) != NULL, 1)      \
+         ? __atomic_load_n(&preload_real_##name, __ATOMIC_RELAXED)                             \
+         : (preload_resolve(), __atomic_load_n(&preload_real_##name, __ATOMIC_RELAXED)))
+
+/* The bootstrap arena: zeroed memory for the allocations dlsym makes before malloc is found.
+ * Never freed; free() and realloc() recognise its blocks. */
+PRELOAD_HIDDEN void *preload_arena_alloc(size_t size);
+PRELOAD_HIDDEN bool preload_in_arena(const void *p);
+PRELOAD_HIDDEN size_t preload_arena_size(const void *p);
+
+/* ---- init.c ------------------------------------------------------------------------------------ */
+
+/* Non-zero while this thread runs the library, the preload's own code, or is a library thread:
+ * its calls then pass through unwrapped. */
+extern PRELOAD_HIDDEN __thread unsigned preload_guard __attribute__((tls_model("initial-exec")));
+
+/* ---- fdtable.c --------------------------------------------------------------------------------- */
+
+/* Remembers `path` for fd (relative paths of *at calls joined to dirfd's path when known). */
+PRELOAD_HIDDEN void preload_fd_opened(int fd, int dirfd, const char *path);
+/* Remembers a description of a socket ("tcp", "tcp:127.0.0.1:6379", "unix:/run/x.sock"). */
+PRELOAD_HIDDEN void preload_fd_describe(int fd, const char *text);
+/* The socket's kind from socket(2), for descriptions made later. */
+PRELOAD_HIDDEN void preload_fd_socket(int fd, int domain, int type);
+/* Describes the address addr for socket fd ("tcp:1.2.3.4:80"), into out. */
+PRELOAD_HIDDEN void preload_sockaddr_text(int fd, const struct sockaddr *addr, socklen_t len, char *out, size_t cap);
+/* newfd now refers to what oldfd does. */
+PRELOAD_HIDDEN void preload_fd_dup(int oldfd, int newfd);
+/* fd is closed (or about to be). */
+PRELOAD_HIDDEN void preload_fd_closed(int fd);
+/* Copies fd's path into out (cap bytes): true if known. Falls back to /proc/self/fd. */
+PRELOAD_HIDDEN bool preload_fd_path(int fd, char *out, size_t cap);
+/* Joins a relative path of an *at call to dirfd's path when that is known: out, or path. */
+PRELOAD_HIDDEN const char *preload_at_path(int dirfd, const char *path, char *out, size_t cap);
+
+/* ---- faults.c ---------------------------------------------------------------------------------- */
+
+/* One libc point: its site and what its calls take. */
+enum preload_point {
+    POINT_OPEN, POINT_READ, POINT_WRITE, POINT_FSYNC, POINT_CLOSE, POINT_RENAME, POINT_UNLINK,
+    POINT_MKDIR, POINT_FTRUNCATE, POINT_FALLOCATE, POINT_CONNECT, POINT_ACCEPT, POINT_SEND,
+    POINT_RECV, POINT_MALLOC, POINT_COUNT
+};
+extern PRELOAD_HIDDEN struct errinj_site preload_sites[POINT_COUNT];
+
+/* One wrapped call, as the parameters see it. */
+struct preload_call {
+    const char *function; /* the libc function called */
+    int fd;               /* -1 when the call has no descriptor */
+    const char *path;     /* the path argument, or NULL: the descriptor's path is looked up */
+    const char *path2;    /* rename's new path, also matched */
+    long long size;       /* -1 when the call moves no bytes */
+};
+
+/* What a matched, fired call must do instead of its real work. */
+enum preload_fault { FAULT_NONE, FAULT_FAIL, FAULT_SHORT };
+
+struct preload_outcome {
+    int err;       /* FAULT_FAIL: the errno to set */
+    size_t limit;  /* FAULT_SHORT: the most bytes to move */
+};
+
+/* Matches the call against its enabled point's parameters and fires: what to do. errno is
+ * as it was on return. Call only when the point's site is active. */
+PRELOAD_HIDDEN enum preload_fault preload_fault_check(enum preload_point point, const struct preload_call *call,
+                                                       struct preload_outcome *out);
+
+/* The site test of the fast path. */
+static inline bool preload_point_on(enum preload_point point)
+{
+    return PRELOAD_UNLIKELY(__atomic_load_n(&preload_sites[point].active, __ATOMIC_ACQUIRE) != NULL);
+}
+
+/* Registers the sites with the library and the parameter validator for "libc.". */
+PRELOAD_HIDDEN void preload_points_register(void);
+
+#endif /* ERRINJ_PRELOAD_H */

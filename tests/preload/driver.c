@@ -1,0 +1,194 @@
+/*
+ * driver.c - a program with no errinj points of its own, run under errinj-run by
+ * test_safety.py: it makes the libc calls the tests name, one command per stdin line, and prints
+ * what libc gave back, so the tests see each wrapper from the program's side.
+ *
+ *   write PATH        open PATH (append), write one byte with errno set to 77 first; prints
+ *                     "write RC ERRNO" (ERRNO 77 means a pass-through left errno alone)
+ *   open PATH         opens PATH (append) and keeps it: prints "opened FD"
+ *   writefd FD        writes one byte to FD: prints "writefd RC ERRNO"
+ *   malloc N          prints "malloc ok ERRNO" or "malloc null ERRNO"
+ *   threads T N PATH  T threads write N bytes each to PATH, one call a byte; prints
+ *                     "threads FAILED" (the calls that failed)
+ *   mallocs T N       starts T threads (prints "mallocs-ready"), then on the line "go" each
+ *                     mallocs and frees N times; prints "mallocs FAILED"
+ *   fork PATH         the child runs "write PATH" and exits; prints "child write RC ERRNO",
+ *                     then "forked STATUS"
+ *   spawn             fork and exec this program with "child": prints "spawned STATUS" and the
+ *                     child's own line "exec-child ok"
+ *   exec              exec this program in place (same pid), which starts over
+ *   quit              exits 0
+ * Before main, a constructor writes one byte to $DRIVER_BEFORE_MAIN (if set) and main prints
+ * "before-main RC ERRNO" first.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int g_before_rc = 1, g_before_errno;
+
+__attribute__((constructor)) static void before_main(void)
+{
+    const char *path = getenv("DRIVER_BEFORE_MAIN");
+    if (path == NULL)
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    errno = 0;
+    g_before_rc = fd < 0 ? -2 : (int)write(fd, "b", 1);
+    g_before_errno = errno;
+    if (fd >= 0)
+        close(fd);
+}
+
+static void do_write(const char *label, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) {
+        printf("%s open-failed %d\n", label, errno);
+        return;
+    }
+    errno = 77;
+    ssize_t rc = write(fd, "x", 1);
+    printf("%s %zd %d\n", label, rc, errno);
+    close(fd);
+}
+
+struct job {
+    const char *path;
+    int n;
+    int failed;
+    pthread_barrier_t *go; /* NULL, or passed before the work starts */
+};
+
+static void *write_job(void *arg)
+{
+    struct job *j = arg;
+    int fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    for (int i = 0; i < j->n; i++)
+        if (write(fd, "t", 1) != 1)
+            j->failed++;
+    close(fd);
+    return NULL;
+}
+
+static void *malloc_job(void *arg)
+{
+    struct job *j = arg;
+    if (j->go != NULL)
+        pthread_barrier_wait(j->go);
+    for (int i = 0; i < j->n; i++) {
+        void *p = malloc(64 + (size_t)(i % 512));
+        if (p == NULL)
+            j->failed++;
+        free(p);
+    }
+    return NULL;
+}
+
+/* With `go`, the threads start their work only when the line "go" arrives: so that thread
+ * creation (which allocates) happens before a malloc fault is enabled. */
+static void run_threads(void *(*fn)(void *), int t, int n, const char *path, const char *label, bool go)
+{
+    pthread_t th[64];
+    struct job jobs[64];
+    pthread_barrier_t barrier;
+    if (t > 64)
+        t = 64;
+    if (go)
+        pthread_barrier_init(&barrier, NULL, (unsigned)t + 1);
+    for (int i = 0; i < t; i++) {
+        jobs[i] = (struct job){path, n, 0, go ? &barrier : NULL};
+        if (pthread_create(&th[i], NULL, fn, &jobs[i]) != 0) {
+            printf("%s cannot-start-threads\n", label);
+            exit(1);
+        }
+    }
+    if (go) {
+        char line[64];
+        printf("%s-ready\n", label);
+        while (fgets(line, sizeof(line), stdin) != NULL && strcmp(line, "go\n") != 0)
+            ;
+        pthread_barrier_wait(&barrier);
+    }
+    int failed = 0;
+    for (int i = 0; i < t; i++) {
+        pthread_join(th[i], NULL);
+        failed += jobs[i].failed;
+    }
+    printf("%s %d\n", label, failed);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && strcmp(argv[1], "child") == 0) {
+        printf("exec-child ok\n");
+        return 0;
+    }
+    if (getenv("DRIVER_BEFORE_MAIN") != NULL)
+        printf("before-main %d %d\n", g_before_rc, g_before_errno);
+    printf("ready %ld\n", (long)getpid());
+    char line[4096];
+    while (fgets(line, sizeof(line), stdin) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        char path[4000];
+        int t, n;
+        size_t size;
+        int fd;
+        if (sscanf(line, "open %3999s", path) == 1) {
+            printf("opened %d\n", open(path, O_WRONLY | O_CREAT | O_APPEND, 0644));
+        } else if (sscanf(line, "writefd %d", &fd) == 1) {
+            errno = 77;
+            ssize_t rc = write(fd, "w", 1);
+            printf("writefd %zd %d\n", rc, errno);
+        } else if (sscanf(line, "write %3999s", path) == 1) {
+            do_write("write", path);
+        } else if (sscanf(line, "malloc %zu", &size) == 1) {
+            errno = 77;
+            void *p = malloc(size);
+            printf("malloc %s %d\n", p != NULL ? "ok" : "null", errno);
+            free(p);
+        } else if (sscanf(line, "threads %d %d %3999s", &t, &n, path) == 3) {
+            run_threads(write_job, t, n, path, "threads", false);
+        } else if (sscanf(line, "mallocs %d %d", &t, &n) == 2) {
+            run_threads(malloc_job, t, n, NULL, "mallocs", true);
+        } else if (sscanf(line, "fork %3999s", path) == 1) {
+            fflush(stdout);
+            pid_t pid = fork();
+            if (pid == 0) {
+                do_write("child write", path);
+                fflush(stdout);
+                _exit(0);
+            }
+            int status = -1;
+            waitpid(pid, &status, 0);
+            printf("forked %d\n", status);
+        } else if (strcmp(line, "spawn") == 0) {
+            fflush(stdout);
+            pid_t pid = fork();
+            if (pid == 0) {
+                execl("/proc/self/exe", argv[0], "child", (char *)NULL);
+                _exit(126);
+            }
+            int status = -1;
+            waitpid(pid, &status, 0);
+            printf("spawned %d\n", status);
+        } else if (strcmp(line, "exec") == 0) {
+            fflush(stdout);
+            execl("/proc/self/exe", argv[0], (char *)NULL);
+            printf("exec-failed %d\n", errno);
+        } else if (strcmp(line, "quit") == 0) {
+            return 0;
+        } else {
+            printf("unknown %s\n", line);
+        }
+    }
+    return 0;
+}
