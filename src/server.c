@@ -488,7 +488,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         pthread_mutex_unlock(&srv->mu);
         return (ssize_t)n;
     }
-    if (srv->stopping) {
+    /* Stopping ends the stream once it has what was published: a program that fires and then
+     * exits at once (errinj-run's sqlite3, cp) must still be seen to have fired. */
+    if (srv->stopping && c->cursor >= srv->newest) {
         pthread_mutex_unlock(&srv->mu);
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
@@ -525,6 +527,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         c->cursor = next;
         if (c->pending != NULL)
             break;
+    }
+    if (used == 0 && srv->stopping) {
+        pthread_mutex_unlock(&srv->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM; /* the rest was filtered out */
     }
     if (used == 0) {
         /* Nothing to send: suspend until the consumer has news (see NOTES: never return 0 otherwise). */

@@ -789,6 +789,31 @@ static void stop_ends_an_open_stream(void **state)
     inbox_free(&in);
 }
 
+/* A program that fires and exits at once (a CLI under errinj-run) stops the server right after
+ * the fire: the streams must still get every event published before they end. */
+static void stop_delivers_the_events_fired_just_before_it(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 20; round++) {
+        errinj_server *srv = start_on("127.0.0.1:0");
+        assert_int_equal(errinj_enable("srv.last", false, NULL), 0);
+        struct inbox in = {0};
+        int fd = open_stream(errinj_server_port(srv), NULL, &in);
+        for (int i = 0; i < 3; i++)
+            assert_true(errinj_inject_enter("srv.last"));
+        uint64_t last = errinj__seq_last();
+        errinj_server_stop(srv);
+        if (!read_to_eof(fd, &in, now_ms() + DEADLINE_MS))
+            fail_msg("the stream was still open %d ms after stop", DEADLINE_MS);
+        char id[48];
+        snprintf(id, sizeof(id), "id: %llu\n", (unsigned long long)last);
+        if (strstr(in.data, id) == NULL)
+            fail_msg("round %d: the stream ended without event %llu: %s", round, (unsigned long long)last, in.data);
+        close(fd);
+        inbox_free(&in);
+    }
+}
+
 static void a_frame_larger_than_one_read_arrives_whole(void **state)
 {
     (void)state;
@@ -1020,6 +1045,7 @@ int main(void)
         T(a_stream_beyond_max_subscribers_is_503),
         T(a_frame_larger_than_one_read_arrives_whole),
         T(stop_ends_an_open_stream),
+        T(stop_delivers_the_events_fired_just_before_it),
         T(stop_returns_even_when_a_client_stopped_reading),
         T(start_and_stop_while_another_thread_fires_points),
         T(options_beyond_their_limits_are_einval),
