@@ -75,7 +75,7 @@ static void start_server(const char *listen)
     if (rc == 0) {
         atexit(stop_server);
         if (getenv("ERRINJ_RUN_ANNOUNCE") != NULL)
-            fprintf(stderr, "errinj-run: listening on %u\n", errinj_server_port(g_server));
+            fprintf(stderr, "errinj-run: listening on port %u\n", errinj_server_port(g_server));
         return;
     }
     if (is_the_program_errinj_run_started()) {

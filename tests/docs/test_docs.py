@@ -53,6 +53,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("ERRINJ_BUILD_DIR") or REPO / "build")
 ERRINJCTL = Path(os.environ.get("ERRINJ_ERRINJCTL") or BUILD / "cli" / "errinjctl")
 KVNODE = Path(os.environ.get("ERRINJ_KVNODE") or BUILD / "examples" / "kvnode")
+ERRINJ_RUN = Path(os.environ.get("ERRINJ_RUN") or BUILD / "preload" / "errinj-run")
 LIB = Path(os.environ.get("ERRINJ_LIB") or BUILD / "liberrinj.so")
 CC = os.environ.get("ERRINJ_CC") or "cc"
 EXTRA_CFLAGS = (os.environ.get("ERRINJ_CFLAGS") or "").split()  # the build's sanitizer flags
@@ -373,7 +374,8 @@ def check_sh(block: Block, tmp: Path):
 def run_env(node: KVNode):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ERRINJ_")}
     env["ERRINJ_URL"] = node.url
-    env["PATH"] = os.pathsep.join([str(ERRINJCTL.parent), str(KVNODE.parent), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(ERRINJCTL.parent), str(KVNODE.parent), str(ERRINJ_RUN.parent),
+                                   env.get("PATH", "")])
     env["PYTHONPATH"] = str(REPO / "python")
     return env
 
@@ -558,3 +560,25 @@ def test_errinj_events_7_names_every_endpoint_parameter_and_status():
         if f"/v2/error_injection{path}`" not in page:
             missing.append(f"endpoint {path}")
     assert not missing, f"docs/errinj-events.7.md does not describe: {', '.join(missing)}"
+
+
+def test_errinj_run_1_names_every_option_point_and_wrapped_function():
+    page = (REPO / "docs" / "errinj-run.1.md").read_text()
+    if not ERRINJ_RUN.exists():
+        pytest.fail(f"errinj-run not found at {ERRINJ_RUN}: build it, or set ERRINJ_RUN")
+    help_text = subprocess.run([str(ERRINJ_RUN), "--help"], capture_output=True, text=True, timeout=DEADLINE).stdout
+    missing = [opt for opt in options_in(help_text) if opt not in page]
+    faults = (REPO / "preload" / "faults.c").read_text()
+    wrappers = (REPO / "preload" / "wrappers.c").read_text()
+    points = re.findall(r'\{"(libc\.\w+)"', faults)
+    assert len(points) >= 15, points
+    missing += [f"point {p}" for p in points if f"`{p}`" not in page]
+    functions = re.findall(r"PRELOAD_EXPORT [\w *]+?\b(\w+)\(", wrappers)
+    assert len(functions) > 60, functions
+    tracked_only = {"dup", "dup2", "dup3", "fcntl", "fcntl64", "socket", "bind", "free"}
+    for fn in functions:
+        if fn.startswith("__") or fn in tracked_only:
+            continue
+        if not re.search(rf"\b{fn}\b", page):
+            missing.append(f"function {fn}")
+    assert not missing, f"docs/errinj-run.1.md does not describe: {', '.join(missing)}"

@@ -21,4 +21,14 @@ grep -q '"injection":"hello_' "$prefix/hello.out" || grep -q 'hello_' "$prefix/h
   $(pkg-config --cflags errinj) "$prefix/lib/liberrinj.a" $(pkg-config --libs libmicrohttpd jansson) -lpthread
 "$prefix/hello-static" >/dev/null
 "$prefix/bin/errinjctl" --help >/dev/null
+# errinj-run finds the preload beside liberrinj in the prefix, and the preload finds liberrinj by
+# its RUNPATH ($ORIGIN): no LD_LIBRARY_PATH.
+if [[ -e $build/preload/errinj-run ]]; then
+  for f in bin/errinj-run lib/liberrinj-preload.so share/man/man1/errinj-run.1; do
+    [[ -e $prefix/$f ]] || { echo "missing after install: $f"; exit 1; }
+  done
+  out=$(env -u LD_LIBRARY_PATH -u ERRINJ_PRELOAD "$prefix/bin/errinj-run" --listen 127.0.0.1:0 -- /bin/echo preloaded 2>&1)
+  grep -q 'errinj-run: listening on port' <<<"$out" && grep -q '^preloaded$' <<<"$out" || {
+    echo "installed errinj-run did not run its program with the server: $out"; exit 1; }
+fi
 echo "installed layout and pkg-config build: ok"
