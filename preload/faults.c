@@ -53,7 +53,6 @@ static const struct point_info g_points[POINT_COUNT] = {
 };
 
 PRELOAD_HIDDEN struct errinj_site preload_sites[POINT_COUNT];
-static struct errinj_site *g_site_refs[POINT_COUNT];
 
 /* ---- parameters ---------------------------------------------------------------------------- */
 
@@ -179,13 +178,12 @@ static int validate(const char *name, const char *const *params, char *msg, size
 
 void preload_points_register(void)
 {
-    for (int i = 0; i < POINT_COUNT; i++) {
+    for (int i = 0; i < POINT_COUNT; i++)
         preload_sites[i] = (struct errinj_site){.name = g_points[i].name, .file = "libc", .line = 0,
                                                 .type = ERRINJ_TYPE_EXCEPTION};
-        g_site_refs[i] = &preload_sites[i];
-    }
     errinj__hook_validator("libc.", validate);
-    errinj__module_register(g_site_refs, g_site_refs + POINT_COUNT);
+    /* The library's module registration, with the records in an array rather than a section. */
+    errinj__module_register(preload_sites, preload_sites + POINT_COUNT);
 }
 
 /* ---- the detail ---------------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
  *
  *   write PATH        open PATH (append), write one byte with errno set to 77 first; prints
  *                     "write RC ERRNO" (ERRNO 77 means a pass-through left errno alone)
+ *   writes N PATH     N one-byte writes to PATH: prints "writes " and a 1 or 0 per call (1: failed)
  *   open PATH         opens PATH (append) and keeps it: prints "opened FD"
  *   writefd FD        writes one byte to FD: prints "writefd RC ERRNO"
  *   malloc N          prints "malloc ok ERRNO" or "malloc null ERRNO"
@@ -142,7 +143,15 @@ int main(int argc, char **argv)
         int t, n;
         size_t size;
         int fd;
-        if (sscanf(line, "open %3999s", path) == 1) {
+        if (sscanf(line, "writes %d %3999s", &n, path) == 2) {
+            int out = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            char *marks = calloc((size_t)n + 1, 1);
+            for (int i = 0; i < n; i++)
+                marks[i] = write(out, "w", 1) == 1 ? '0' : '1';
+            close(out);
+            printf("writes %s\n", marks);
+            free(marks);
+        } else if (sscanf(line, "open %3999s", path) == 1) {
             printf("opened %d\n", open(path, O_WRONLY | O_CREAT | O_APPEND, 0644));
         } else if (sscanf(line, "writefd %d", &fd) == 1) {
             errno = 77;

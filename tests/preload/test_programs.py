@@ -57,6 +57,29 @@ async def test_sqlite3_journal_write_enospc_reports_disk_full_and_keeps_the_data
     assert not (tmp_path / "db.sqlite-journal").exists()
 
 
+async def test_sqlite3_fourth_journal_write_fails_with_the_term_3_off_1_on(started, tmp_path):
+    db = tmp_path / "db.sqlite"
+    subprocess.run([need("sqlite3"), str(db),
+                    "create table t(k integer primary key, v text);"
+                    "insert into t select value, printf('%0200d', value) from generate_series(1, 3000);"],
+                   check=True, timeout=DEADLINE)
+    before = db_state(db)
+    prog = await started([need("sqlite3"), db])
+    async with injection_event_stream("127.0.0.1", port=prog.port) as stream:
+        status, body = await prog.request("POST", "/injection/libc.write", params={"term": "3*off->1*on"},
+                                          json={"path": "*-journal", "errno": "ENOSPC"})
+        assert status == 200, body
+        await prog.send("update t set v = v || 'x';")
+        prog.proc.stdin.close()
+        event = await stream.wait_for_injection("libc.write", timeout=DEADLINE)
+    rc = await prog.wait_exit()
+    assert (event["eval"], event["action"]) == (4, "on"), event
+    assert detail_of(event)["path"].endswith("db.sqlite-journal")
+    assert "database or disk is full" in prog.stderr.decode(), prog.stderr
+    assert rc != 0
+    assert db_state(db) == before
+
+
 async def test_sqlite3_with_the_journal_fault_off_changes_the_database(started, tmp_path):
     """The control: the same session without the fault commits (so the test above is the fault)."""
     db = tmp_path / "db.sqlite"

@@ -169,3 +169,46 @@ async def test_a_server_that_cannot_listen_stops_the_program_errinj_run_started(
     rc = await second.wait_exit()
     assert rc == 127
     assert b"errinj-run: cannot listen on" in bytes(second.stderr), bytes(second.stderr)
+
+
+async def test_a_seeded_probability_term_decides_only_the_matching_calls_the_same_way_each_time(started, tmp_path):
+    prog = await driver(started, tmp_path)
+    hit, miss = tmp_path / "hit.journal", tmp_path / "miss.db"
+    patterns = []
+    for _ in range(2):
+        status, body = await prog.request("POST", "/injection/libc.write", params={"term": "50%on", "seed": "42"},
+                                          json={"path": "*.journal", "errno": "ENOSPC"})
+        assert status == 200, body
+        await prog.send(f"writes 200 {miss}")
+        assert await prog.line("writes ") == "writes " + "0" * 200  # not matched: never faulted
+        await prog.send(f"writes 200 {hit}")
+        patterns.append((await prog.line("writes ")).split()[1])
+        status, evals = await prog.request("GET", "/injection/libc.write/evaluations")
+        assert int(evals) == 200, evals  # only the matching calls were evaluations
+        status, enters = await prog.request("GET", "/injection/libc.write/enters")
+        assert int(enters) == patterns[-1].count("1")
+        await prog.request("DELETE", "/injection/libc.write")
+    assert patterns[0] == patterns[1], patterns
+    assert 60 < patterns[0].count("1") < 140, patterns[0]
+
+
+async def test_a_count_term_counts_only_matching_calls(started, tmp_path):
+    prog = await driver(started, tmp_path)
+    async with injection_event_stream("127.0.0.1", port=prog.port) as stream:
+        status, body = await prog.request("POST", "/injection/libc.write", params={"term": "3*off->1*on"},
+                                          json={"path": "*.journal"})
+        assert status == 200, body
+        for i in range(3):
+            await prog.send(f"write {tmp_path / 'x.journal'}")
+            assert await prog.line("write ") == "write 1 77"
+            await prog.send(f"write {tmp_path / 'other.db'}")  # between them: not an evaluation
+            assert await prog.line("write ") == "write 1 77"
+        await prog.send(f"write {tmp_path / 'x.journal'}")
+        assert await prog.line("write ") == f"write -1 {EIO}"
+        event = await stream.wait_for_injection("libc.write", timeout=DEADLINE)
+    assert (event["eval"], event["action"], event["enters"]) == (4, "on", 1), event
+    # The term ran out: the injection disabled itself and later calls pass.
+    await prog.send(f"write {tmp_path / 'x.journal'}")
+    assert await prog.line("write ") == "write 1 77"
+    status, evals = await prog.request("GET", "/injection/libc.write/evaluations")
+    assert int(evals) == 4

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-/* A site registered the way the preload registers its own: an array of records, no section. */
+/* A site registered the way the preload registers its own: records in an array, no section. */
 static struct errinj_site g_site = {.name = "detail.site", .file = "libc", .line = 0, .type = ERRINJ_TYPE_EXCEPTION};
 
 struct seen {
