@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs the C++ and C site suites with every compiler and standard they cover:
-# sites.cpp with g++ and clang++ for C++11, 17 and 20; sites_c.c + sites_c2.c with gcc and clang
+# sites.cpp with g++ and clang++ for C++11, 14, 17, 20 and 23 (c++2b); sites_c.c + sites_c2.c with gcc and clang
 # for C99, C11, C17 and C2x; each -Wall -Wextra -Werror -pedantic, once with points (linked with
 # liberrinj from BUILD_DIR) and once with -DERRINJ_DISABLE (linked without it: the link must
 # need no errinj symbol, and the binary must not contain the points' names).
@@ -10,7 +10,7 @@ build=$(cd "$1" && pwd) src=$(cd "$2" && pwd)
 out=$(mktemp -d /tmp/errinj-cxx.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 jobs=()
-for cxx in g++ clang++; do for std in c++11 c++17 c++20; do for mode in on off; do
+for cxx in g++ clang++; do for std in c++11 c++14 c++17 c++20 c++2b; do for mode in on off; do
   jobs+=("$cxx $std $mode $src/tests/cxx/sites.cpp")
 done; done; done
 for cc in gcc clang; do for std in c99 c11 c17 c2x; do for mode in on off; do
