@@ -189,11 +189,57 @@ async function functional() {
     if (!result.term_error.includes('400')) fail('bad term error: ' + result.term_error);
     await page.fill('#enable-term', '');
     await page.fill('#enable-seed', '');
+
+    // A handler that parks a PUT: enable it with a parameter, see the waiter, release it with
+    // the row's Message button.
+    await page.fill('#enable-name', 'kv_put_before_apply');
+    await page.fill('#enable-params', 'key=user:42');
+    await page.click('#enable-button');
+    await page.waitForSelector(`${row('kv_put_before_apply')}[data-enabled="true"]`, { timeout: DEADLINE });
+    const parked = kv.call('PUT user:42 held');
+    await page.waitForFunction(() => {
+      const tr = document.querySelector('#catalogue tr[data-name="kv_put_before_apply"]');
+      return tr && tr.cells[6].textContent === '1';
+    }, null, { timeout: DEADLINE });
+    await page.click(`${row('kv_put_before_apply')} button:text("Message")`);
+    if ((await parked) !== 'OK') fail('the parked PUT answered ' + (await parked));
+    await page.waitForSelector('#events tr[data-injection="kv_put_before_apply"]', { timeout: DEADLINE });
+    const phases = await page.$$eval('#events tr[data-injection="kv_put_before_apply"]',
+      (trs) => trs.map((tr) => tr.cells[4].textContent));
+    for (const want of ['hit', 'waiting', 'released']) {
+      if (!phases.includes(want)) await page.waitForFunction((w) => [...document.querySelectorAll(
+        '#events tr[data-injection="kv_put_before_apply"]')].some((tr) => tr.cells[4].textContent === w), want,
+      { timeout: DEADLINE });
+    }
+
+    // Filters: only handler events; then none of them; then all again.
+    await page.selectOption('#filter-type', 'handler');
+    const types = await page.$$eval('#events tbody tr[data-seq]', (trs) => [...new Set(trs.map((tr) => tr.cells[3].textContent))]);
+    if (types.join() !== 'handler') fail('type filter shows ' + types);
+    await page.selectOption('#filter-type', '');
+
+    // Pause: new events do not move the table until Resume.
+    await page.click(`${row('kv_put_fail')} button`);
+    await page.waitForSelector(`${row('kv_put_fail')}[data-enabled="true"]`, { timeout: DEADLINE });
+    await page.click('#pause-button');
+    const topBefore = await page.$eval('#events tbody tr[data-seq]', (tr) => tr.dataset.seq);
+    if ((await kv.call('PUT paused v')) !== 'ERR injected') fail('kv_put_fail did not fire');
+    await page.waitForFunction(() => /paused: [1-9][0-9]* new/.test(document.getElementById('event-count').textContent), null,
+      { timeout: DEADLINE }).catch(async (e) => fail('while paused: ' + await page.textContent('#event-count')));
+    if ((await page.$eval('#events tbody tr[data-seq]', (tr) => tr.dataset.seq)) !== topBefore) fail('the table moved while paused');
+    await page.click('#pause-button');
+    await page.waitForFunction((seq) => document.querySelector('#events tbody tr[data-seq]').dataset.seq !== seq, topBefore,
+      { timeout: DEADLINE });
+
+    // Disable all: every row of the catalogue is off.
+    await page.click('#disable-all');
+    await page.waitForFunction(() => [...document.querySelectorAll('#catalogue tr[data-name]')]
+      .every((tr) => tr.dataset.enabled === 'false'), null, { timeout: DEADLINE });
     await page.fill('#enable-name', 'kv_put_before_apply');
     await page.fill('#enable-params', 'key=user:42');
     kv.close();
 
-    await page.waitForFunction(() => Number(document.getElementById('timeline').dataset.hits) >= 15, null,
+    await page.waitForFunction(() => Number(document.getElementById('timeline').dataset.hits) >= 17, null,
       { timeout: DEADLINE });
     if (opt.screenshot) {
       await page.screenshot({ path: opt.screenshot, fullPage: true });
