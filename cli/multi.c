@@ -6,6 +6,7 @@
  * command behaves on each node exactly as it does alone. The parent reads each child's stdout
  * and stderr by whole lines and prints them as they come:
  *   - a line that is a JSON object gets the node as its first member: {"node":"HOST:PORT",...}
+ *   - a line that is a JSON array of objects (coverage --json) becomes one such line per object
  *   - any other line is prefixed: [HOST:PORT] line
  * The node's name is its URL without "http://" and without trailing slashes.
  *
@@ -18,6 +19,7 @@
 #include "multi.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -91,10 +93,38 @@ static void append_json_chars(strbuf *out, const char *s)
     }
 }
 
+static int emit_line(const node *n, int which, const char *line, size_t len);
+
+/* A JSON array of objects: one line per object, the node first. False when the line is not one. */
+static int emit_array(const node *n, const char *line, size_t len, int *rc)
+{
+    json_t *array = json_loadb(line, len, 0, NULL);
+    size_t i;
+    json_t *item;
+    int objects = json_is_array(array);
+    json_array_foreach(array, i, item) objects = objects && json_is_object(item);
+    if (!objects) {
+        json_decref(array);
+        return 0;
+    }
+    *rc = 0;
+    json_array_foreach(array, i, item) {
+        char *text = json_dumps(item, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+        if (text == NULL || emit_line(n, 0, text, strlen(text)) != 0)
+            *rc = -1;
+        free(text);
+    }
+    json_decref(array);
+    return 1;
+}
+
 /* Writes one whole line of node n's stream `which` (0 stdout, 1 stderr), tagged. */
 static int emit_line(const node *n, int which, const char *line, size_t len)
 {
     strbuf out = {0};
+    int rc;
+    if (which == 0 && len >= 2 && line[0] == '[' && line[len - 1] == ']' && emit_array(n, line, len, &rc))
+        return rc;
     if (which == 0 && len >= 2 && line[0] == '{' && line[len - 1] == '}') {
         strbuf_append(&out, "{\"node\":\"");
         append_json_chars(&out, n->label);

@@ -271,3 +271,16 @@ def test_wait_all_on_the_server_counts_hits_since_the_enable(nodes):
     r = ctl(*urls(nodes), "wait", "kv_put_fail", "--all", "--json", "--timeout", str(DEADLINE))
     assert r.returncode == 0, r.stderr
     assert sorted(json.loads(line)["node"] for line in r.stdout.splitlines()) == sorted(n.label for n in nodes)
+
+
+def test_coverage_json_from_every_node_one_object_a_line(nodes):
+    assert ctl(*urls(nodes[:2]), "enable", "kv_get_delay").returncode == 0
+    r = ctl(*urls(nodes), "coverage", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert all(line.startswith('{"node":"') for line in r.stdout.splitlines())
+    armed = {(row["node"], row["name"]): row["armed"] for row in rows}
+    assert [armed[(n.label, "kv_get_delay")] for n in nodes] == [1, 1, 0]
+    assert {row["node"] for row in rows} == {n.label for n in nodes}
+    r = ctl(*urls(nodes), "coverage")
+    assert r.returncode == 0 and all(line.startswith("[") for line in r.stdout.splitlines())
