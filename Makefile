@@ -61,7 +61,7 @@ bench:
 # idle timeout to close the clients that stall.
 fuzz: build-tests
 	sh tests/fuzz/run.sh build build/tests/fuzz/clang
-	for t in http params startup sse; do \
+	for t in http params startup sse term; do \
 		sh tests/fuzz/run.sh run build/tests/fuzz/clang $$t $(or $(FUZZ_SECONDS),300) || exit 1; \
 	done
 

@@ -486,6 +486,7 @@ void errinj__term_arm(struct errinj__term *term, uint64_t seed, const char *name
     for (size_t i = 1; i <= term->nsteps; i++)
         atomic_store(&term->start[i], 0);
     atomic_store(&term->hint, 0);
+    term->scan_step = 0;
     term->scan_eval = 0;
     term->scan_used = 0;
     settle_from(term, 0);
@@ -505,8 +506,9 @@ static void scan_step(struct errinj__term *term, size_t i, uint64_t start, uint6
 {
     pthread_mutex_lock(&term->scan_mu);
     if (atomic_load_explicit(&term->start[i + 1], memory_order_relaxed) == 0) {
-        if (term->scan_eval < start) {
-            /* The first scan of this step (steps are scanned in order). */
+        if (term->scan_step != i || term->scan_eval < start) {
+            /* The first scan of this step: the steps before it have all ended. */
+            term->scan_step = i;
             term->scan_eval = start;
             term->scan_used = 0;
         }

@@ -70,7 +70,8 @@ struct errinj__term {
     _Atomic uint64_t *start;
     atomic_size_t hint; /* a step index whose start is known and <= recent evaluations */
     pthread_mutex_t scan_mu;
-    uint64_t scan_eval; /* next evaluation to draw for the step being scanned; under scan_mu */
+    size_t scan_step;   /* the step being scanned (steps end in order); under scan_mu */
+    uint64_t scan_eval; /* next evaluation to draw for that step; under scan_mu */
     uint64_t scan_used; /* successful draws so far in that step; under scan_mu */
     struct errinj__term_step steps[];
 };

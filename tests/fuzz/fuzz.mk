@@ -1,6 +1,6 @@
 # fuzz.mk - builds the libFuzzer targets with clang, apart from the main (gcc) build.
 #
-#   make -f tests/fuzz/fuzz.mk OUT=DIR [-j2]        builds DIR/fuzz_{http,params,startup,sse}
+#   make -f tests/fuzz/fuzz.mk OUT=DIR [-j2]        builds DIR/fuzz_{http,params,startup,sse,term}
 #
 # The library's sources are compiled here directly, instrumented for coverage
 # (-fsanitize=fuzzer-no-link) and checked by ASan and UBSan; UBSan findings abort, so
@@ -16,11 +16,11 @@ CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(SAN) -fsanitize=fuzzer-no-link \
 LDFLAGS := $(SAN) -fsanitize=fuzzer
 LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
 
-LIB_SRC := errors registry points events json http server env
+LIB_SRC := errors term registry points events json http server env hooks
 LIB_OBJ := $(LIB_SRC:%=$(OUT)/obj/%.o) $(OUT)/obj/web_assets.o
 WEB := $(wildcard $(REPO)/web/*)
-HEADERS := $(REPO)/include/errinj.h $(REPO)/src/internal.h $(REPO)/cli/sse.h
-TARGETS := http params startup sse
+HEADERS := $(REPO)/include/errinj.h $(REPO)/src/internal.h $(REPO)/src/term.h $(REPO)/src/hooks.h $(REPO)/cli/sse.h
+TARGETS := http params startup sse term
 
 all: $(TARGETS:%=$(OUT)/fuzz_%)
 

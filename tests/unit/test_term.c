@@ -289,6 +289,37 @@ static void a_counted_percentage_step_ends_at_its_count_th_success(void **state)
     errinj__term_free(t);
 }
 
+static void two_counted_percentage_steps_each_count_their_own_successes(void **state)
+{
+    (void)state;
+    struct errinj__term *t, *u;
+    char why[256];
+    assert_int_equal(errinj__term_parse("20%3*return(1)->20%2*return(2)", &t, why, sizeof(why)), 0);
+    assert_int_equal(errinj__term_parse("20%3*return(1)->20%2*return(2)", &u, why, sizeof(why)), 0);
+    errinj__term_arm(t, 5, "tm.scan2", 8);
+    errinj__term_arm(u, 5, "tm.scan2", 8);
+    unsigned ones = 0, twos = 0;
+    for (uint64_t e = 1; e <= 3000; e++) {
+        struct errinj__decision d;
+        errinj__term_decide(t, e, &d);
+        ones += d.action == ERRINJ__ACTION_RETURN && d.arg == 1;
+        twos += d.action == ERRINJ__ACTION_RETURN && d.arg == 2;
+    }
+    assert_int_equal(ones, 3);
+    assert_int_equal(twos, 2);
+    /* Asked from the far end first: the same decisions. */
+    for (uint64_t e = 3000; e >= 1; e--) {
+        struct errinj__decision d, w;
+        errinj__term_decide(t, e, &d);
+        errinj__term_decide(u, e, &w);
+        assert_int_equal(d.action, w.action);
+        assert_int_equal(d.arg, w.arg);
+        assert_int_equal(d.last, w.last);
+    }
+    errinj__term_free(t);
+    errinj__term_free(u);
+}
+
 /* ---- races: exact counts and one pattern whatever the threads ---------------------------------- */
 
 #define RACERS 8
@@ -719,6 +750,7 @@ int main(int argc, char **argv)
         T(a_bad_term_changes_nothing),
         T(draws_are_a_pure_function_of_seed_name_and_eval),
         T(a_counted_percentage_step_ends_at_its_count_th_success),
+        T(two_counted_percentage_steps_each_count_their_own_successes),
         T(count_fires_exactly_under_eight_racing_threads),
         T(skip_then_fire_once_fires_on_the_third_evaluation_under_races),
         T(skip_then_fire_once_on_one_thread),
