@@ -167,6 +167,23 @@ static __attribute__((noinline)) void loop_fire_d(uint64_t n, void *arg)
     }
 }
 
+/* Sites enabled with fault terms: one loop per site, since a site is a static of its call. */
+#define TERM_LOOP(fn, site)                                                                    \
+    static __attribute__((noinline)) void fn(uint64_t n, void *arg)                            \
+    {                                                                                          \
+        (void)arg;                                                                             \
+        for (uint64_t i = 0; i < n; i++) {                                                     \
+            KEEP(i);                                                                           \
+            if (ERRINJ_ENTER(site))                                                            \
+                KEEP(i);                                                                       \
+        }                                                                                      \
+    }
+TERM_LOOP(loop_term_off, "bench_term_off")     /* term "off": every evaluation is off */
+TERM_LOOP(loop_term_skip, "bench_term_skip")   /* "0.000000001%on": the draw skips (almost) every one */
+TERM_LOOP(loop_term_on, "bench_term_on")       /* "on": fires, through the term */
+TERM_LOOP(loop_term_count, "bench_term_count") /* "10^18*on": fires, a counted step */
+TERM_LOOP(loop_term_pct, "bench_term_pct")     /* "50%on": half the draws fire */
+
 /* bench_fire with the log on (a callback that drops the line) or with an in-process subscriber:
  * the state is set for the run and reset after it, so these cases can take turns with others. */
 static void discard_log(unsigned shard, const char *line, void *arg)
@@ -693,6 +710,46 @@ int main(int argc, char **argv)
     };
     measure_group(firing, (int)(sizeof(firing) / sizeof(firing[0])));
 
+    /* Fault terms, beside a plain firing point in the same group (and libfiu's random mode). */
+    static const struct {
+        const char *name, *term;
+    } terms[] = {
+        {"bench_term_off", "off"},
+        {"bench_term_skip", "0.000000001%on"},
+        {"bench_term_on", "on"},
+        {"bench_term_count", "1000000000000000000*on"},
+        {"bench_term_pct", "50%on"},
+    };
+    for (size_t i = 0; i < sizeof(terms) / sizeof(terms[0]); i++) {
+        errinj_enable_opts topts = {.term = terms[i].term, .seed = 1};
+        if (errinj_enable_with(terms[i].name, &topts) != 0)
+            fprintf(stderr, "bench_points: cannot enable %s with %s\n", terms[i].name, terms[i].term);
+    }
+    struct figure term_off, term_skip, term_on, term_count, term_pct, fire_again;
+    struct figure fiu_rand_skip = NONE, fiu_rand_fire = NONE, fiu_rand_half = NONE;
+#ifdef BENCH_HAVE_FIU
+    fiu_enable_random("bench/rand_skip", 1, NULL, 0, 1e-11f);
+    fiu_enable_random("bench/rand_fire", 1, NULL, 0, 1.0f);
+    fiu_enable_random("bench/rand_half", 1, NULL, 0, 0.5f);
+#endif
+    struct bench_case term_cases[] = {
+        {loop_fire_a, NULL, &fire_again},
+        {loop_term_off, NULL, &term_off},
+        {loop_term_skip, NULL, &term_skip},
+        {loop_term_on, NULL, &term_on},
+        {loop_term_count, NULL, &term_count},
+        {loop_term_pct, NULL, &term_pct},
+#ifdef BENCH_HAVE_FIU
+        {loop_fiu, "bench/rand_skip", &fiu_rand_skip},
+        {loop_fiu, "bench/rand_fire", &fiu_rand_fire},
+#endif
+    };
+    measure_group(term_cases, (int)(sizeof(term_cases) / sizeof(term_cases[0])));
+#ifdef BENCH_HAVE_FIU
+    struct bench_case fiu_half[] = {{loop_fiu, "bench/rand_half", &fiu_rand_half}};
+    measure_group(fiu_half, 1);
+#endif
+
     /* Threads, before the server exists (its ring adds the ordering mutex; see the SSE rows). */
     /* Different points with parameters: each injection then holds its own parameter block
      * (allocated apart, 1 KiB each) instead of sharing the library's one empty block and its
@@ -703,12 +760,15 @@ int main(int argc, char **argv)
     const char *params_c[] = {"k", value_c, NULL}, *params_d[] = {"k", value_d, NULL};
     errinj_enable("bench_fire_c", false, params_c);
     errinj_enable("bench_fire_d", false, params_d);
-    struct scaling th_off, th_same, th_diff, th_diff_params;
+    struct scaling th_off, th_same, th_diff, th_diff_params, th_term_off, th_term_count, th_term_pct;
     struct thread_case tcases[] = {
         {loop_macro_off, NULL, loop_macro_off, NULL, &th_off},
         {loop_fire_a, NULL, loop_fire_a, NULL, &th_same},
         {loop_fire_a, NULL, loop_fire_b, NULL, &th_diff},
         {loop_fire_c, NULL, loop_fire_d, NULL, &th_diff_params},
+        {loop_term_off, NULL, loop_term_off, NULL, &th_term_off},
+        {loop_term_count, NULL, loop_term_count, NULL, &th_term_count},
+        {loop_term_pct, NULL, loop_term_pct, NULL, &th_term_pct},
     };
     measure_threads(tcases, (int)(sizeof(tcases) / sizeof(tcases[0])));
 #ifdef BENCH_HAVE_FIU
@@ -776,6 +836,22 @@ int main(int argc, char **argv)
                sse_clients[k], sse_clients[k] == 1 ? "" : "s", sse[k].isolated_p50, sse[k].isolated_p99);
     }
 
+    printf("\n### Fault terms: ns per evaluation on one thread, beside a plain firing point (same group, "
+           "taking turns)\n\n");
+    printf("| case | errinj min | errinj median | libfiu peer | libfiu min | libfiu median | errinj/libfiu |\n");
+    printf("|---|---:|---:|---|---:|---:|---:|\n");
+    print_row("enabled point firing, no term (the row above, again in this group)", fire_again,
+              "`fiu_fail()`, `fiu_enable_random` p=1", fiu_rand_fire);
+    print_row("term `off`: enabled, the current step is off", term_off, "`fiu_fail()`, `fiu_enable_random` p=1e-11",
+              fiu_rand_skip);
+    print_row("term `0.000000001%on`: the draw skips", term_skip, "`fiu_fail()`, `fiu_enable_random` p=1e-11",
+              fiu_rand_skip);
+    print_row("term `on`: fires through the term", term_on, "`fiu_fail()`, `fiu_enable_random` p=1", fiu_rand_fire);
+    print_row("term `1000000000000000000*on`: fires, a counted step", term_count,
+              "`fiu_fail()`, `fiu_enable_random` p=1", fiu_rand_fire);
+    print_row("term `50%on`: half fire, half skip", term_pct, "`fiu_fail()`, `fiu_enable_random` p=0.5",
+              fiu_rand_half);
+
     printf("\nDelivery of an isolated fire, no kvnode: from just before the point fires to the moment the "
            "last SSE client has parsed the event (server threads and clients share CPU 1).\n\n");
     printf("| SSE clients | p50 | p99 |\n|---:|---:|---:|\n");
@@ -803,6 +879,9 @@ int main(int argc, char **argv)
         {"errinj enabled, same point", &th_same},
         {"errinj enabled, different points", &th_diff},
         {"errinj enabled, different points with their own parameters", &th_diff_params},
+        {"errinj term `off`, same point", &th_term_off},
+        {"errinj term `1000000000000000000*on` firing, same point", &th_term_count},
+        {"errinj term `50%on`, same point", &th_term_pct},
 #ifdef BENCH_HAVE_FIU
         {"libfiu `fiu_fail()`, nothing enabled", &fth_off},
         {"libfiu firing, same point", &fth_same},
@@ -837,6 +916,18 @@ int main(int argc, char **argv)
     printf("- independent of the number of clients: burst median %.0f ns (1) vs %.0f ns (100), isolated p50 "
            "%.0f vs %.0f ns\n",
            sse[1].burst.median, sse[2].burst.median, sse[1].isolated_p50, sse[2].isolated_p50);
+    printf("- an enabled point whose step is off or whose draw skips at most 15 ns: `off` %.2f ns, a skipping "
+           "draw %.2f ns (min, loop included): %s\n",
+           term_off.min, term_skip.min, term_off.min <= 15 && term_skip.min <= 15 ? "met" : "MISSED");
+    printf("- a term that fires at most 10 ns over a plain fire: `on` %+.2f ns, a counted step %+.2f ns "
+           "(%.2f and %.2f vs %.2f ns): %s\n",
+           term_on.min - fire_again.min, term_count.min - fire_again.min, term_on.min, term_count.min,
+           fire_again.min, term_on.min - fire_again.min <= 10 && term_count.min - fire_again.min <= 10 ? "met" : "MISSED");
+    double plain_scale = th_same.mops[1] / th_same.mops[0], term_scale = th_term_count.mops[1] / th_term_count.mops[0];
+    printf("- two threads on one point scale no worse with a term: throughput 2 vs 1 thread %.2fx with the "
+           "counted term, %.2fx without a term (`off`: %.2fx, `50%%on`: %.2fx; met within 5%%, the noise of these runs): %s\n",
+           term_scale, plain_scale, th_term_off.mops[1] / th_term_off.mops[0],
+           th_term_pct.mops[1] / th_term_pct.mops[0], term_scale >= plain_scale * 0.95 ? "met" : "MISSED");
     if (g_sub_calls == 0)
         printf("- (the in-process subscriber was never called: the row above is wrong)\n");
     return 0;

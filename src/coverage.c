@@ -2,7 +2,7 @@
  * coverage.c - coverage of injection points: armed, evaluated, fired, since the last reset.
  *
  * The counters live in the registry's entries: an enable counts itself as armed and folds the
- * evaluations of the config it replaces and the enters of the enable it ends into running
+ * evaluations of the arm it replaces and the enters of the enable it ends into running
  * totals, so that firing threads keep touching only the counters they touched before. A
  * reading is the totals plus what the current config and enable counted, minus what the
  * last reset saw; a reset records exactly that, under the entry's mutex, without touching
@@ -16,7 +16,7 @@
 /* The coverage counters of e now; e->mu held. */
 static void counts_locked(struct errinj__entry *e, struct errinj__coverage_row *row)
 {
-    uint64_t evals = e->cov_evals_done + atomic_load(&atomic_load(&e->cfg)->evaluations);
+    uint64_t evals = e->cov_evals_done + errinj__arm_evaluations(atomic_load(&e->arm));
     uint64_t enters = e->cov_enters_done + atomic_load(&e->enters);
     row->enabled = atomic_load(&e->enabled);
     row->armed = e->cov_armed;
@@ -29,7 +29,7 @@ static void reset_entry(struct errinj__entry *e, void *arg)
     (void)arg;
     pthread_mutex_lock(&e->mu);
     e->cov_armed = 0;
-    e->cov_evals_base = e->cov_evals_done + atomic_load(&atomic_load(&e->cfg)->evaluations);
+    e->cov_evals_base = e->cov_evals_done + errinj__arm_evaluations(atomic_load(&e->arm));
     e->cov_enters_base = e->cov_enters_done + atomic_load(&e->enters);
     pthread_mutex_unlock(&e->mu);
 }

@@ -562,6 +562,7 @@ static void after_fork_in_child(void)
     g_delivery_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     g_delivery_fn = NULL;
     errinj__registry_reset_in_child();
+    errinj__readers_reset_in_child();
     errinj__registry_unlock_after_fork();
     errinj__server_forget_in_child();
     /* The child's seqs go their own way from here: it is a new instance. */

@@ -249,9 +249,9 @@ static void get_injection(const char *name, struct errinj__http_reply *reply)
                                                     "value", errinj__json_string_lossy(st.cfg->kv[i + 1])));
         json_object_set_new(shard, "parameters", params);
         /* No term is "on"; one_shot is the term "1*on". */
-        const char *term = st.cfg->term != NULL ? st.cfg->term->text : st.one_shot ? "1*on" : "on";
+        const char *term = st.term[0] != '\0' ? st.term : st.one_shot ? "1*on" : "on";
         json_object_set_new(shard, "term", json_string(term));
-        json_object_set_new(shard, "seed", seed_json(st.cfg->seed));
+        json_object_set_new(shard, "seed", seed_json(st.seed));
         errinj__config_unref(st.cfg);
     }
     json_t *list = json_array();

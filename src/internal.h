@@ -11,6 +11,7 @@
 #define ERRINJ_INTERNAL_H
 
 #include "errinj.h"
+#include "readers.h"
 #include "term.h"
 
 #include <pthread.h>
@@ -18,20 +19,32 @@
 
 #define ERRINJ__NAME_MAX 255
 
-/*
- * What one enable set, reference-counted: the parameters (immutable; kv is key, value, ...,
- * NULL, each key once: of a key given twice, the first is kept), the term (NULL: plain on; freed
- * with the config) and the evaluations numbered since that enable. Every enable gets its own
- * config, so evaluation numbers restart at 1.
- */
+/* An immutable, reference-counted set of parameters: kv is key, value, ..., NULL, each key once
+ * (of a key given twice, the first is kept). */
 struct errinj__config {
     atomic_uint refs;
     size_t pairs;
     const char *const *kv;
-    _Atomic uint64_t evaluations;
-    struct errinj__term *term;
-    uint64_t seed;          /* the seed the draws use (the process seed when none was given) */
 };
+
+/*
+ * What one enable counts and decides with, read by fires inside a read window (readers.h) and
+ * freed by the next enable after a grace period: the evaluations numbered since that enable
+ * and the parsed term (NULL: always on) with its step boundaries. `gen` is the entry's enable
+ * number, so a fire can tell later whether the arm it used is still the current one.
+ */
+struct errinj__arm {
+    _Atomic uint64_t evaluations;
+    struct errinj__term *term; /* owns the term's text */
+    uint64_t seed;             /* the seed its draws use */
+    uint64_t gen;
+};
+
+/* The evaluations an arm numbered; 0 for none (a name never enabled). */
+static inline uint64_t errinj__arm_evaluations(struct errinj__arm *arm)
+{
+    return arm != NULL ? atomic_load(&arm->evaluations) : 0;
+}
 
 struct errinj__config *errinj__config_new(const char *const *params);
 struct errinj__config *errinj__config_ref(struct errinj__config *cfg);
@@ -43,7 +56,7 @@ const char *errinj__config_get(const struct errinj__config *cfg, const char *key
  * pointer and an event's name stay valid without reference counting. Writers hold mu; every
  * write of a site's `active` happens under mu too. A fire of a non-one-shot injection reads
  * the atomics without the lock: `cfg` is swapped atomically and the old one freed only once no
- * fire is between loading it and taking its reference (cfg_readers). One-shots and handler
+ * fire is between loading it and taking its reference (a read window, readers.h). One-shots and handler
  * waits take mu.
  */
 struct errinj__entry {
@@ -55,12 +68,13 @@ struct errinj__entry {
     atomic_bool one_shot;
     unsigned ongoing;        /* one-shot handlers still running after the one-shot disabled itself */
     atomic_uint_fast64_t enters;
-    atomic_uint cfg_readers; /* fires between loading cfg and taking a reference to it */
     atomic_uint waiters;
     uint64_t received;       /* messages ever received; never reset */
     atomic_uint_fast64_t msg_base; /* `received` when last enabled: handlers start reading there */
     atomic_uint_fast64_t generation; /* bumped by disable: parked handlers of older generations leave */
     _Atomic(struct errinj__config *) cfg;
+    _Atomic(struct errinj__arm *) arm; /* NULL until first enabled; replaced by each enable */
+    uint64_t arm_gen;                 /* enables so far; under mu */
     struct errinj_site *sites;
     atomic_uint_fast64_t enable_seq; /* 1 + the last seq published before the latest enable took effect; 0: never enabled */
     /* Coverage (coverage.c), under mu: enables since the last reset, the evaluations and enters
@@ -107,6 +121,8 @@ struct errinj__entry_state {
     bool enabled;
     bool one_shot;
     uint64_t evaluations;
+    uint64_t seed;                          /* when enabled: the seed of its draws */
+    char term[ERRINJ__TERM_TEXT_MAX + 1];   /* when enabled: its term, "" for none */
     struct errinj__config *cfg; /* a reference: unref it; NULL when not enabled */
 };
 void errinj__entry_state(const char *name, struct errinj__entry_state *out);

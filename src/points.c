@@ -79,6 +79,7 @@ struct fire {
     errinj_type type;
     uint64_t enters;
     uint64_t eval;     /* this evaluation's number since the enable */
+    uint64_t arm_gen;  /* the enable whose arm decided it */
     uint64_t seq;      /* the hit's seq */
     uint64_t generation;
     uint64_t msg_base; /* the entry's message count when it was enabled */
@@ -128,8 +129,7 @@ static bool parks(const struct fire *f)
 static void finish_term(struct errinj__entry *e, struct fire *f)
 {
     pthread_mutex_lock(&e->mu);
-    if (atomic_load_explicit(&e->cfg, memory_order_relaxed) == f->cfg &&
-        atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
+    if (e->arm_gen == f->arm_gen && atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
         errinj__entry_disable_locked(e, false);
         if (parks(f)) {
             e->ongoing++;
@@ -144,9 +144,9 @@ static void finish_term(struct errinj__entry *e, struct fire *f)
  * another thread's one-shot), or if its term decided `off` for this evaluation. On true, pair
  * with fire_end().
  *
- * A non-one-shot fire takes no lock: it counts itself among the config's readers while it
- * loads the config, numbers the evaluation, asks the term and takes a reference (so a
- * concurrent enable cannot free it under it), then counts the enter. An evaluation the term
+ * A non-one-shot fire takes no lock: inside a read window of its own thread (readers.h), so a
+ * concurrent enable cannot free the config under it, it loads the config, numbers the
+ * evaluation, asks the term and takes a reference, then counts the enter. An evaluation the term
  * turns off leaves without a reference, an enter or an event. A one-shot takes the entry's
  * mutex so that exactly one thread in the process wins it and disables it.
  */
@@ -158,26 +158,27 @@ static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *fi
     uint64_t generation = atomic_load_explicit(&e->generation, memory_order_acquire);
     if (!atomic_load_explicit(&e->enabled, memory_order_acquire))
         return false;
-    f->entry = e;
-    f->file = file;
-    f->line = line;
-    f->type = type;
-    f->ongoing = false;
     f->decision = (struct errinj__decision){.action = ERRINJ__ACTION_ON};
-    f->msg_base = atomic_load_explicit(&e->msg_base, memory_order_relaxed);
     if (!atomic_load_explicit(&e->one_shot, memory_order_acquire)) {
-        atomic_fetch_add(&e->cfg_readers, 1);
-        struct errinj__config *cfg = atomic_load(&e->cfg);
-        f->eval = atomic_fetch_add_explicit(&cfg->evaluations, 1, memory_order_relaxed) + 1;
-        if (cfg->term != NULL) {
-            errinj__term_decide(cfg->term, f->eval, &f->decision);
+        struct errinj__reader *r = errinj__read_begin();
+        struct errinj__arm *arm = atomic_load_explicit(&e->arm, memory_order_acquire);
+        f->eval = atomic_fetch_add_explicit(&arm->evaluations, 1, memory_order_relaxed) + 1;
+        if (arm->term != NULL) {
+            errinj__term_decide_inline(arm->term, f->eval, &f->decision);
             if (f->decision.action == ERRINJ__ACTION_OFF && !f->decision.last) {
-                atomic_fetch_sub_explicit(&e->cfg_readers, 1, memory_order_release);
+                errinj__read_end(r);
                 return false;
             }
         }
-        f->cfg = errinj__config_ref(cfg);
-        atomic_fetch_sub_explicit(&e->cfg_readers, 1, memory_order_release);
+        f->arm_gen = arm->gen;
+        f->cfg = errinj__config_ref(atomic_load_explicit(&e->cfg, memory_order_acquire));
+        errinj__read_end(r);
+        f->entry = e;
+        f->file = file;
+        f->line = line;
+        f->type = type;
+        f->ongoing = false;
+        f->msg_base = atomic_load_explicit(&e->msg_base, memory_order_relaxed);
         f->generation = generation;
         if (f->decision.last) {
             finish_term(e, f);
@@ -187,6 +188,11 @@ static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *fi
             }
         }
     } else {
+        f->entry = e;
+        f->file = file;
+        f->line = line;
+        f->type = type;
+        f->ongoing = false;
         pthread_mutex_lock(&e->mu);
         if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
             pthread_mutex_unlock(&e->mu);
@@ -200,7 +206,8 @@ static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *fi
             }
         }
         f->cfg = errinj__config_ref(atomic_load(&e->cfg));
-        f->eval = atomic_fetch_add_explicit(&f->cfg->evaluations, 1, memory_order_relaxed) + 1;
+        /* Under mu the arm cannot be replaced, let alone freed. */
+        f->eval = atomic_fetch_add_explicit(&atomic_load(&e->arm)->evaluations, 1, memory_order_relaxed) + 1;
         f->generation = atomic_load_explicit(&e->generation, memory_order_relaxed);
         f->msg_base = atomic_load_explicit(&e->msg_base, memory_order_relaxed);
         pthread_mutex_unlock(&e->mu);
@@ -405,9 +412,9 @@ struct errinj__config *errinj__site_config(struct errinj_site *site)
         return NULL;
     /* The lock-free reader's protocol of fire_begin: a concurrent enable frees the config it
      * replaced only once no reader is between loading it and taking its reference. */
-    atomic_fetch_add(&e->cfg_readers, 1);
-    struct errinj__config *cfg = errinj__config_ref(atomic_load(&e->cfg));
-    atomic_fetch_sub_explicit(&e->cfg_readers, 1, memory_order_release);
+    struct errinj__reader *r = errinj__read_begin();
+    struct errinj__config *cfg = errinj__config_ref(atomic_load_explicit(&e->cfg, memory_order_acquire));
+    errinj__read_end(r);
     return cfg;
 }
 

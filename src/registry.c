@@ -75,6 +75,8 @@ static bool first_of_each_key(const char *const *params, size_t pairs, bool *kee
 
 struct errinj__config *errinj__config_new(const char *const *params)
 {
+    if (params == NULL || params[0] == NULL)
+        return errinj__config_ref(&empty_config);
     size_t n = 0, bytes = 0;
     for (; params != NULL && params[n] != NULL; n++)
         ;
@@ -92,8 +94,7 @@ struct errinj__config *errinj__config_new(const char *const *params)
             kept++;
         }
     }
-    /* One block: the struct, the pointer array, then the strings. Each enable gets its own,
-     * even without parameters: it carries that enable's evaluation count and term. */
+    /* One block: the struct, the pointer array, then the strings. */
     size_t head = sizeof(struct errinj__config) + (2 * kept + 1) * sizeof(char *);
     char *block = malloc(head + bytes);
     if (block == NULL) {
@@ -117,15 +118,13 @@ struct errinj__config *errinj__config_new(const char *const *params)
     atomic_init(&cfg->refs, 1);
     cfg->pairs = kept;
     cfg->kv = kv;
-    atomic_init(&cfg->evaluations, 0);
-    cfg->term = NULL;
-    cfg->seed = 0;
     return cfg;
 }
 
 struct errinj__config *errinj__config_ref(struct errinj__config *cfg)
 {
-    /* The empty set of a never-enabled entry is shared and never freed. */
+    /* The shared empty set is never freed: counting it would only make every fire of every
+     * injection without parameters touch the same cache line. */
     if (cfg != &empty_config)
         atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
     return cfg;
@@ -136,7 +135,6 @@ void errinj__config_unref(struct errinj__config *cfg)
     if (cfg == NULL || cfg == &empty_config)
         return;
     if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1) {
-        errinj__term_free(cfg->term);
         free(cfg);
     }
 }
@@ -328,7 +326,6 @@ static void reset_entry_in_child(struct errinj__entry *e, void *arg)
     /* Threads of the parent that held or waited on it do not exist in the child. */
     entry_init_sync(e);
     atomic_store(&e->waiters, 0);
-    atomic_store(&e->cfg_readers, 0);
     e->ongoing = 0;
 }
 
@@ -558,17 +555,30 @@ bool errinj__has_site(const char *name)
     return has;
 }
 
-int errinj__enable_config(const char *name, bool one_shot, struct errinj__config *cfg)
+/* Enables name with cfg and term (both consumed; term may be NULL: always on) drawing with seed. */
+static int enable_armed(const char *name, bool one_shot, struct errinj__config *cfg, struct errinj__term *term,
+                        uint64_t seed)
 {
     if (!name_ok(name) || errinj__hook_validate(name, cfg->kv) != 0) {
         errinj__config_unref(cfg);
+        errinj__term_free(term);
         return ERRINJ_EINVAL;
     }
+    struct errinj__arm *arm = calloc(1, sizeof(*arm));
+    if (arm == NULL) {
+        errinj__config_unref(cfg);
+        errinj__term_free(term);
+        return ERRINJ_ENOMEM;
+    }
+    arm->term = term;
+    arm->seed = seed;
     pthread_mutex_lock(&g_mu);
     struct errinj__entry *e = entry_get_locked(name);
     if (e == NULL) {
         pthread_mutex_unlock(&g_mu);
         errinj__config_unref(cfg);
+        errinj__term_free(term);
+        free(arm);
         return ERRINJ_ENOMEM;
     }
     pthread_mutex_lock(&e->mu);
@@ -577,12 +587,15 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
     uint64_t seq = errinj__seq_last();
     atomic_store(&e->enable_seq, seq + 1);
     t_last_enable_seq = seq;
-    /* Coverage keeps counting across enables: what the replaced config and enable counted. */
+    arm->gen = ++e->arm_gen;
+    /* Coverage keeps counting across enables: what the replaced arm and enable counted. */
     e->cov_armed++;
-    struct errinj__config *replaced = atomic_load(&e->cfg);
-    uint64_t replaced_evals = atomic_load(&replaced->evaluations);
-    e->cov_evals_done += replaced_evals;
     struct errinj__config *old = atomic_exchange(&e->cfg, cfg);
+    /* Every enable numbers its evaluations from 1 again: a new arm. A fire racing with this
+     * enable may decide with the old arm and read the new parameters, or the other way round. */
+    struct errinj__arm *old_arm = atomic_exchange(&e->arm, arm);
+    uint64_t replaced_evals = errinj__arm_evaluations(old_arm);
+    e->cov_evals_done += replaced_evals;
     /* one_shot before enabled: a fire that sees the injection enabled sees its one_shot too. */
     atomic_store(&e->one_shot, one_shot);
     if (!atomic_load_explicit(&e->enabled, memory_order_relaxed)) {
@@ -599,19 +612,29 @@ int errinj__enable_config(const char *name, bool one_shot, struct errinj__config
     }
     pthread_mutex_unlock(&e->mu);
     pthread_mutex_unlock(&g_mu);
-    /* A lock-free fire may have loaded `old` just before the exchange and not yet taken its
-     * reference: wait the few nanoseconds until none is in that window. */
-    while (atomic_load(&e->cfg_readers) != 0)
-        sched_yield();
-    /* Evaluations such a fire numbered in `old` after it was read above still count. */
-    uint64_t late = old == replaced ? atomic_load(&old->evaluations) - replaced_evals : 0;
-    if (late > 0) {
-        pthread_mutex_lock(&e->mu);
-        e->cov_evals_done += late;
-        pthread_mutex_unlock(&e->mu);
+    /* A lock-free fire may have loaded `old` or `old_arm` just before the exchanges and still be
+     * using it: wait the few nanoseconds until no thread is in that window. A name enabled for
+     * the first time replaces only the shared empty config, which is never freed: no wait. */
+    if (old != &empty_config || old_arm != NULL)
+        errinj__readers_synchronize();
+    if (old_arm != NULL) {
+        /* Evaluations such a fire numbered in `old_arm` after it was read above still count. */
+        uint64_t late = errinj__arm_evaluations(old_arm) - replaced_evals;
+        if (late > 0) {
+            pthread_mutex_lock(&e->mu);
+            e->cov_evals_done += late;
+            pthread_mutex_unlock(&e->mu);
+        }
+        errinj__term_free(old_arm->term);
+        free(old_arm);
     }
     errinj__config_unref(old);
     return 0;
+}
+
+int errinj__enable_config(const char *name, bool one_shot, struct errinj__config *cfg)
+{
+    return enable_armed(name, one_shot, cfg, NULL, errinj__process_seed());
 }
 
 void errinj__entries_each(void (*fn)(struct errinj__entry *e, void *arg), void *arg)
@@ -638,16 +661,17 @@ int errinj__enable_term(const char *name, bool one_shot, const char *term, bool 
             snprintf(why, why_len, "one_shot and a term do not go together: one_shot is the term 1*on");
         return ERRINJ_EINVAL;
     }
-    cfg->seed = has_seed ? seed : errinj__process_seed();
+    uint64_t use_seed = has_seed ? seed : errinj__process_seed();
+    struct errinj__term *parsed = NULL;
     if (term != NULL) {
-        int rc = errinj__term_parse(term, &cfg->term, why, why_len);
+        int rc = errinj__term_parse(term, &parsed, why, why_len);
         if (rc != 0) {
             errinj__config_unref(cfg);
             return rc;
         }
-        errinj__term_arm(cfg->term, cfg->seed, name, strlen(name));
+        errinj__term_arm(parsed, use_seed, name, strlen(name));
     }
-    return errinj__enable_config(name, one_shot, cfg);
+    return enable_armed(name, one_shot, cfg, parsed, use_seed);
 }
 
 int errinj_term_check(const char *term, char *msg, size_t len)
@@ -748,7 +772,7 @@ uint64_t errinj_evaluations(const char *name)
     if (e == NULL)
         return 0;
     pthread_mutex_lock(&e->mu);
-    uint64_t n = atomic_load(&atomic_load(&e->cfg)->evaluations);
+    uint64_t n = errinj__arm_evaluations(atomic_load(&e->arm));
     pthread_mutex_unlock(&e->mu);
     return n;
 }
@@ -795,7 +819,11 @@ void errinj__entry_state(const char *name, struct errinj__entry_state *out)
         out->enabled = true;
         out->one_shot = atomic_load(&e->one_shot);
         out->cfg = errinj__config_ref(atomic_load(&e->cfg));
-        out->evaluations = atomic_load(&out->cfg->evaluations);
+        struct errinj__arm *arm = atomic_load(&e->arm);
+        out->evaluations = errinj__arm_evaluations(arm);
+        out->seed = arm != NULL ? arm->seed : errinj__process_seed();
+        if (arm != NULL && arm->term != NULL)
+            snprintf(out->term, sizeof(out->term), "%s", arm->term->text);
     }
     pthread_mutex_unlock(&e->mu);
 }

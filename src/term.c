@@ -37,14 +37,7 @@ const char *errinj__action_name(enum errinj__action action)
 /* splitmix64's finaliser: a bijection of 64-bit values with good avalanche. */
 static uint64_t mix64(uint64_t z)
 {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-uint64_t errinj__term_draw(uint64_t key, uint64_t eval)
-{
-    return mix64(key + eval * 0x9e3779b97f4a7c15ull);
+    return errinj__term_draw(z, 0);
 }
 
 static uint64_t draw_key(uint64_t seed, const char *name, size_t len)

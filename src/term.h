@@ -99,8 +99,32 @@ void errinj__term_free(struct errinj__term *term);
  * PCT and COUNT. Exactly one evaluation of an armed term gets `last`, if its last step counts. */
 void errinj__term_decide(struct errinj__term *term, uint64_t eval, struct errinj__decision *d);
 
-/* The draw of one evaluation: a 64-bit value, a pure function of (key, eval). */
-uint64_t errinj__term_draw(uint64_t key, uint64_t eval);
+/* The draw of one evaluation: a 64-bit value, a pure function of (key, eval): splitmix64's
+ * finaliser (a bijection with good avalanche) of the key plus eval times the golden ratio. */
+static inline uint64_t errinj__term_draw(uint64_t key, uint64_t eval)
+{
+    uint64_t z = key + eval * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/*
+ * errinj__term_decide() with the commonest terms inline: one step without a count ("off",
+ * "1%return(-5)") decides from that step and the draw alone, with no call and no shared write.
+ */
+static inline void errinj__term_decide_inline(struct errinj__term *term, uint64_t eval, struct errinj__decision *d)
+{
+    if (term->nsteps == 1 && term->steps[0].count == 0) {
+        const struct errinj__term_step *s = &term->steps[0];
+        bool skip = s->has_pct && errinj__term_draw(term->key, eval) >= s->threshold;
+        d->action = skip ? (uint8_t)ERRINJ__ACTION_OFF : s->action;
+        d->arg = s->arg;
+        d->last = false;
+        return;
+    }
+    errinj__term_decide(term, eval, d);
+}
 
 /* The seed enables without one use: ERRINJ_SEED if it is a valid unsigned 64-bit decimal (or
  * 0x hex), else random, chosen once per process. */

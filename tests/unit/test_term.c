@@ -502,6 +502,50 @@ static void one_seed_gives_one_pattern_in_two_processes(void **state)
     free(a), free(b), free(c), free(d), free(e);
 }
 
+struct churn {
+    atomic_bool stop;
+    atomic_ullong fired;
+};
+
+static void *fire_while_reenabled(void *arg)
+{
+    struct churn *c = arg;
+    char buf[16];
+    while (!atomic_load(&c->stop)) {
+        if (errinj_inject_exception("tm.churn", -EIO) != 0)
+            atomic_fetch_add(&c->fired, 1);
+        (void)errinj_parameter("tm.churn", "k", buf, sizeof(buf));
+    }
+    return NULL;
+}
+
+/* Lock-free fires read the term and parameters of an enable that the next enable frees: each
+ * enable waits for the threads inside their read windows (under ASan a freed term would show). */
+static void reenabling_under_racing_fires_frees_nothing_in_use(void **state)
+{
+    (void)state;
+    struct churn c = {0};
+    pthread_t t[3];
+    assert_int_equal(enable_term("tm.churn", "50%return(-1)", 1), 0);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, fire_while_reenabled, &c);
+    static const char *const terms[] = {"50%return(-1)", "3*return(-2)->off", "10%2*return(-3)->on", NULL};
+    for (int i = 0; i < 2000; i++) {
+        const char *params[] = {"k", i % 2 ? "odd" : "even", NULL};
+        errinj_enable_opts opts = {.term = terms[i % 4], .seed = (uint64_t)i + 1, .params = i % 3 ? params : NULL};
+        assert_int_equal(errinj_enable_with("tm.churn", &opts), 0);
+        if (i % 50 == 0)
+            errinj_disable("tm.churn");
+    }
+    /* The firing threads really ran against an enabled injection (a loaded machine may have let
+     * the loop above finish first). */
+    assert_int_equal(enable_term("tm.churn", "return(-4)", 1), 0);
+    assert_true(WAIT_UNTIL(atomic_load(&c.fired) > 0));
+    atomic_store(&c.stop, true);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+}
+
 /* ---- actions at each point type ----------------------------------------------------------------- */
 
 static int counting_handler(errinj_handler *h, void *arg)
@@ -756,6 +800,7 @@ int main(int argc, char **argv)
         T(skip_then_fire_once_on_one_thread),
         T(one_seed_gives_one_pattern_whatever_the_threads),
         T(one_seed_gives_one_pattern_in_two_processes),
+        T(reenabling_under_racing_fires_frees_nothing_in_use),
         T(return_skips_the_points_own_action_and_returns_v),
         T(sleep_sleeps_then_acts_as_not_enabled),
         T(off_counts_evaluations_but_no_enters_or_events),
