@@ -147,6 +147,8 @@ static void frame_reserve(struct frame_buf *b, size_t more)
 
 static void frame_put(struct frame_buf *b, const char *s, size_t n)
 {
+    if (n == 0)
+        return; /* s may be NULL then (an empty tail): memcpy must not see it */
     frame_reserve(b, n);
     if (!b->failed) {
         memcpy(b->p + b->len, s, n);

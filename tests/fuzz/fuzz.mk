@@ -16,10 +16,10 @@ CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(SAN) -fsanitize=fuzzer-no-link \
 LDFLAGS := $(SAN) -fsanitize=fuzzer
 LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
 
-LIB_SRC := errors readers term registry points events json http server env hooks
+LIB_SRC := errors readers term registry points events json coverage http wait loop conns server env hooks
 LIB_OBJ := $(LIB_SRC:%=$(OUT)/obj/%.o) $(OUT)/obj/web_assets.o
 WEB := $(wildcard $(REPO)/web/*)
-HEADERS := $(REPO)/include/errinj.h $(REPO)/src/internal.h $(REPO)/src/term.h $(REPO)/src/readers.h $(REPO)/src/hooks.h $(REPO)/cli/sse.h
+HEADERS := $(wildcard $(REPO)/include/*.h $(REPO)/src/*.h) $(REPO)/cli/sse.h
 TARGETS := http params startup sse term
 
 all: $(TARGETS:%=$(OUT)/fuzz_%)
