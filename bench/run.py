@@ -13,6 +13,8 @@ Parts:
   latency  kvnode with kv_put_fail enabled; a test that fires it and waits, six ways
            (bench_latency in C: socket, curl, errinjctl; latency.py: Python client, log, poll)
   fanout   bench_fanout_host + bench_sse_clients: 1 to 1000 subscribers, then a stalled one
+  preload  bench_preload: the libc calls errinj-run wraps, bare, under errinj-run and under libfiu's
+           fiu-run -x; then dd and sqlite3 (100,000 rows) bare and under both
   dashboard  the browser dashboard in headless chromium at 1,000 events/s for a minute (frame time,
            JS heap, DOM size), against the same page idle (tests/integration/node/dashboard.mjs)
 """
@@ -442,6 +444,166 @@ def run_fanout(rep, build, quick):
             f"{'met' if r >= 1e6 else 'MISSED'}")
     rep()
 
+# ---- errinj-run: wrapped libc calls -----------------------------------------------------------
+
+PRELOAD_OWN_POINTS_OFF_PATH = ["libc.write", "libc.read", "libc.open", "libc.close", "libc.fsync", "libc.send",
+                               "libc.recv"]
+
+
+def preload_configs(build):
+    import json
+    run = [str(build / "preload" / "errinj-run"), "--listen", "127.0.0.1:0", "--"]
+    fiu = ["fiu-run", "-x", "-f", ""]
+    own = json.dumps([{"name": n, "parameters": {"path": "/no/such/dir/*"}} for n in PRELOAD_OWN_POINTS_OFF_PATH])
+    configs = [
+        ("bare", [], {}),
+        ("preload, no server", [], {"LD_PRELOAD": str((build / "preload" / "liberrinj-preload.so").resolve())}),
+        ("errinj-run", run, {}),
+        ("errinj-run, libc.unlink on", run, {"ERRINJ_AT_STARTUP": json.dumps([{"name": "libc.unlink"}])}),
+        ("errinj-run, own point on, path not matching", run, {"ERRINJ_AT_STARTUP": own}),
+    ]
+    if shutil.which("fiu-run"):
+        configs += [("fiu-run -x", fiu, {}),
+                    ("fiu-run -x, posix/io/dir/unlink on", fiu + ["-c", "enable name=posix/io/dir/unlink"], {})]
+    return configs
+
+
+def run_timed(argv, env, timeout=600):
+    full = dict(os.environ)
+    full.update(env)
+    full.pop("ERRINJ_HTTP", None)
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=full, timeout=timeout, check=False)
+    return time.monotonic() - t0, proc
+
+
+def run_preload(rep, build, quick):
+    rep("## errinj-run: the cost of a wrapped libc call\n")
+    bench = build / "bench" / "bench_preload"
+    if not (build / "preload" / "errinj-run").exists() or not bench.exists():
+        rep("(skipped: errinj-run or bench_preload not built)\n")
+        return
+    pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+    configs = preload_configs(build)
+    rounds = 1 if quick else 3
+    best = {}  # (config, row) -> ns, the lowest median over the rounds (runs interleaved)
+    deltas = {}  # (config, row) -> [wrapped - libc's own, measured in the same process], per run
+    rows = []
+    for _ in range(rounds):
+        for name, prefix, env in configs:
+            _, proc = run_timed(pin + prefix + [str(bench)] + (["--quick"] if quick else []), env)
+            if proc.returncode != 0:
+                rep(f"({name}: bench_preload exited {proc.returncode}: {proc.stderr.strip()[-300:]})")
+                continue
+            for line in proc.stdout.splitlines():
+                row, ns, libc_ns = line.split()
+                if row not in rows:
+                    rows.append(row)
+                key = (name, row)
+                best[key] = min(best.get(key, float("inf")), float(ns))
+                deltas.setdefault(key, []).append(float(ns) - float(libc_ns))
+    rep("Nanoseconds per call (per pair for open+close, send+recv, malloc+free, calloc+free), one "
+        f"process per column pinned to one CPU, the 10th percentile of 1,001 short rounds of each loop (a "
+        "few hundred calls each), the lowest of {rounds} interleaved runs. The calls: 1 byte to /dev/null or from /dev/zero, fsync of /dev/null (EINVAL), "
+        "1 byte each way over an AF_UNIX socketpair, 64-byte blocks. \"preload, no server\": "
+        "LD_PRELOAD=liberrinj-preload.so without a listen address, so no server thread. \"own point on, path "
+        "not matching\": libc.write, read, open, close, fsync, send and recv enabled with a path no call has, "
+        "so each call takes the parameter match and passes (malloc has no path: -).\n")
+    names = [c[0] for c in configs]
+    rep("| call | " + " | ".join(names) + " |")
+    rep("|---|" + "---:|" * len(names))
+    for row in rows:
+        cells = []
+        for n in names:
+            v = best.get((n, row))
+            applicable = not (n.startswith("errinj-run, own") and row in ("malloc+free", "calloc+free"))
+            cells.append(f"{v:.1f}" if v is not None and applicable else "-")
+        rep(f"| {row} | " + " | ".join(cells) + " |")
+    rep()
+    rep("The same process also times each loop through libc's own functions (looked up in libc.so.6), "
+        "alternating with the loop above round by round; the difference is the wrapper's cost without the "
+        "noise between processes (the median over the runs, ns). In the bare process both loops call libc, "
+        "so that column is the noise left.\n")
+    cols = [n for n in names if n != "errinj-run, own point on, path not matching"]
+    rep("| call | " + " | ".join(f"{n}: own - libc" for n in cols) + " |")
+    rep("|---|" + "---:|" * len(cols))
+    for row in rows:
+        cells = []
+        for n in cols:
+            d = sorted(deltas.get((n, row), []))
+            cells.append(f"{d[len(d) // 2]:+.1f}" if d else "-")
+        rep(f"| {row} | " + " | ".join(cells) + " |")
+    rep()
+    def med(name, row):
+        d = sorted(deltas.get((name, row), []))
+        return d[len(d) // 2] if d else float("nan")
+    worst = max(rows, key=lambda r: med("errinj-run", r) - med("bare", r))
+    w = med("errinj-run", worst) - med("bare", worst)
+    rep(f"- at most 5 ns over the bare call with nothing enabled (errinj-run's in-process difference less the "
+        f"bare process's): worst row {worst} at {w:+.1f} ns: {'met' if w <= 5 else 'MISSED'}")
+    fiu_names = [n for n in names if n.startswith("fiu-run")]
+    if fiu_names:
+        missed = []
+        for row in rows:
+            ours = [best.get((n, row)) for n in ("errinj-run", "errinj-run, libc.unlink on")]
+            theirs = [best.get((n, row)) for n in fiu_names]
+            if None in ours or None in theirs or max(ours) >= min(theirs):
+                missed.append(row)
+        rep(f"- cheaper than fiu-run in every row (errinj-run with nothing and with another point enabled, "
+            f"against fiu-run likewise): {'met' if not missed else 'MISSED in ' + ', '.join(missed)}")
+    rep()
+    run_preload_programs(rep, build, configs, quick)
+
+
+def run_preload_programs(rep, build, configs, quick):
+    import tempfile
+    rows = 20000 if quick else 100000
+    work = Path(tempfile.mkdtemp(prefix="errinj-bench-"))
+    sql = work / "insert.sql"
+    with sql.open("w") as f:
+        f.write("pragma synchronous=off;\ncreate table t(k integer primary key, v text);\n")
+        for start in range(0, rows, 1000):
+            f.write("begin;\n")
+            for k in range(start, start + 1000):
+                f.write(f"insert into t values({k}, 'value {k:08d} of the write-heavy run');\n")
+            f.write("commit;\n")
+    programs = [
+        (f"sqlite3: {rows:,} rows in transactions of 1,000", lambda: ["sqlite3", str(work / "bench.db")],
+         lambda: (work / "bench.db").unlink(missing_ok=True), sql),
+        (f"dd: {rows:,} writes of 4 KiB", lambda: ["dd", "if=/dev/zero", f"of={work / 'dd.out'}", "bs=4096",
+                                                    f"count={rows}", "status=none"],
+         lambda: (work / "dd.out").unlink(missing_ok=True), None),
+    ]
+    chosen = [c for c in configs if c[0] in ("bare", "errinj-run", "fiu-run -x")]
+    rep("### Write-heavy programs: wall time\n")
+    rep("Each program run 3 times per column (interleaved), the median; nothing enabled. "
+        "sqlite3 with `pragma synchronous=off`, so the writes, not the disk flushes, dominate.\n")
+    rep("| program | " + " | ".join(c[0] for c in chosen) + " | errinj-run / bare | fiu-run / bare |")
+    rep("|---|" + "---:|" * (len(chosen) + 2))
+    for label, argv, clean, stdin in programs:
+        if shutil.which(argv()[0]) is None:
+            rep(f"| {label} | (not installed) |")
+            continue
+        times = {c[0]: [] for c in chosen}
+        for _ in range(1 if quick else 3):
+            for name, prefix, env in chosen:
+                clean()
+                full = dict(os.environ)
+                full.update(env)
+                t0 = time.monotonic()
+                with (stdin.open() if stdin else open(os.devnull)) as inp:
+                    proc = subprocess.run(prefix + argv(), stdin=inp, capture_output=True, env=full, timeout=600)
+                times[name].append(time.monotonic() - t0)
+                if proc.returncode != 0:
+                    rep(f"({label} under {name} exited {proc.returncode}: {proc.stderr[-200:]!r})")
+        med = {n: sorted(v)[len(v) // 2] for n, v in times.items()}
+        cells = " | ".join(f"{med[c[0]]:.3f} s" for c in chosen)
+        fiu = f"{med['fiu-run -x'] / med['bare']:.3f}" if "fiu-run -x" in med else "-"
+        rep(f"| {label} | {cells} | {med['errinj-run'] / med['bare']:.3f} | {fiu} |")
+    shutil.rmtree(work, ignore_errors=True)
+    rep()
+
+
 # ---- dashboard -------------------------------------------------------------------------------
 
 def run_dashboard(rep, build, quick):
@@ -501,7 +663,7 @@ def main():
     ap.add_argument("--build", default=str(SRC / "build-bench"))
     ap.add_argument("--hits", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="short runs, for trying the bench itself")
-    ap.add_argument("--only", default="points,latency,fanout,dashboard")
+    ap.add_argument("--only", default="points,latency,fanout,preload,dashboard")
     args = ap.parse_args()
     build = Path(args.build).resolve()
     out = build / "bench"
@@ -518,6 +680,8 @@ def main():
         run_latency(rep, build, args.hits, args.quick)
     if "fanout" in parts:
         run_fanout(rep, build, args.quick)
+    if "preload" in parts:
+        run_preload(rep, build, args.quick)
     if "dashboard" in parts:
         run_dashboard(rep, build, args.quick)
     rep(f"Total time {time.monotonic() - started:.0f} s; load average at the end: {loadavg()}.")

@@ -173,6 +173,8 @@ static int validate(const char *name, const char *const *params, char *msg, size
             return ERRINJ_EINVAL;
         }
     }
+    /* From now on descriptors are tracked: this enable may apply. */
+    preload_tracking_start();
     return 0;
 }
 

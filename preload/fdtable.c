@@ -4,11 +4,15 @@
  * The open calls record the path they were given (joined to the directory's path for a relative
  * path under a known directory descriptor), socket, bind, connect and accept record what the
  * socket is ("tcp", then "tcp:127.0.0.1:6379"), dup, dup2, dup3 and fcntl(F_DUPFD) copy, close
- * forgets. A descriptor nothing recorded (inherited across exec, or made by a call not wrapped:
- * pipe, eventfd, ...) is looked up in /proc/self/fd when a fault needs it.
+ * forgets, from the first enable of a libc point on. A descriptor nothing recorded (opened before
+ * that, inherited across exec, or made by a call not wrapped: pipe, eventfd, ...) is looked up in
+ * /proc/self/fd when a fault needs it, and a socket is then described from getpeername(2) or
+ * getsockname(2).
  *
  * The table is two-level (chunks of 4096 slots made on first use, 1 M descriptors in all), each
- * slot an atomic pointer to an immutable string. Writers swap a slot's pointer; readers only come
+ * slot an atomic pointer to an immutable string. Writers of one slot never race: open and accept
+ * set it after the kernel handed the number out, close clears it before the kernel frees the
+ * number, so a load and a release store replace it without a locked instruction. Readers only come
  * from the fault path, so they count themselves in g_readers while they copy a string, and a
  * writer frees the string it replaced only when no reader is in that window: the uncontended
  * case costs a writer one load. Strings are allocated with the real allocator, not through the
@@ -37,6 +41,12 @@ typedef _Atomic(char *) slot_t;
 
 static _Atomic(slot_t *) g_chunks[CHUNKS];
 static atomic_uint g_readers;
+PRELOAD_HIDDEN bool preload_tracking;
+
+void preload_tracking_start(void)
+{
+    __atomic_store_n(&preload_tracking, true, __ATOMIC_SEQ_CST);
+}
 
 static slot_t *slot_of(int fd, bool create)
 {
@@ -73,8 +83,10 @@ static void slot_set(int fd, char *text)
         REAL(free)(text);
         return;
     }
-    char *old = atomic_exchange(slot, text);
+    char *old = atomic_load_explicit(slot, memory_order_relaxed);
+    atomic_store_explicit(slot, text, memory_order_release);
     if (old != NULL) {
+        atomic_thread_fence(memory_order_seq_cst); /* the store before the readers' count is read */
         while (atomic_load(&g_readers) != 0)
             sched_yield();
         REAL(free)(old);
@@ -135,12 +147,9 @@ void preload_fd_socket(int fd, int domain, int type)
     preload_fd_describe(fd, kind);
 }
 
-void preload_sockaddr_text(int fd, const struct sockaddr *addr, socklen_t len, char *out, size_t cap)
+static void sockaddr_text_of_kind(const char *kind, const struct sockaddr *addr, socklen_t len, char *out,
+                                  size_t cap)
 {
-    /* The kind comes from what socket() recorded: tcp or udp cannot be told from an address. */
-    char kind[64] = "socket";
-    if (slot_get(fd, kind, sizeof(kind)))
-        kind[strcspn(kind, ":")] = '\0';
     char host[INET6_ADDRSTRLEN] = "?";
     if (addr == NULL || len < sizeof(sa_family_t)) {
         snprintf(out, cap, "%s", kind);
@@ -164,6 +173,39 @@ void preload_sockaddr_text(int fd, const struct sockaddr *addr, socklen_t len, c
     } else {
         snprintf(out, cap, "%s", kind);
     }
+}
+
+void preload_sockaddr_text(int fd, const struct sockaddr *addr, socklen_t len, char *out, size_t cap)
+{
+    /* The kind comes from what socket() recorded: tcp or udp cannot be told from an address. */
+    char kind[64] = "socket";
+    if (slot_get(fd, kind, sizeof(kind)))
+        kind[strcspn(kind, ":")] = '\0';
+    sockaddr_text_of_kind(kind, addr, len, out, cap);
+}
+
+/* A socket nothing recorded, described as socket, bind, connect and accept would have. */
+static void describe_socket(int fd, char *out, size_t cap)
+{
+    int domain = 0, type = 0;
+    socklen_t n = sizeof(domain);
+    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &n);
+    n = sizeof(type);
+    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n);
+    const char *kind = domain == AF_UNIX                               ? "unix"
+                       : (domain == AF_INET || domain == AF_INET6) && type == SOCK_STREAM ? "tcp"
+                       : (domain == AF_INET || domain == AF_INET6) && type == SOCK_DGRAM  ? "udp"
+                                                                                            : "socket";
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+    if (getpeername(fd, (struct sockaddr *)&addr, &len) != 0) {
+        len = sizeof(addr);
+        if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
+            len = 0;
+    }
+    if (domain == AF_UNIX && len <= offsetof(struct sockaddr_un, sun_path))
+        len = 0; /* an unnamed end: just "unix" */
+    sockaddr_text_of_kind(kind, len > 0 ? (struct sockaddr *)&addr : NULL, len, out, cap);
 }
 
 void preload_fd_dup(int oldfd, int newfd)
@@ -195,5 +237,10 @@ bool preload_fd_path(int fd, char *out, size_t cap)
     if (n < 0)
         return false;
     out[n] = '\0';
+    if (strncmp(out, "socket:[", 8) == 0) {
+        describe_socket(fd, out, cap);
+    } else if (n > 10 && strcmp(out + n - 10, " (deleted)") == 0) {
+        out[n - 10] = '\0'; /* unlinked since: the name it had */
+    }
     return true;
 }

@@ -130,6 +130,19 @@ extern PRELOAD_HIDDEN __thread unsigned preload_guard __attribute__((tls_model("
 
 /* ---- fdtable.c --------------------------------------------------------------------------------- */
 
+/*
+ * Descriptors are tracked from the first time a libc point is enabled on (the validator turns it
+ * on, before the enable applies), so that a process that never enables one pays nothing for it in
+ * open, close and dup. A descriptor opened before is looked up in /proc/self/fd, and a socket
+ * described from getpeername/getsockname, when a fault needs it.
+ */
+extern PRELOAD_HIDDEN bool preload_tracking;
+static inline bool preload_tracking_on(void)
+{
+    return __atomic_load_n(&preload_tracking, __ATOMIC_RELAXED);
+}
+PRELOAD_HIDDEN void preload_tracking_start(void);
+
 /* Remembers `path` for fd (relative paths of *at calls joined to dirfd's path when known). */
 PRELOAD_HIDDEN void preload_fd_opened(int fd, int dirfd, const char *path);
 /* Remembers a description of a socket ("tcp", "tcp:127.0.0.1:6379", "unix:/run/x.sock"). */

@@ -189,7 +189,7 @@ static int open_at(const char *function, int dirfd, const char *path, int flags,
             return FAIL_WITH(out);
     }
     int fd = real(dirfd, path, flags, mode);
-    if (fd >= 0)
+    if (fd >= 0 && preload_tracking_on())
         preload_fd_opened(fd, dirfd, path);
     return fd;
 }
@@ -496,7 +496,8 @@ PRELOAD_EXPORT int close(int fd)
 {
     /* A failed close leaves the descriptor open (and remembered), as a program would assume. */
     FD_CHECK(POINT_CLOSE, "close", fd);
-    preload_fd_closed(fd);
+    if (preload_tracking_on())
+        preload_fd_closed(fd);
     return REAL(close)(fd);
 }
 
@@ -617,21 +618,24 @@ PRELOAD_EXPORT int posix_fallocate64(int fd, off_t offset, off_t n)
 PRELOAD_EXPORT int dup(int fd)
 {
     int copy = REAL(dup)(fd);
-    preload_fd_dup(fd, copy);
+    if (preload_tracking_on())
+        preload_fd_dup(fd, copy);
     return copy;
 }
 
 PRELOAD_EXPORT int dup2(int fd, int target)
 {
     int copy = REAL(dup2)(fd, target);
-    preload_fd_dup(fd, copy);
+    if (preload_tracking_on())
+        preload_fd_dup(fd, copy);
     return copy;
 }
 
 PRELOAD_EXPORT int dup3(int fd, int target, int flags)
 {
     int copy = REAL(dup3)(fd, target, flags);
-    preload_fd_dup(fd, copy);
+    if (preload_tracking_on())
+        preload_fd_dup(fd, copy);
     return copy;
 }
 
@@ -639,7 +643,7 @@ PRELOAD_EXPORT int dup3(int fd, int target, int flags)
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
     int rc = real(fd, cmd, arg);
-    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && rc >= 0)
+    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && rc >= 0 && preload_tracking_on())
         preload_fd_dup(fd, rc);
     return rc;
 }
@@ -667,7 +671,7 @@ PRELOAD_EXPORT int fcntl64(int fd, int cmd, ...)
 PRELOAD_EXPORT int socket(int domain, int type, int protocol)
 {
     int fd = REAL(socket)(domain, type, protocol);
-    if (fd >= 0)
+    if (fd >= 0 && preload_tracking_on())
         preload_fd_socket(fd, domain, type);
     return fd;
 }
@@ -675,7 +679,7 @@ PRELOAD_EXPORT int socket(int domain, int type, int protocol)
 PRELOAD_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     int rc = REAL(bind)(fd, addr, len);
-    if (rc == 0) {
+    if (rc == 0 && preload_tracking_on()) {
         char text[256];
         preload_sockaddr_text(fd, addr, len, text, sizeof(text));
         preload_fd_describe(fd, text);
@@ -702,7 +706,7 @@ PRELOAD_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
             return FAIL_WITH(out);
     }
     int rc = REAL(connect)(fd, addr, len);
-    if (rc == 0 || errno == EINPROGRESS) {
+    if ((rc == 0 || errno == EINPROGRESS) && preload_tracking_on()) {
         int saved = errno;
         char text[256];
         preload_sockaddr_text(fd, addr, len, text, sizeof(text));
@@ -715,7 +719,7 @@ PRELOAD_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 static int accept_common(const char *function, int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     FD_CHECK(POINT_ACCEPT, function, fd);
-    if (addr != NULL && len == NULL) /* the kernel's EFAULT, as it is */
+    if (!preload_tracking_on() || (addr != NULL && len == NULL)) /* (the latter: the kernel's EFAULT) */
         return REAL(accept4)(fd, addr, len, flags);
     /* The peer's address, whether or not the caller asked for it, describes the new socket. */
     struct sockaddr_storage peer;

@@ -7,6 +7,9 @@
  *                     "write RC ERRNO" (ERRNO 77 means a pass-through left errno alone)
  *   writes N PATH     N one-byte writes to PATH: prints "writes " and a 1 or 0 per call (1: failed)
  *   open PATH         opens PATH (append) and keeps it: prints "opened FD"
+ *   dup FD            prints "duped NEWFD" (dup), "duped2 NEWFD" (dup2 to 100) and "dupedfd NEWFD"
+ *                     (fcntl F_DUPFD_CLOEXEC from 200)
+ *   closefd FD        close: prints "closed RC"
  *   writefd FD        writes one byte to FD: prints "writefd RC ERRNO"
  *   malloc N          prints "malloc ok ERRNO" or "malloc null ERRNO"
  *   threads T N PATH  T threads write N bytes each to PATH, one call a byte; prints
@@ -153,6 +156,12 @@ int main(int argc, char **argv)
             free(marks);
         } else if (sscanf(line, "open %3999s", path) == 1) {
             printf("opened %d\n", open(path, O_WRONLY | O_CREAT | O_APPEND, 0644));
+        } else if (sscanf(line, "dup %d", &fd) == 1) {
+            printf("duped %d\n", dup(fd));
+            printf("duped2 %d\n", dup2(fd, 100));
+            printf("dupedfd %d\n", fcntl(fd, F_DUPFD_CLOEXEC, 200));
+        } else if (sscanf(line, "closefd %d", &fd) == 1) {
+            printf("closed %d\n", close(fd));
         } else if (sscanf(line, "writefd %d", &fd) == 1) {
             errno = 77;
             ssize_t rc = write(fd, "w", 1);

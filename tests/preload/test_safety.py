@@ -212,3 +212,34 @@ async def test_a_count_term_counts_only_matching_calls(started, tmp_path):
     assert await prog.line("write ") == "write 1 77"
     status, evals = await prog.request("GET", "/injection/libc.write/evaluations")
     assert int(evals) == 4
+
+
+async def test_descriptor_paths_follow_open_dup_and_close(started, tmp_path):
+    prog = await driver(started, tmp_path)
+    await prog.send("open early.txt")  # before any libc point was enabled: looked up in /proc
+    early = int((await prog.line("opened ")).split()[1])
+    await prog.enable("libc.fsync")    # any libc point turns tracking on
+    await prog.send("open late.txt")   # relative, as the program gave it
+    late = int((await prog.line("opened ")).split()[1])
+    await prog.send(f"dup {late}")
+    copies = [int((await prog.line(p)).split()[1]) for p in ("duped ", "duped2 ", "dupedfd ")]
+    assert copies[1] == 100 and copies[2] >= 200, copies
+    async with injection_event_stream("127.0.0.1", port=prog.port) as stream:
+        for fd, want in [(early, str(tmp_path / "early.txt")), (late, "late.txt")] + [(c, "late.txt") for c in copies]:
+            await prog.enable("libc.write", one_shot=True, fd=fd)
+            await prog.send(f"writefd {fd}")
+            assert await prog.line("writefd ") == f"writefd -1 {EIO}"
+            event = await stream.wait_for_injection("libc.write", timeout=DEADLINE)
+            assert detail_of(event)["path"] == want, (fd, event)
+        # Closed, the number forgets its path: a new descriptor that reuses it has its own.
+        await prog.send(f"closefd {late}")
+        assert await prog.line("closed ") == "closed 0"
+        await prog.send("open other.txt")
+        again = int((await prog.line("opened ")).split()[1])
+        assert again == late
+        await prog.enable("libc.write", one_shot=True, path="late.txt")
+        await prog.send(f"writefd {again}")
+        assert await prog.line("writefd ") == "writefd 1 77"  # other.txt: not matched
+        await prog.enable("libc.write", one_shot=True, path="other.txt")
+        await prog.send(f"writefd {again}")
+        assert await prog.line("writefd ") == f"writefd -1 {EIO}"
