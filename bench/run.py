@@ -9,7 +9,8 @@ docs/BENCHMARKS.md explains each figure. No figure here is asserted: targets are
 or missed, with the numbers.
 
 Parts:
-  points   bench_points: ns per evaluation, next to libfiu, threads
+  points   bench_points: ns per evaluation, next to libfiu, threads, fault terms (off, skipping
+           draw, firing) beside a plain fire and libfiu's fiu_enable_random
   latency  kvnode with kv_put_fail enabled; a test that fires it and waits, six ways
            (bench_latency in C: socket, curl, errinjctl; latency.py: Python client, log, poll)
   fanout   bench_fanout_host + bench_sse_clients: 1 to 1000 subscribers, then a stalled one
