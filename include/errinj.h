@@ -520,6 +520,16 @@ unsigned errinj_server_port(const errinj_server *srv);
 void errinj_server_stop(errinj_server *srv);
 
 /*
+ * What `POST /v2/error_injection/disconnect/{ip}` (ScyllaDB's path) calls: the program drops its
+ * connections to or from `ip` (the textual IPv4 or IPv6 address from the path, NUL-terminated,
+ * valid during the call). It runs on the server thread, so it must not block for long. Without a
+ * handler (the default, or after errinj_set_disconnect_handler(NULL, NULL)) the route answers 404.
+ * Thread-safe: a call already running finishes with the handler it started with.
+ */
+typedef void (*errinj_disconnect_fn)(const char *ip, void *arg);
+void errinj_set_disconnect_handler(errinj_disconnect_fn fn, void *arg);
+
+/*
  * Reads the environment: ERRINJ_AT_STARTUP (a JSON array of {"name", "one_shot",
  * "parameters"} to enable; all or nothing), ERRINJ_TOKEN, and ERRINJ_HTTP (a listen
  * address: starts the server). Call it first thing in main(). Returns 0 or an error code;
@@ -591,6 +601,7 @@ static inline void errinj__off_args(int unused, ...) { (void)unused; }
 #define errinj_subscribe(cb, arg, sub) ERRINJ__OFF(ERRINJ__OFF_SET_NULL(0, errinj_subscription, sub), cb, arg)
 #define errinj_unsubscribe(sub) ERRINJ__OFF((void)0, sub)
 #define errinj_set_log(fn, arg) ERRINJ__OFF((void)0, fn, arg)
+#define errinj_set_disconnect_handler(fn, arg) ERRINJ__OFF((void)0, fn, arg)
 #define errinj_server_start(opts, out) ERRINJ__OFF(ERRINJ__OFF_SET_NULL(0, errinj_server, out), opts)
 #define errinj_server_port(srv) ERRINJ__OFF(0u, srv)
 #define errinj_server_stop(srv) ERRINJ__OFF((void)0, srv)

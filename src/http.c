@@ -645,11 +645,11 @@ static void route_injection(const char *rest, const struct errinj__http_request 
     }
     const char *need = action == NULL ? NULL : strcmp(action, "message") == 0 ? "POST" : "GET";
     if (need != NULL && !method_is(req, need)) {
-        method_not_allowed(reply, need);
+        method_not_allowed(reply, strcmp(need, "GET") == 0 ? "GET, HEAD" : need);
         return;
     }
     if (need == NULL && !method_is(req, "GET") && !method_is(req, "POST") && !method_is(req, "DELETE")) {
-        method_not_allowed(reply, "GET, POST, DELETE");
+        method_not_allowed(reply, "GET, HEAD, POST, DELETE");
         return;
     }
     if (req->body_too_large) {
@@ -685,8 +685,57 @@ static void route_injection(const char *rest, const struct errinj__http_request 
     free(name);
 }
 
+/* POST /disconnect/{ip}: the program's disconnect handler drops its connections from ip. */
+static void route_disconnect(const char *seg, const struct errinj__http_request *req, struct errinj__http_reply *reply)
+{
+    if (!method_is(req, "POST")) {
+        method_not_allowed(reply, "POST");
+        return;
+    }
+    if (req->body_too_large) {
+        errinj__http_error(reply, 413, "request body is larger than 1 MiB");
+        return;
+    }
+    char *ip = strchr(seg, '/') == NULL ? percent_decode(seg, strlen(seg), NULL) : NULL;
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (ip == NULL || (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)) {
+        free(ip);
+        errinj__http_error(reply, 400, "disconnect needs an IPv4 or IPv6 address");
+        return;
+    }
+    if (errinj__disconnect(ip))
+        reply_empty(reply);
+    else
+        errinj__http_error(reply, 404, "no disconnect handler is registered");
+    free(ip);
+}
+
+static void route_request(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
+                          struct errinj__http_reply *reply);
+
+/* HEAD is answered as GET would be, without the body (libmicrohttpd leaves it out); a stream or
+ * anything else that would go on past the head is answered with its head only. */
 void errinj__http_handle(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
                          struct errinj__http_reply *reply)
+{
+    if (!method_is(req, "HEAD")) {
+        route_request(cfg, req, reply);
+        return;
+    }
+    struct errinj__http_request as_get = *req;
+    as_get.method = "GET";
+    route_request(cfg, &as_get, reply);
+    if (reply->stream) {
+        errinj__filter_free(&reply->filter);
+        reply->stream = false;
+        free(reply->body);
+        reply->body = NULL;
+        reply->body_len = 0;
+    }
+}
+
+static void route_request(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
+                          struct errinj__http_reply *reply)
 {
     *reply = (struct errinj__http_reply){0};
     const char *host = req->header != NULL ? req->header(req->header_ctx, "Host") : NULL;
@@ -700,6 +749,7 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
     const char *authorization = req->header != NULL ? req->header(req->header_ctx, "Authorization") : NULL;
     if (!authorized(cfg->token, authorization)) {
         errinj__http_error(reply, 401, "missing or wrong Authorization: Bearer token");
+        reply->auth_challenge = true;
         return;
     }
     if (req->query_count > ERRINJ__QUERY_MAX) {
@@ -716,12 +766,16 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
         route_injection(rest + 10, req, reply);
         return;
     }
+    if (strncmp(rest, "disconnect/", 11) == 0) {
+        route_disconnect(rest + 11, req, reply);
+        return;
+    }
     /* The other routes: find the route and check the method and the body size before acting. */
     enum { LIST, POINTS, STATUS, EVENTS, COVERAGE } route;
-    const char *allowed = "GET";
+    const char *allowed = "GET, HEAD";
     if (strcmp(rest, "injection") == 0) {
         route = LIST;
-        allowed = "GET, DELETE";
+        allowed = "GET, HEAD, DELETE";
     } else if (strcmp(rest, "points") == 0) {
         route = POINTS;
     } else if (strcmp(rest, "status") == 0) {
@@ -730,7 +784,7 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
         route = EVENTS;
     } else if (strcmp(rest, "coverage") == 0) {
         route = COVERAGE;
-        allowed = "GET, DELETE";
+        allowed = "GET, HEAD, DELETE";
     } else {
         errinj__http_error(reply, 404, "unknown path");
         return;

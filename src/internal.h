@@ -214,6 +214,9 @@ void errinj__registry_reset_in_child(void);
 void errinj__log_reset_in_child(void);
 void errinj__server_forget_in_child(void);
 
+/* Calls the program's disconnect handler with ip; false when none is registered (disconnect.c). */
+bool errinj__disconnect(const char *ip);
+
 /* Logging from the library (not per fire): for errors the server meets. */
 void errinj__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -289,6 +292,8 @@ struct errinj__http_reply {
     const char *cache_control;   /* NULL: "no-store" */
     const char *etag;            /* the dashboard's files: ETag and Content-Security-Policy */
     const char *csp;
+    bool auth_challenge;         /* a 401: WWW-Authenticate: Bearer */
+    bool close_connection;       /* Connection: close (the request's framing cannot be trusted) */
     bool stream;                 /* start an SSE stream with `filter` */
     struct errinj__filter filter; /* owned by the reply until taken */
     bool has_seq;                /* send Errinj-Seq: seq (an enable's answer) */

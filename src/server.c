@@ -26,6 +26,7 @@
 #include "wait.h"
 
 #include "conns.h"
+#include "framing.h"
 #include "loop.h"
 
 #include <microhttpd.h>
@@ -592,6 +593,10 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, const struct err
     }
     if (reply->allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
+    if (reply->auth_challenge)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (reply->close_connection)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (reply->has_seq) {
         char seq[24];
         snprintf(seq, sizeof(seq), "%llu", (unsigned long long)reply->seq);
@@ -664,26 +669,19 @@ struct request_state {
     char *body;
     size_t len;
     bool too_large;
-    bool nul_in_uri; /* a raw NUL byte cut the URI short: the request is refused */
+    struct errinj__request_line line; /* where the URI lay, to find NUL bytes in the request line */
     bool started;    /* the access handler's first call has been answered */
     struct errinj__waiter *waiter; /* a server-side wait, its connection suspended until answered */
 };
 
-/*
- * Called by libmicrohttpd with the request line's URI before anything else; what it returns is
- * the request's *con_cls. libmicrohttpd hands URIs on as C strings, so a raw NUL byte would
- * silently cut "/injection/a\0b" to "/injection/a". The request line's version follows the URI
- * in the same buffer, so when the bytes after the string's end are not " HTTP/" (now "\0HTTP/"),
- * the string ended early.
- */
+/* Called by libmicrohttpd with the request line's URI before anything else (and before it splits
+ * off the query); what it returns is the request's *con_cls. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls, (void)conn;
     struct request_state *st = calloc(1, sizeof(*st));
-    if (st != NULL) {
-        const char *end = uri + strlen(uri);
-        st->nul_in_uri = strncmp(end + 1, "HTTP/", 5) != 0;
-    }
+    if (st != NULL)
+        st->line = (struct errinj__request_line){uri, strlen(uri)};
     return st;
 }
 
@@ -758,7 +756,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     struct errinj_server *srv = cls;
     struct request_state *st = *con_cls;
     if (st == NULL)
@@ -766,6 +763,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!st->started) {
         st->started = true;
         errinj__conns_head_done(errinj__conns_of(conn));
+        /* A request whose line or length cannot be trusted is answered before its body is read,
+         * and the connection closed: what follows on it could be anything. */
+        const char *why = NULL;
+        int bad = errinj__framing_check(conn, &st->line, method, version, &why);
+        if (bad != 0) {
+            struct errinj__http_reply refusal = {0};
+            errinj__http_error(&refusal, bad, why);
+            refusal.close_connection = true;
+            enum MHD_Result ret = queue_reply(conn, &refusal);
+            errinj__http_reply_free(&refusal);
+            return ret;
+        }
         return MHD_YES;
     }
     if (st->waiter != NULL)
@@ -788,13 +797,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         *upload_data_size = 0;
         return MHD_YES;
-    }
-    if (st->nul_in_uri) {
-        struct errinj__http_reply bad = {0};
-        errinj__http_error(&bad, 400, "the request's path contains a NUL byte");
-        enum MHD_Result ret = queue_reply(conn, &bad);
-        errinj__http_reply_free(&bad);
-        return ret;
     }
     struct query_collect q = {.count = 0};
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);

@@ -22,6 +22,7 @@
 #include "kvnode.h"
 
 #include <errinj.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -43,6 +44,7 @@ struct conn {
     struct kv_net *net;
     int fd;
     unsigned long id;
+    char peer_host[NI_MAXHOST]; /* numeric, as inet_ntop writes it */
     pthread_t thread;
     atomic_bool finished; /* set by the connection thread as its last act */
 };
@@ -51,7 +53,9 @@ struct kv_net {
     int listen_fd;
     struct kv_store *store;
     atomic_bool stopping;
-    /* Only the accepting thread walks or changes the list, so it needs no lock. */
+    /* The accepting thread changes the list; the disconnect handler (errinj's server thread)
+     * walks it too, so both hold conns_mu. */
+    pthread_mutex_t conns_mu;
     struct conn *conns;
     unsigned long next_id;
 };
@@ -190,6 +194,7 @@ static void conn_free(struct conn *c)
 /* Joins and frees the connections whose threads have ended. */
 static void reap(struct kv_net *net)
 {
+    pthread_mutex_lock(&net->conns_mu);
     struct conn **link = &net->conns;
     while (*link != NULL) {
         struct conn *c = *link;
@@ -200,6 +205,43 @@ static void reap(struct kv_net *net)
             link = &c->next;
         }
     }
+    pthread_mutex_unlock(&net->conns_mu);
+}
+
+/* The textual address of a socket's peer in inet_ntop's form ("" if it has none). */
+static void peer_host_of(const struct sockaddr_storage *sa, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (sa->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
+    else if (sa->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)outlen);
+}
+
+/*
+ * errinj's disconnect handler (POST /v2/error_injection/disconnect/{ip}, as ScyllaDB's): drops
+ * every data connection from ip. shutdown() ends each connection thread's read at once; the
+ * accepting thread closes and frees them as usual.
+ */
+static void disconnect_from(const char *ip, void *arg)
+{
+    struct kv_net *net = arg;
+    unsigned char addr[sizeof(struct in6_addr)];
+    char want[INET6_ADDRSTRLEN] = "";
+    if (inet_pton(AF_INET, ip, addr) == 1)
+        inet_ntop(AF_INET, addr, want, sizeof(want));
+    else if (inet_pton(AF_INET6, ip, addr) == 1)
+        inet_ntop(AF_INET6, addr, want, sizeof(want));
+    unsigned dropped = 0;
+    pthread_mutex_lock(&net->conns_mu);
+    for (struct conn *c = net->conns; c != NULL; c = c->next) {
+        if (!atomic_load(&c->finished) && strcmp(c->peer_host, want) == 0) {
+            shutdown(c->fd, SHUT_RDWR);
+            dropped++;
+        }
+    }
+    pthread_mutex_unlock(&net->conns_mu);
+    KV_LOG(KV_WARN, "disconnect %s: dropped %u connection(s)", ip, dropped);
 }
 
 static void describe_peer(const struct sockaddr_storage *sa, socklen_t salen, char *out, size_t outlen)
@@ -249,6 +291,7 @@ void kv_net_accept(struct kv_net *net)
     c->net = net;
     c->fd = fd;
     c->id = id;
+    peer_host_of(&peer, c->peer_host, sizeof(c->peer_host));
     atomic_init(&c->finished, false);
     /* Logged before the thread exists, so "accepted" always comes before "closed". */
     KV_LOG(KV_INFO, "connection %lu from %s accepted", id, who);
@@ -259,8 +302,10 @@ void kv_net_accept(struct kv_net *net)
         free(c);
         return;
     }
+    pthread_mutex_lock(&net->conns_mu);
     c->next = net->conns;
     net->conns = c;
+    pthread_mutex_unlock(&net->conns_mu);
 }
 
 int kv_net_fd(const struct kv_net *net)
@@ -312,6 +357,8 @@ int kv_net_listen(const char *addr, struct kv_store *store, struct kv_net **out,
     net->listen_fd = fd;
     net->store = store;
     atomic_init(&net->stopping, false);
+    pthread_mutex_init(&net->conns_mu, NULL);
+    errinj_set_disconnect_handler(disconnect_from, net);
     *out = net;
     return 0;
 }
@@ -320,6 +367,8 @@ void kv_net_stop(struct kv_net *net)
 {
     if (net == NULL)
         return;
+    /* The errinj server has stopped (main stops it first), so no disconnect call is running. */
+    errinj_set_disconnect_handler(NULL, NULL);
     close(net->listen_fd);
     atomic_store(&net->stopping, true);
     /* Shut down only the reading side: a thread blocked in recv() sees end of file, while one
@@ -332,5 +381,6 @@ void kv_net_stop(struct kv_net *net)
         net->conns = c->next;
         conn_free(c);
     }
+    pthread_mutex_destroy(&net->conns_mu);
     free(net);
 }

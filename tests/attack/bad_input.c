@@ -70,6 +70,8 @@ struct ctx;
 struct result {
     int status;
     char body[4096];
+    char headers[2048];
+    bool closed; /* the server closed the connection after its answer */
 };
 
 struct row {
@@ -88,6 +90,8 @@ struct row {
     int status;                                        /* expected; 0: no HTTP reply */
     const char *expect;  /* a substring of the error message (or of a 200 body); NULL: not checked */
     const char *enables; /* a control row that enables this name (and changes nothing else) */
+    const char *header;  /* a header line the answer must have ("WWW-Authenticate: Bearer") */
+    bool closes;         /* the server must close the connection after its answer */
 };
 
 static void subscribers_beyond_the_limit(struct ctx *c, struct result *r);
@@ -250,17 +254,16 @@ static const struct row g_rows[] = {
     {.what = "asterisk target", .method = "OPTIONS", .target = "*", .status = 404, .expect = UNKNOWN},
     /* Unknown and wrong methods. */
     {.what = "PUT on an injection", .method = "PUT", .target = INJ "attack.pre", .body = "{\"k\":\"evil\"}",
-     .status = 405, .expect = "use GET, POST or DELETE"},
+     .status = 405, .expect = "use GET, HEAD, POST or DELETE"},
     {.what = "PATCH on an injection", .method = "PATCH", .target = INJ "attack.pre", .body = "{\"k\":\"evil\"}",
-     .status = 405, .expect = "use GET, POST or DELETE"},
+     .status = 405, .expect = "use GET, HEAD, POST or DELETE"},
     {.what = "lower-case post", .method = "post", .target = INJ "attack.x", .status = 405,
      .expect = "method not allowed"},
     {.what = "made-up method", .method = "FROB", .target = API "/injection", .status = 405,
-     .expect = "use GET or DELETE"},
+     .expect = "use GET, HEAD or DELETE"},
     {.what = "TRACE", .method = "TRACE", .target = API "/status", .status = 405, .expect = "use GET"},
-    {.what = "HEAD (a 405 without a body)", .method = "HEAD", .target = INJ "attack.pre", .status = 405},
     {.what = "POST on the list", .method = "POST", .target = API "/injection", .status = 405,
-     .expect = "use GET or DELETE"},
+     .expect = "use GET, HEAD or DELETE"},
     {.what = "DELETE on points", .method = "DELETE", .target = API "/points", .status = 405, .expect = "use GET"},
     {.what = "POST on status", .method = "POST", .target = API "/status", .status = 405, .expect = "use GET"},
     {.what = "POST on events", .method = "POST", .target = API "/events", .status = 405, .expect = "use GET"},
@@ -320,7 +323,7 @@ static const struct row g_rows[] = {
      .expect = "too many query parameters"},
     /* A missing or wrong token. */
     {.what = "no Authorization header", .method = "POST", .target = INJ "attack.x", .no_auth = true, .status = 401,
-     .expect = NO_TOKEN},
+     .expect = NO_TOKEN, .header = "WWW-Authenticate: Bearer"},
     {.what = "wrong token", .method = "POST", .target = INJ "attack.x", .no_auth = true,
      .headers = "Authorization: Bearer wrong-token\r\n", .status = 401, .expect = NO_TOKEN},
     {.what = "the token with one more byte", .method = "POST", .target = INJ "attack.x", .no_auth = true,
@@ -387,6 +390,40 @@ static const struct row g_rows[] = {
      .headers = "Origin: http://127.0.0.1:{PORT}\r\n", .status = 200, .expect = "\"enabled\":true"},
     /* Requests that are not HTTP libmicrohttpd understands. */
     {.what = "not HTTP at all", .raw = "GARBAGE\r\n\r\n", .status = 0},
+    /* NUL bytes in the request line, wherever they are: 400, closed, nothing changed. */
+    {.what = "raw NUL then \"HTTP/\" in the path (disables attack.pre?)",
+     .raw = "DELETE " INJ "attack.pre\0HTTP/1.1 HTTP/1.1\r\n{HOST}{AUTH}\r\n",
+     .raw_len = sizeof("DELETE " INJ "attack.pre\0HTTP/1.1 HTTP/1.1\r\n{HOST}{AUTH}\r\n") - 1, .status = 400,
+     .expect = "NUL", .closes = true},
+    {.what = "raw NUL inside the method", .raw = "DEL\0ETE " INJ "attack.pre HTTP/1.1\r\n{HOST}{AUTH}\r\n",
+     .raw_len = sizeof("DEL\0ETE " INJ "attack.pre HTTP/1.1\r\n{HOST}{AUTH}\r\n") - 1, .status = 400,
+     .expect = "NUL", .closes = true},
+    {.what = "raw NUL in the query", .raw = "POST " INJ "attack.pre?one_shot=tr\0ue HTTP/1.1\r\n{HOST}{AUTH}\r\n",
+     .raw_len = sizeof("POST " INJ "attack.pre?one_shot=tr\0ue HTTP/1.1\r\n{HOST}{AUTH}\r\n") - 1, .status = 400,
+     .expect = "NUL", .closes = true},
+    /* The message length given twice or two ways (request smuggling), an unknown coding. */
+    {.what = "two different Content-Lengths",
+     .raw = "POST " INJ "attack.x HTTP/1.1\r\n{HOST}{AUTH}Content-Length: 2\r\nContent-Length: 9\r\n\r\n{}",
+     .status = 400, .expect = "two different Content-Length", .closes = true},
+    {.what = "Content-Length with chunked",
+     .raw = "POST " INJ "attack.x HTTP/1.1\r\n{HOST}{AUTH}Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "2\r\n{}\r\n0\r\n\r\n",
+     .status = 400, .expect = "Content-Length and Transfer-Encoding", .closes = true},
+    {.what = "Transfer-Encoding: gzip", .raw = "POST " INJ "attack.x HTTP/1.1\r\n{HOST}{AUTH}Transfer-Encoding: gzip\r\n\r\nab",
+     .status = 501, .expect = "unsupported transfer coding", .closes = true},
+    {.what = "Transfer-Encoding: gzip, chunked",
+     .raw = "POST " INJ "attack.x HTTP/1.1\r\n{HOST}{AUTH}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+     .status = 501, .expect = "unsupported transfer coding", .closes = true},
+    {.what = "control: HEAD where GET is", .method = "HEAD", .target = INJ "attack.pre", .status = 200},
+    {.what = "control: HEAD on the event stream", .method = "HEAD", .target = API "/events", .status = 200},
+    {.what = "HEAD of a POST-only route (a 405 without a body)", .method = "HEAD", .target = INJ "attack.pre/message",
+     .status = 405, .header = "Allow: POST"},
+    {.what = "disconnect without a handler", .method = "POST", .target = API "/disconnect/127.0.0.1", .status = 404,
+     .expect = "no disconnect handler"},
+    {.what = "disconnect of a non-address", .method = "POST", .target = API "/disconnect/not-an-ip", .status = 400,
+     .expect = "IPv4 or IPv6"},
+    {.what = "disconnect with GET", .method = "GET", .target = API "/disconnect/127.0.0.1", .status = 405,
+     .expect = "use POST"},
     {.what = "HTTP/0.9 request line", .raw = "GET " API "/status\r\n\r\n", .status = 400},
     {.what = "HTTP/2.0 in a text request line", .raw = "GET " API "/status HTTP/2.0\r\n{HOST}{AUTH}\r\n",
      .status = 505},
@@ -610,6 +647,11 @@ static void run_request(struct ctx *c, const struct row *row, struct result *res
         net_read_response(fd, &r);
         res->status = r.status;
         snprintf(res->body, sizeof(res->body), "%s", r.body.data != NULL ? r.body.data : "");
+        snprintf(res->headers, sizeof(res->headers), "%s", r.headers);
+        /* Closed: the answer is followed by the end of the stream, not by another answer or a wait. */
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        char more;
+        res->closed = poll(&pfd, 1, 5000) > 0 && recv(fd, &more, 1, 0) <= 0;
         net_response_free(&r);
         close(fd);
     }
@@ -961,6 +1003,10 @@ static void streams_that_are_never_read(struct ctx *c, struct result *res)
 
 static void check_result(struct ctx *c, const struct row *row, const struct result *res)
 {
+    if (row->header != NULL && strcasestr(res->headers, row->header) == NULL)
+        row_fail(c, "no \"%s\" header in %.300s", row->header, res->headers);
+    if (row->closes && !res->closed)
+        row_fail(c, "the connection stayed open after the answer");
     if (res->status != row->status)
         row_fail(c, "status %d, expected %d (body: %.200s)", res->status, row->status, res->body);
     if (row->expect == NULL || res->status != row->status)

@@ -197,7 +197,7 @@ async def test_405_names_the_allowed_methods_in_the_allow_header(host, http):
     h = await host()
     async with http.put(f"http://127.0.0.1:{h.port}/v2/error_injection/injection/x") as resp:
         assert resp.status == 405
-        assert resp.headers["Allow"] == "GET, POST, DELETE"
+        assert resp.headers["Allow"] == "GET, HEAD, POST, DELETE"
     async with http.post(f"http://127.0.0.1:{h.port}/v2/error_injection/injection") as resp:
         assert resp.status == 405
-        assert resp.headers["Allow"] == "GET, DELETE"
+        assert resp.headers["Allow"] == "GET, HEAD, DELETE"

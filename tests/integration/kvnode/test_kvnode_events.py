@@ -251,3 +251,20 @@ async def test_sigterm_releases_a_parked_write_and_exits_cleanly(kvnode, api, co
         await stream.wait_for_injection("kv_put_before_apply", phase="waiting", timeout=DEADLINE)
         assert await kvnode.stop() == 0
     assert await kv.reply() == "OK"
+
+
+async def test_disconnect_drops_the_data_connections_from_that_address(kvnode, api, connect):
+    """ScyllaDB's POST /v2/error_injection/disconnect/{ip}: kvnode's handler drops its data
+    connections from that address; the node goes on serving new ones."""
+    first, second = await connect(kvnode), await connect(kvnode)
+    assert await first.call("PUT dk v") == "OK"
+    assert await second.call("GET dk") == "VALUE v"
+    await api._request("POST", kvnode.node, "/v2/error_injection/disconnect/127.0.0.1")
+    for c in (first, second):
+        assert await asyncio.wait_for(c.reader.read(), DEADLINE) == b"", "the connection was not dropped"
+    third = await connect(kvnode)
+    assert await third.call("GET dk") == "VALUE v"
+    # Another address has no connection: nothing dropped, still 200.
+    await api._request("POST", kvnode.node, "/v2/error_injection/disconnect/10.1.2.3")
+    assert await third.call("GET dk") == "VALUE v"
+    wait_for_log(kvnode.log, r"disconnect 127\.0\.0\.1: dropped 2 connection\(s\)")
