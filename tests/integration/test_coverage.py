@@ -85,4 +85,4 @@ async def test_other_methods_are_refused(host, http):
     h = await host()
     reply = await rest(http, "POST", h, "/coverage")
     assert_error_json(reply, 405)
-    assert reply.headers["allow"] == "GET, DELETE"
+    assert reply.headers["allow"] == "GET, HEAD, DELETE"
