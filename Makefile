@@ -58,7 +58,9 @@ bench:
 # and saved crashes; a crash fails and leaves its input in build/tests/fuzz/clang/artifacts/ (copy
 # it to tests/fuzz/regressions/TARGET/ to keep it as a regression test). stress: the stress test
 # for STRESS_SECONDS (default 300, in 10 rounds), then the bad-input test waiting for the server's
-# idle timeout to close the clients that stall.
+# idle timeout to close the clients that stall, and the long connection attacks (stream churn at 50/s
+# for a minute, 20 rounds out of descriptors, slow clients reconnecting for a minute, 200 fires of a
+# 100,000-key event).
 fuzz: build-tests
 	sh tests/fuzz/run.sh build build/tests/fuzz/clang
 	for t in http params startup sse term; do \
@@ -69,6 +71,8 @@ stress: build-tests
 	sh tests/stress/run_filtered.sh build/tests/stress/errinj-stress --seconds $(or $(STRESS_SECONDS),300) \
 		--clients 100 --rounds 10
 	ERRINJ_ATTACK_LONG=1 build/tests/attack/attack_bad_input build/tests/errinj-testhost
+	ERRINJ_ATTACK_LONG=1 build/tests/attack/attack_connections build/tests/errinj-testhost
+	ERRINJ_ATTACK_LONG=1 build/tests/attack/attack_big_events build/tests/errinj-testhost
 
 install: build
 	cmake --install build --prefix $(or $(PREFIX),/usr/local)
