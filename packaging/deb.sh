@@ -109,8 +109,10 @@ COPY
     echo "Homepage: https://github.com/errinj/errinj"
     echo "Description: ${!var}"
   } >"$root/DEBIAN/control"
-  if [[ $name == liberrinj0 ]]; then
-    echo "liberrinj 0 liberrinj0 (>= $version)" >"$root/DEBIAN/shlibs"
+  [[ $name == liberrinj0 ]] && echo "liberrinj 0 liberrinj0 (>= $version)" >"$root/DEBIAN/shlibs"
+  # A package that puts a shared object in the library directory triggers ldconfig (the tools
+  # package ships liberrinj-preload.so there, beside liberrinj, for errinj-run).
+  if find "$root" -type f -name "*.so*" -path "*/lib/*" ! -path "$root/DEBIAN/*" | grep -q .; then
     printf 'activate-noawait ldconfig\n' >"$root/DEBIAN/triggers"
   fi
   (cd "$root" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | xargs -0r md5sum >DEBIAN/md5sums)

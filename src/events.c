@@ -557,6 +557,8 @@ static void after_fork_in_child(void)
     struct snapshot *snap = atomic_load(&g_snapshot);
     for (size_t i = 0; snap != NULL && i < snap->count; i++)
         atomic_store(&snap->subs[i]->running, 0);
+    /* The forking thread is the child's only thread, with an id of its own. */
+    t_tid = 0;
     errinj__log_reset_in_child();
     /* The server (and so its way to wait for delivery) stayed in the parent. */
     g_delivery_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;

@@ -442,6 +442,38 @@ static void a_forked_child_fires_without_touching_the_parents_ring(void **state)
     errinj__ring_detach(ring);
 }
 
+static void record_thread(const errinj_event *ev, void *arg)
+{
+    *(long *)arg = ev->thread;
+}
+
+static void a_forked_child_reports_its_own_thread_id(void **state)
+{
+    (void)state;
+    long seen = 0;
+    errinj_subscription *sub = NULL;
+    assert_int_equal(errinj_subscribe(record_thread, &seen, &sub), 0);
+    errinj_enable("ev_fork_tid", false, NULL);
+    assert_true(errinj_inject_enter("ev_fork_tid")); /* the parent's id is now cached */
+    assert_int_equal(seen, (long)getpid());
+    pid_t child = fork();
+    if (child == 0) {
+        /* The child's only thread has the child's pid as its id, not the forking thread's. */
+        seen = 0;
+        errinj_subscription *mine = NULL;
+        if (errinj_subscribe(record_thread, &seen, &mine) != 0 || !errinj_inject_enter("ev_fork_tid"))
+            _exit(2);
+        _exit(seen == (long)getpid() ? 0 : 1);
+    }
+    assert_true(child > 0);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    errinj_disable("ev_fork_tid");
+    errinj_unsubscribe(sub);
+}
+
 /* ---- a record outlives the module of its site ------------------------------------------------- */
 
 typedef bool (*plugin_fn)(void);
@@ -512,6 +544,7 @@ int main(void)
         cmocka_unit_test(ring_keeps_seq_order_wakes_only_a_sleeper_and_counts_losses),
         cmocka_unit_test(ring_orders_events_from_four_threads_without_gaps),
         cmocka_unit_test(a_forked_child_fires_without_touching_the_parents_ring),
+        cmocka_unit_test(a_forked_child_reports_its_own_thread_id),
         cmocka_unit_test(a_record_of_an_unloaded_module_still_formats),
         cmocka_unit_test(a_child_forked_during_a_callback_can_subscribe),
     };
