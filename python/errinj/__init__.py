@@ -16,7 +16,7 @@ what each call waits for. ``errinj.pytest_plugin`` gives the fixtures ``errinj_a
 ``errinj_stream``.
 """
 
-from .errors import EventsLostError, HTTPError, StreamClosedError
+from .errors import EventsLostError, HTTPError, InjectionTimeout, StreamClosedError
 from .rest import RESTClient, InjectionHandler, inject_error, inject_error_one_shot
 from .sse import SSEComment, SSEEvent, SSEParser
 from .stream import InjectionEventStream, cluster_event_stream, injection_event_stream
@@ -34,6 +34,6 @@ __version__ = "0.1.0"
 __all__ = [
     "RESTClient", "InjectionHandler", "inject_error", "inject_error_one_shot",
     "InjectionEventStream", "injection_event_stream", "cluster_event_stream",
-    "HTTPError", "StreamClosedError", "EventsLostError",
+    "HTTPError", "InjectionTimeout", "StreamClosedError", "EventsLostError",
     "SSEParser", "SSEEvent", "SSEComment", "UnreachedInjectionWarning",
 ]

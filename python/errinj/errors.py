@@ -74,3 +74,9 @@ class EventsLostError(Exception):
         self.node = node
         self.dropped = dropped
         self.next_seq = next_seq
+
+
+class InjectionTimeout(TimeoutError, AssertionError):
+    """A wait of the client timed out. Both a ``TimeoutError`` (so ``asyncio.TimeoutError`` on
+    Python 3.11) and an ``AssertionError``, which is what ScyllaDB's test/pylib ``wait_for``
+    raises, so a ScyllaDB test that expects either catches it."""

@@ -20,7 +20,9 @@ from urllib.parse import quote
 import aiohttp
 
 from ._nodes import Node, base_url, parse_node
-from .errors import HTTPError
+import time
+
+from .errors import HTTPError, InjectionTimeout
 
 logger = logging.getLogger("errinj")
 
@@ -211,7 +213,8 @@ class RESTClient:
         return injection_event_stream(host, port=port, **options)
 
     async def wait_for_injection_enter(self, node_ip: Node, injection: str, threshold: int = 1,
-                                       timeout: float = 30.0) -> int:
+                                       deadline: Optional[float] = None, *,
+                                       timeout: Optional[float] = None) -> int:
         """Wait until ``injection`` on ``node_ip`` has fired at least ``threshold`` times since it was
         last enabled, and return that count.
 
@@ -219,9 +222,14 @@ class RESTClient:
         (phase ``hit``), and only once the server has confirmed the subscription reads the enter
         count once. If the count already reaches ``threshold`` it returns it; otherwise it waits for
         a ``hit`` event whose ``enters`` reaches ``threshold``. No fire can fall between the two,
-        because every fire after the subscription reaches the stream. Raises ``TimeoutError`` after
-        ``timeout`` seconds, ``StreamClosedError`` if the stream is lost for good.
+        because every fire after the subscription reaches the stream. ``deadline`` is ScyllaDB's:
+        an absolute ``time.time()`` value (positional or keyword); ``timeout`` is seconds from now;
+        neither: 30 s. Raises ``InjectionTimeout`` (a ``TimeoutError`` and an ``AssertionError``)
+        when time runs out, ``StreamClosedError`` if the stream is lost for good.
         """
+        if timeout is None:
+            timeout = deadline - time.time() if deadline is not None else 30.0
+        timeout = max(timeout, 0.0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with self.injection_event_stream(node_ip, injection=injection,
@@ -232,8 +240,8 @@ class RESTClient:
                 try:
                     event = await stream.wait_for_injection(injection, timeout=max(remaining, 0))
                 except asyncio.TimeoutError as exc:
-                    raise asyncio.TimeoutError(
-                        f"{injection!r} on {stream.nodes[0]} fired {count} time(s) in {timeout}s, "
+                    raise InjectionTimeout(
+                        f"{injection!r} on {stream.nodes[0]} fired {count} time(s) in {timeout:.3g}s, "
                         f"waited for {threshold}") from exc
                 enters = event.get("enters")
                 count = int(enters) if isinstance(enters, int) else count + 1

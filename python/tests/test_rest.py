@@ -185,6 +185,21 @@ async def test_wait_for_injection_enter_waits_on_the_stream_not_by_polling(serve
     assert server.requests_to("/events")[0].query == [("injection", "e")]
 
 
+async def test_wait_for_injection_enter_takes_scylladbs_absolute_deadline(server, api):
+    """ScyllaDB's helpers pass time.time() + N positionally (and as deadline=) and expect an
+    AssertionError on timeout."""
+    import time
+    from errinj import InjectionTimeout
+    await api.enable_injection("127.0.0.1", "e", one_shot=False)
+    t0 = time.monotonic()
+    with pytest.raises(AssertionError):
+        await api.wait_for_injection_enter("127.0.0.1", "e", 1, time.time() + 0.2)
+    with pytest.raises(InjectionTimeout):
+        await api.wait_for_injection_enter("127.0.0.1", "e", threshold=1, deadline=time.time() + 0.2)
+    assert time.monotonic() - t0 < 10, "the deadline was taken as a timeout in seconds"
+    assert issubclass(InjectionTimeout, TimeoutError) and issubclass(InjectionTimeout, AssertionError)
+
+
 async def test_wait_for_injection_enter_times_out(server, api):
     await api.enable_injection("127.0.0.1", "e", one_shot=False)
     with pytest.raises(asyncio.TimeoutError, match="fired 0 time.*waited for 1"):
