@@ -16,7 +16,8 @@ CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(SAN) -fsanitize=fuzzer-no-link \
 LDFLAGS := $(SAN) -fsanitize=fuzzer
 LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
 
-LIB_SRC := errors readers term registry points events json coverage http wait loop conns server env hooks
+# Every library source under src/, so a new subsystem links into the fuzz targets unlisted.
+LIB_SRC := $(notdir $(basename $(wildcard $(REPO)/src/*.c)))
 LIB_OBJ := $(LIB_SRC:%=$(OUT)/obj/%.o) $(OUT)/obj/web_assets.o
 WEB := $(wildcard $(REPO)/web/*)
 HEADERS := $(wildcard $(REPO)/include/*.h $(REPO)/src/*.h) $(REPO)/cli/sse.h
