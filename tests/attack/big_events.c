@@ -34,13 +34,7 @@ static struct host g_host; /* the running test's host, killed by the teardown if
 static int kill_host(void **state)
 {
     (void)state;
-    if (g_host.pid > 0) {
-        kill(g_host.pid, SIGKILL);
-        waitpid(g_host.pid, NULL, 0);
-        close(g_host.in_fd);
-        close(g_host.out_fd);
-    }
-    memset(&g_host, 0, sizeof(g_host));
+    host_kill(&g_host);
     return 0;
 }
 

@@ -331,7 +331,7 @@ async function load() {
         const s = await page.evaluate(() => window.errinjDashboard.stats());
         samples.push(Object.assign(s, await metrics(), { t: (Date.now() - start) / 1000 }));
       }
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 10)); // allow-sleep: paces the load at the rate under test
     }
     const elapsed = (Date.now() - start) / 1000;
     // Every hit reaches the page (the stream is not dropping), then the figures.
