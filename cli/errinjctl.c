@@ -2,14 +2,18 @@
  * errinjctl.c - the command line of errinj: switch injection points of a running server on
  * and off, and watch or wait for them to fire.
  *
- * It talks to the server only over HTTP (the REST API and the SSE event stream, sections 4
- * and 5 of the contract), never through the library, so it works against any process that
+ * It talks to the server only over HTTP (the REST API and the SSE event stream of
+ * errinj-events(7)), never through the library, so it works against any process that
  * runs errinj's server, local or remote. Each command is a function run_<command>() that
  * parses its own arguments with the small scanner below; global options (--url, --token,
  * --verbose) are accepted before and after the command name.
  *
  * Exit status: 0 success (for wait: seen), 1 wait timed out, 2 usage error, 3 the server is
  * unreachable, answered with an error, or the stream broke.
+ *
+ * At about 1,500 lines it is still the whole tool but its many-node runner (multi.c), HTTP
+ * (http.c) and SSE parser (sse.c): the split into options (getopt_long), messages, REST
+ * commands, event commands and help, as curl's tool is split, is the next change to it.
  */
 #include <jansson.h>
 

@@ -11,6 +11,9 @@
  * load and one predicted branch; everything else is out of line, as in FreeBSD's fail(9).
  * Building with -DERRINJ_DISABLE compiles every point out: no record, no name, no code.
  *
+ * It is one header on purpose (about 600 lines): a user includes one file for the points, the
+ * control API, events, the server and the -DERRINJ_DISABLE stubs; C++ adds errinj.hpp.
+ *
  * Conventions, once for the whole API:
  * - Functions return 0 or a negative ERRINJ_E* code; errinj_strerror() names it.
  * - Strings passed in are copied; the caller keeps ownership. Strings and events passed to

@@ -2,6 +2,11 @@
  * server.c - the embedded HTTP server: libmicrohttpd glue, the SSE streams, and the one server
  * thread that feeds them.
  *
+ * It stays one file for now (about 1,100 lines): the history, the stream cursors and the
+ * libmicrohttpd callbacks share the server struct and its thread, and the loop (loop.c), the
+ * connection guard (conns.c), waits (wait.c) and request framing (framing.c) already live
+ * apart. Next to move out: the history store (history.h declares its view) and the streams.
+ *
  * Events travel: firing thread -> ring (events.c) -> server thread -> history -> streams.
  * The server thread drains the ring, turns each record into its finished SSE frame once, and
  * stores it in the history, a ring of `history` frames indexed by seq (also bounded in

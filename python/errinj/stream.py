@@ -24,6 +24,10 @@ count). A node that restarted (a new process numbers its events from 1 again) is
 ``/status`` and replayed from its first kept event; see ``_NodeConnection._resume_point``.
 A server ``event: overflow`` (events lost) makes waits raise ``EventsLostError`` unless the stream
 was opened with ``on_overflow="flag"``.
+
+The module stays whole for now (about 800 lines): the waiting queue, the per-node connection and
+the merged stream share one event list and its cursors. Next to move out: ``_NodeConnection`` into
+its own module, talking to the stream through callbacks instead of its private members.
 """
 
 from __future__ import annotations
