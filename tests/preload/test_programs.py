@@ -207,8 +207,13 @@ async def cp_from_fifo(started, tmp_path, data: bytes, **params):
         loop = asyncio.get_running_loop()
 
         def feed():
-            with open(fifo, "wb") as f:
-                f.write(data)
+            # cp stops reading when its write fails: the FIFO's reader may go away before all of
+            # the data is in. Tests that need the whole copy compare it byte for byte.
+            try:
+                with open(fifo, "wb") as f:
+                    f.write(data)
+            except BrokenPipeError:
+                pass
         await loop.run_in_executor(None, feed)
         event = await stream.wait_for_injection("libc.write", timeout=DEADLINE)
     rc = await prog.wait_exit()
