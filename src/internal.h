@@ -88,7 +88,14 @@ struct errinj__entry {
  * lost) and returns its entry if enabled, else NULL. */
 struct errinj__entry *errinj__site_adopt(struct errinj_site *site);
 /* True for the marks a site's `active` holds until it is listed. */
-bool errinj__site_unlisted(const void *active);
+/* What a site's `active` holds until it is listed: 1 (C records emitted by asm) or
+ * &errinj__unlisted[0] (other C records), &errinj__unlisted[1] (C++ records). Inline: every
+ * fire of an enabled point asks. */
+static inline bool errinj__site_unlisted(const void *active)
+{
+    return active == (const void *)1 || active == (const void *)&errinj__unlisted[0] ||
+           active == (const void *)&errinj__unlisted[1];
+}
 /* Looks a name up without locking; NULL if never seen. */
 struct errinj__entry *errinj__entry_find(const char *name);
 /* Number of enabled injections: the fast "nothing enabled" test of run-time-name points. */

@@ -383,15 +383,8 @@ static void site_set_active(struct errinj_site *s, struct errinj__entry *e)
     __atomic_store_n(&s->active, (void *)e, __ATOMIC_RELEASE);
 }
 
-/* What a site's `active` holds until it is listed: 1 (C records emitted by asm) or
- * &errinj__unlisted[0] (other C records), &errinj__unlisted[1] (C++ records). */
+/* The marks a site's `active` holds until it is listed (errinj__site_unlisted). */
 char errinj__unlisted[2];
-
-bool errinj__site_unlisted(const void *active)
-{
-    return active == (const void *)1 || active == (const void *)&errinj__unlisted[0] ||
-           active == (const void *)&errinj__unlisted[1];
-}
 
 /*
  * Lists site s under its name. A site can be listed more than once (inlining and cloning copy
