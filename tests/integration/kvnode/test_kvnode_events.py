@@ -77,10 +77,14 @@ async def test_every_injection_type_reports_its_type(kvnode, api, connect):
         assert await kv.call("GET x") == "NOTFOUND"
         assert await kv.call("PUT x 1") == "ERR injected"
         assert await (await connect(kvnode)).reply() == "ERR injected"
-        assert await kv.call("PUT y 2") == "OK"  # kv_flush has unflushed writes to drop now
+        # kv_flush is armed before the write that gives its shard a flush to drop, so the 50 ms
+        # flush cannot run before the enable; the parked PUT goes to another shard, which would
+        # not flush while parked.
+        flushed_key, parked_key = kvnode.key_on_shard(0, "y"), kvnode.key_on_shard(1, "z")
         await api.enable_injection(kvnode.node, "kv_flush", one_shot=True)
+        assert await kv.call(f"PUT {flushed_key} 2") == "OK"
         await api.enable_injection(kvnode.node, "kv_put_before_apply", one_shot=True)
-        await kv.send("PUT z 3")
+        await kv.send(f"PUT {parked_key} 3")
         got = {}
         for name in ["kv_get_delay", "kv_put_fail", "kv_accept", "kv_flush", "kv_put_before_apply"]:
             got[name] = (await stream.wait_for_injection(name, timeout=DEADLINE))["type"]
