@@ -337,6 +337,11 @@ struct snapshot {
 };
 
 static pthread_mutex_t g_subs_mu = PTHREAD_MUTEX_INITIALIZER;
+/* An unsubscribe sleeps here until its callback's last pinned call ends: while any unsubscribe
+ * waits (g_unsubscribing > 0), a call that brings a `running` count to 0 broadcasts. */
+static pthread_mutex_t g_unsub_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_unsub_cv = PTHREAD_COND_INITIALIZER;
+static atomic_uint g_unsubscribing;
 static _Atomic(struct snapshot *) g_snapshot;
 static atomic_uint g_snapshot_readers;
 static atomic_int g_sub_count;
@@ -408,15 +413,15 @@ void errinj_unsubscribe(errinj_subscription *sub)
     }
     snapshot_replace_locked(next);
     pthread_mutex_unlock(&g_subs_mu);
-    /* No fire can pin it any more; wait for the calls that did. Only this callback's calls. */
-    for (unsigned spins = 0; atomic_load(&sub->running) != 0; spins++) {
-        if (spins < 100) {
-            sched_yield();
-        } else {
-            struct timespec pause = {0, 100000};
-            nanosleep(&pause, NULL);
-        }
-    }
+    /* No fire can pin it any more; wait for the calls that did. Only this callback's calls.
+     * g_unsubscribing is raised before the check, so a call whose count drop comes after the
+     * check sees it and broadcasts under the mutex this thread holds until it sleeps. */
+    atomic_fetch_add(&g_unsubscribing, 1);
+    pthread_mutex_lock(&g_unsub_mu);
+    while (atomic_load(&sub->running) != 0)
+        pthread_cond_wait(&g_unsub_cv, &g_unsub_mu);
+    pthread_mutex_unlock(&g_unsub_mu);
+    atomic_fetch_sub(&g_unsubscribing, 1);
     free(sub);
 }
 
@@ -435,7 +440,12 @@ static void notify_subscribers(const errinj_event *ev)
     for (size_t i = 0; i < n; i++) {
         if (!atomic_load(&pinned[i]->removed))
             pinned[i]->cb(ev, pinned[i]->arg);
-        atomic_fetch_sub_explicit(&pinned[i]->running, 1, memory_order_release);
+        /* After the drop the subscription may be freed: only globals are read from here on. */
+        if (atomic_fetch_sub(&pinned[i]->running, 1) == 1 && atomic_load(&g_unsubscribing) != 0) {
+            pthread_mutex_lock(&g_unsub_mu);
+            pthread_cond_broadcast(&g_unsub_cv);
+            pthread_mutex_unlock(&g_unsub_mu);
+        }
     }
 }
 
@@ -553,6 +563,9 @@ static void after_fork_in_child(void)
     /* Locks that threads of the parent may have held at fork (a callback or a log call running,
      * a handler parked): none of those threads exists here, so start them afresh. */
     g_subs_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    g_unsub_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    g_unsub_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+    atomic_store(&g_unsubscribing, 0);
     atomic_store(&g_snapshot_readers, 0);
     struct snapshot *snap = atomic_load(&g_snapshot);
     for (size_t i = 0; snap != NULL && i < snap->count; i++)
