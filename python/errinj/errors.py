@@ -15,36 +15,50 @@ from typing import Any, Mapping, Optional
 class HTTPError(Exception):
     """A REST call (or the request that opens an event stream) answered with a non-2xx status.
 
-    Attributes: ``status`` (the HTTP status), ``message`` (the ``message`` of the server's JSON error
-    body ``{"message": ..., "code": ...}``, or the raw body when it is not that JSON), ``url``,
-    ``method``, ``body`` (the raw response text), ``error_code`` (the JSON ``code``, if any),
-    ``params`` and ``json`` (what was sent). ``code`` and ``uri`` are aliases of ``status`` and
-    ``url``, the names ScyllaDB's test/pylib ``HTTPError`` uses.
+    It is built and read as ScyllaDB's test/pylib ``HTTPError``: ``HTTPError(uri, code, params,
+    json, message)``, with the attributes ``uri`` (the URL asked), ``code`` (the HTTP status),
+    ``params`` and ``json`` (the query parameters and JSON body sent) and ``message``, which is the
+    raw text of the response body, as in ScyllaDB (for errinj's JSON errors that is
+    ``{"message": "...", "code": N}``, so ``"text" in exc.message`` finds the server's words and
+    ``json.loads(exc.message)`` parses them).
+
+    errinj adds ``error_message`` (the ``message`` field of that JSON body, or the stripped body
+    when it is not such JSON), ``error_code`` (the JSON ``code``, if any), ``method``, and the
+    aliases ``status`` (= ``code``), ``url`` (= ``uri``) and ``body`` (= ``message``).
+
+    Python's ``except`` matches the class itself (not a look-alike of the same name): a ScyllaDB
+    test written ``from test.pylib.rest_client import HTTPError`` catches this class once that
+    name is bound to it (``test.pylib.rest_client.HTTPError = errinj.HTTPError`` in its conftest,
+    before the test modules are imported), or when it imports ``from errinj import HTTPError``.
     """
 
-    def __init__(self, url: str, status: int, message: str, *, method: str = "GET",
-                 body: str = "", error_code: Optional[int] = None,
-                 params: Any = None, json: Optional[Mapping] = None) -> None:
-        super().__init__(url, status, message)
-        self.url = url
-        self.status = status
-        self.message = message
-        self.method = method
-        self.body = body
-        self.error_code = error_code
+    def __init__(self, uri: str, code: int, params: Any = None, json: Optional[Mapping] = None,
+                 message: str = "", *, method: str = "GET",
+                 error_message: Optional[str] = None, error_code: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.uri = uri
+        self.code = code
         self.params = params
         self.json = json
+        self.message = message
+        self.method = method
+        self.error_message = error_message if error_message is not None else (message.strip() or f"HTTP {code}")
+        self.error_code = error_code
 
     @property
-    def code(self) -> int:
-        return self.status
+    def status(self) -> int:
+        return self.code
 
     @property
-    def uri(self) -> str:
-        return self.url
+    def url(self) -> str:
+        return self.uri
+
+    @property
+    def body(self) -> str:
+        return self.message
 
     def __str__(self) -> str:
-        return f"HTTP {self.status} from {self.method} {self.url}: {self.message}"
+        return f"HTTP error {self.code} from {self.method} {self.uri}: {self.error_message}"
 
 
 class StreamClosedError(ConnectionError):

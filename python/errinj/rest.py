@@ -13,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import logging
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, List, Mapping, Optional
 from urllib.parse import quote
 
 import aiohttp
 
-from ._nodes import Node, base_url, parse_node
-import time
-
+from ._nodes import Node, base_url, node_tag, parse_node
 from .errors import HTTPError, InjectionTimeout
 
 logger = logging.getLogger("errinj")
@@ -35,20 +34,21 @@ def _injection_path(injection: str, suffix: str = "") -> str:
 
 def error_from_response(method: str, url: str, status: int, text: str,
                         params: Any = None, json: Optional[Mapping] = None) -> HTTPError:
-    """Build the ``HTTPError`` for a non-2xx answer, taking ``message`` and ``code`` from the
-    server's JSON error body when it is one."""
-    message, code = text.strip(), None
+    """Build the ``HTTPError`` for a non-2xx answer: ``message`` is the body as received (as
+    ScyllaDB's), ``error_message`` and ``error_code`` come from the server's JSON error body when
+    it is one."""
+    error_message, code = text.strip(), None
     try:
         body = jsonlib.loads(text)
     except ValueError:
         body = None
     if isinstance(body, dict):
         if isinstance(body.get("message"), str):
-            message = body["message"]
+            error_message = body["message"]
         if isinstance(body.get("code"), int):
             code = body["code"]
-    return HTTPError(url, status, message or f"HTTP {status}", method=method, body=text,
-                     error_code=code, params=params, json=json)
+    return HTTPError(url, status, params, json, text, method=method,
+                     error_message=error_message or f"HTTP {status}", error_code=code)
 
 
 class RESTClient:
@@ -178,6 +178,12 @@ class RESTClient:
         a message sent before a handler waits still counts. Ignored when not enabled."""
         await self._request("POST", node_ip, _injection_path(injection, "/message"))
 
+    async def inject_disconnect(self, node_ip: Node, ip_to_disconnect_from: str) -> None:
+        """Ask ``node_ip`` to drop its connections from ``ip_to_disconnect_from``
+        (``POST .../disconnect/{ip}``): the server calls the program's disconnect handler
+        (``errinj_set_disconnect_handler``); ``HTTPError`` 404 when the program registered none."""
+        await self._request("POST", node_ip, f"{API}/disconnect/{quote(ip_to_disconnect_from, safe='')}")
+
     async def get_injection_enter_count(self, node_ip: Node, injection: str) -> int:
         """How many times ``injection`` fired since it was last enabled (0 when never enabled)."""
         return int(await self._get_json(node_ip, _injection_path(injection, "/enters")))
@@ -231,21 +237,38 @@ class RESTClient:
             timeout = deadline - time.time() if deadline is not None else 30.0
         timeout = max(timeout, 0.0)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with self.injection_event_stream(node_ip, injection=injection,
-                                               connect_timeout=timeout) as stream:
+        end = loop.time() + timeout
+
+        where = node_tag(*parse_node(node_ip, self.port))
+
+        def timed_out(count: Optional[int]) -> InjectionTimeout:
+            fired = f"fired {count} time(s)" if count is not None else "did not open its event stream"
+            return InjectionTimeout(f"{injection!r} on {where} {fired} in {timeout:.3g}s, "
+                                    f"waited for {threshold} enter(s)")
+
+        if timeout == 0:  # no time to subscribe: the count as it is now decides
+            count = await self.get_injection_enter_count(node_ip, injection)
+            if count < threshold:
+                raise timed_out(count)
+            return count
+        stream = self.injection_event_stream(node_ip, injection=injection, connect_timeout=timeout + 1.0)
+        try:
+            await asyncio.wait_for(stream.open(), timeout)
+        except asyncio.TimeoutError:
+            raise timed_out(None) from None
+        try:
             count = await self.get_injection_enter_count(node_ip, injection)
             while count < threshold:
-                remaining = deadline - loop.time()
+                remaining = end - loop.time()
                 try:
                     event = await stream.wait_for_injection(injection, timeout=max(remaining, 0))
                 except asyncio.TimeoutError as exc:
-                    raise InjectionTimeout(
-                        f"{injection!r} on {stream.nodes[0]} fired {count} time(s) in {timeout:.3g}s, "
-                        f"waited for {threshold}") from exc
+                    raise timed_out(count) from exc
                 enters = event.get("enters")
                 count = int(enters) if isinstance(enters, int) else count + 1
             return count
+        finally:
+            await stream.close()
 
     async def wait_for_injection(self, node_ip: Node, injection: str, timeout: float = 30.0,
                                  phase: str = "hit", *, count: int = 1,
@@ -279,7 +302,7 @@ class RESTClient:
                     continue  # the server's per-request limit, not the caller's: ask again
                 raise asyncio.TimeoutError(
                     f"waited {timeout}s on {node_ip} for {count} {phase!r} event(s) of {injection!r}: "
-                    f"{exc.message}") from None
+                    f"{exc.error_message}") from None
             return jsonlib.loads(text)
 
 

@@ -63,6 +63,20 @@ def _as_list(value: Union[None, str, int, Iterable[Any]]) -> List[str]:
     return [str(v) for v in value]
 
 
+def _node_list(nodes: Union[Node, Sequence[Node]]) -> List[Node]:
+    """The nodes of a stream: one node (an IP or ``"ip:port"`` string, or an ``(ip, port)`` pair,
+    as ``InjectionEventStream("127.0.0.1", 10000)`` passes it) or a sequence of them."""
+    if isinstance(nodes, str):
+        return [nodes]
+    if isinstance(nodes, tuple) and len(nodes) == 2 and isinstance(nodes[1], int) \
+            and not isinstance(nodes[1], bool):
+        return [nodes]
+    listed = list(nodes)
+    if not listed:
+        raise ValueError("no nodes to stream events from")
+    return listed
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -341,7 +355,10 @@ class _NodeConnection:
 class InjectionEventStream:
     """The events of one or more nodes, behind one waiting API. Make it with
     ``injection_event_stream()`` or ``cluster_event_stream()`` and use it as an async context
-    manager (or ``await stream.open()`` ... ``await stream.close()``).
+    manager (or ``await stream.open()`` ... ``await stream.close()``). It can also be made
+    directly, as ScyllaDB's stream client was: ``InjectionEventStream(node_ip, port, **filters)``
+    for one node (an IP, ``"ip:port"`` or an ``(ip, port)`` pair; a list for several), then
+    ``await stream.connect()`` ... ``await stream.disconnect()``.
 
     Public state: ``nodes`` (the ``"ip:port"`` of each node), ``events`` (every event received,
     in arrival order), ``overflows`` (every ``event: overflow`` received, as dicts
@@ -356,7 +373,7 @@ class InjectionEventStream:
     only record; the test should check it.
     """
 
-    def __init__(self, nodes: Sequence[Node], port: int = 10000, token: Optional[str] = None, *,
+    def __init__(self, nodes: Union[Node, Sequence[Node]], port: int = 10000, token: Optional[str] = None, *,
                  injection: Union[None, str, Iterable[str]] = None,
                  type: Union[None, str, Iterable[str]] = None,  # noqa: A002 (the query parameter's name)
                  shard: Optional[int] = None,
@@ -368,8 +385,7 @@ class InjectionEventStream:
                  read_timeout: Optional[float] = 60.0) -> None:
         if on_overflow not in ("raise", "flag"):
             raise ValueError(f"on_overflow must be 'raise' or 'flag', not {on_overflow!r}")
-        if not nodes:
-            raise ValueError("no nodes to stream events from")
+        nodes = _node_list(nodes)
         self.token = token
         self.default_port = port
         self.on_overflow = on_overflow
@@ -457,6 +473,14 @@ class InjectionEventStream:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._session is not None and not self._session.closed:
             await self._session.close()
+
+    async def connect(self) -> "InjectionEventStream":
+        """``open()`` under the name ScyllaDB's stream client used: ``await stream.connect()``."""
+        return await self.open()
+
+    async def disconnect(self) -> None:
+        """``close()`` under the name ScyllaDB's stream client used: ``await stream.disconnect()``."""
+        await self.close()
 
     async def __aenter__(self) -> "InjectionEventStream":
         return await self.open()

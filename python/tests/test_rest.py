@@ -96,16 +96,31 @@ async def test_error_answer_raises_http_error_with_status_message_and_url(server
         await api.enable_injection("127.0.0.1", "x", one_shot=True)
     err = info.value
     assert err.status == 400 and err.code == 400 and err.error_code == 400
-    assert err.message == "one_shot must be true or false"
+    assert err.error_message == "one_shot must be true or false"
+    # message is the body as received, as in ScyllaDB's test/pylib HTTPError
+    assert json.loads(err.message) == {"message": "one_shot must be true or false", "code": 400}
+    assert err.body == err.message
     assert err.url.startswith(f"http://127.0.0.1:{server.port}{API}/injection/x")
     assert err.uri == err.url and err.method == "POST"
+    assert err.params == {"one_shot": "True"} and err.json == {}
     assert "400" in str(err) and "one_shot must be" in str(err)
+
+
+def test_http_error_is_built_with_scylladbs_positional_arguments():
+    """ScyllaDB's client raises HTTPError(uri, code, params, json, text): a conftest that binds
+    test.pylib.rest_client.HTTPError to errinj's class keeps that call working."""
+    err = HTTPError("http://127.0.0.1:10000/x", 500, {"a": "1"}, {"k": "v"}, "plain text body")
+    assert (err.uri, err.code, err.params, err.json, err.message) == \
+        ("http://127.0.0.1:10000/x", 500, {"a": "1"}, {"k": "v"}, "plain text body")
+    assert err.error_message == "plain text body" and err.error_code is None
+    assert err.args == ("plain text body",)
+    assert str(err).startswith("HTTP error 500")
 
 
 async def test_unknown_path_and_non_json_error_bodies(server, api):
     with pytest.raises(HTTPError) as info:
         await api._request("GET", "127.0.0.1", "/nope")
-    assert info.value.status == 404 and info.value.message == "no such path /nope"
+    assert info.value.status == 404 and info.value.error_message == "no such path /nope"
 
 
 async def test_token_is_sent_as_bearer_and_a_wrong_one_gives_401(make_server):
@@ -116,7 +131,7 @@ async def test_token_is_sent_as_bearer_and_a_wrong_one_gives_401(make_server):
     async with RESTClient(port=server.port) as anonymous:
         with pytest.raises(HTTPError) as info:
             await anonymous.get_enabled_injections("127.0.0.1")
-    assert info.value.status == 401 and info.value.message == "missing or wrong bearer token"
+    assert info.value.status == 401 and info.value.error_message == "missing or wrong bearer token"
 
 
 async def test_nodes_may_carry_their_port(server):
@@ -204,3 +219,23 @@ async def test_wait_for_injection_enter_times_out(server, api):
     await api.enable_injection("127.0.0.1", "e", one_shot=False)
     with pytest.raises(asyncio.TimeoutError, match="fired 0 time.*waited for 1"):
         await api.wait_for_injection_enter("127.0.0.1", "e", timeout=0.1)
+
+
+async def test_wait_for_injection_enter_with_a_deadline_already_gone_reads_the_count_once(server, api):
+    import time
+    from errinj import InjectionTimeout
+    await api.enable_injection("127.0.0.1", "e", one_shot=False)
+    with pytest.raises(InjectionTimeout, match="fired 0 time"):
+        await api.wait_for_injection_enter("127.0.0.1", "e", 1, time.time() - 5)
+    server.fire("e")
+    assert await api.wait_for_injection_enter("127.0.0.1", "e", 1, time.time() - 5) == 1
+    assert not server.requests_to("/events"), "no stream is opened when no time is left"
+
+
+async def test_wait_for_injection_enter_whose_stream_does_not_open_in_time_is_a_timeout(server, api):
+    from errinj import InjectionTimeout
+    server.hold_connected = asyncio.Event()   # the server never says ': connected'
+    await api.enable_injection("127.0.0.1", "e", one_shot=False)
+    with pytest.raises(InjectionTimeout, match="did not open its event stream"):
+        await api.wait_for_injection_enter("127.0.0.1", "e", timeout=0.3)
+    server.hold_connected.set()

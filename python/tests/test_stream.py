@@ -5,8 +5,8 @@ import asyncio
 
 import pytest
 
-from errinj import (EventsLostError, HTTPError, StreamClosedError, cluster_event_stream,
-                    injection_event_stream)
+from errinj import (EventsLostError, HTTPError, InjectionEventStream, StreamClosedError,
+                    cluster_event_stream, injection_event_stream)
 
 
 async def until_received(stream, count, timeout=5.0):
@@ -56,7 +56,7 @@ async def test_open_raises_http_error_with_the_server_message(make_server):
         async with stream_to(server, token="wrong"):
             pass
     assert info.value.status == 401
-    assert info.value.message == "missing or wrong bearer token"
+    assert info.value.error_message == "missing or wrong bearer token"
     assert "/v2/error_injection/events" in info.value.url
 
 
@@ -76,6 +76,41 @@ async def test_open_fails_fast_when_nothing_listens(server):
             pass
     assert info.value.node == f"127.0.0.1:{port}"
     assert isinstance(info.value, ConnectionError)
+
+
+@pytest.mark.parametrize("form", ["ip", "ip:port", "pair"])
+async def test_made_directly_for_one_node_with_connect_and_disconnect(server, form):
+    """As ScyllaDB's stream client was used: InjectionEventStream("127.0.0.1", 10000, **filters),
+    then connect() and disconnect(); the node string is one node, not a list of characters."""
+    if form == "ip":
+        stream = InjectionEventStream("127.0.0.1", server.port, injection="x")
+    elif form == "ip:port":
+        stream = InjectionEventStream(f"127.0.0.1:{server.port}", injection="x")
+    else:
+        stream = InjectionEventStream(("127.0.0.1", server.port), injection="x")
+    assert stream.nodes == [server.node]
+    assert await stream.connect() is stream
+    try:
+        server.fire("x")
+        assert (await stream.wait_for_injection("x", timeout=5))["node"] == server.node
+        pending = asyncio.create_task(stream.wait_for_injection("x", timeout=30))
+    finally:
+        await stream.disconnect()
+    with pytest.raises(StreamClosedError, match="closed by the client"):
+        await pending
+    assert stream.closed
+    assert server.requests_to("/events")[0].query == [("injection", "x")]
+    await server.wait_until(lambda: not server.subscribers)
+
+
+async def test_a_list_of_two_names_is_two_nodes_not_a_pair(make_server):
+    one, two = await make_server(), await make_server()
+    stream = InjectionEventStream([one.node, two.node])
+    assert stream.nodes == [one.node, two.node]
+    with pytest.raises(ValueError, match="listed twice"):
+        InjectionEventStream([one.node, one.node])
+    with pytest.raises(ValueError, match="no nodes"):
+        InjectionEventStream([])
 
 
 async def test_filters_become_query_parameters(server):

@@ -263,12 +263,12 @@ async def test_disconnect_drops_the_data_connections_from_that_address(kvnode, a
     first, second = await connect(kvnode), await connect(kvnode)
     assert await first.call("PUT dk v") == "OK"
     assert await second.call("GET dk") == "VALUE v"
-    await api._request("POST", kvnode.node, "/v2/error_injection/disconnect/127.0.0.1")
+    await api.inject_disconnect(kvnode.node, "127.0.0.1")
     for c in (first, second):
         assert await asyncio.wait_for(c.reader.read(), DEADLINE) == b"", "the connection was not dropped"
     third = await connect(kvnode)
     assert await third.call("GET dk") == "VALUE v"
     # Another address has no connection: nothing dropped, still 200.
-    await api._request("POST", kvnode.node, "/v2/error_injection/disconnect/10.1.2.3")
+    await api.inject_disconnect(kvnode.node, "10.1.2.3")
     assert await third.call("GET dk") == "VALUE v"
     wait_for_log(kvnode.log, r"disconnect 127\.0\.0\.1: dropped 2 connection\(s\)")
