@@ -173,8 +173,8 @@ static int validate(const char *name, const char *const *params, char *msg, size
             return ERRINJ_EINVAL;
         }
     }
-    /* From now on descriptors are tracked: this enable may apply. */
-    preload_tracking_start();
+    /* From now on every wrapper checks its point and descriptors are tracked: this enable may apply. */
+    preload_arm();
     return 0;
 }
 

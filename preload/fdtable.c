@@ -41,13 +41,6 @@ typedef _Atomic(char *) slot_t;
 
 static _Atomic(slot_t *) g_chunks[CHUNKS];
 static atomic_uint g_readers;
-PRELOAD_HIDDEN bool preload_tracking;
-
-void preload_tracking_start(void)
-{
-    __atomic_store_n(&preload_tracking, true, __ATOMIC_SEQ_CST);
-}
-
 static slot_t *slot_of(int fd, bool create)
 {
     if (fd < 0 || (unsigned)fd >= CHUNKS * CHUNK_SLOTS)

@@ -9,8 +9,9 @@
  * init.c starts everything from the constructor and keeps the library's own threads and calls
  * out of the wrappers.
  *
- * A wrapper's fast path, with its point not enabled, is one load of the site's `active` pointer,
- * one of the real function's pointer, and the call.
+ * A wrapper's fast path, while no libc point has ever been enabled, is one load of its entry in
+ * preload_fast, a test and a jump. Once one has been, a wrapper takes its armed path: it loads
+ * its site's `active` pointer, and the descriptor calls keep the descriptor table.
  */
 #ifndef ERRINJ_PRELOAD_H
 #define ERRINJ_PRELOAD_H
@@ -27,50 +28,60 @@
 #define PRELOAD_HIDDEN __attribute__((visibility("hidden")))
 #define PRELOAD_EXPORT __attribute__((visibility("default")))
 #define PRELOAD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PRELOAD_LIKELY(x) __builtin_expect(!!(x), 1)
 
 /* ---- resolve.c ------------------------------------------------------------------------------ */
 
-/* Every real function the wrappers call: X(name, return type, parameter list). */
+/* Every real function the wrappers call: X(name, return type, parameter list). The order is the
+ * layout of the tables below, eight pointers to a cache line: the allocator first (it is also
+ * resolved first), then the calls programs make most, those often made together side by side. */
 #define PRELOAD_REAL_FUNCTIONS(X)                                                              \
     X(malloc, void *, (size_t))                                                                \
+    X(free, void, (void *))                                                                    \
     X(calloc, void *, (size_t, size_t))                                                        \
     X(realloc, void *, (void *, size_t))                                                       \
-    X(free, void, (void *))                                                                    \
+    X(read, ssize_t, (int, void *, size_t))                                                    \
+    X(write, ssize_t, (int, const void *, size_t))                                             \
+    X(open, int, (const char *, int, ...))                                                     \
+    X(close, int, (int))                                                                       \
+    X(open64, int, (const char *, int, ...))                                                   \
+    X(openat, int, (int, const char *, int, ...))                                              \
+    X(openat64, int, (int, const char *, int, ...))                                            \
+    X(pread64, ssize_t, (int, void *, size_t, off_t))                                          \
+    X(pwrite64, ssize_t, (int, const void *, size_t, off_t))                                   \
+    X(readv, ssize_t, (int, const struct iovec *, int))                                        \
+    X(writev, ssize_t, (int, const struct iovec *, int))                                       \
+    X(fsync, int, (int))                                                                       \
+    X(fdatasync, int, (int))                                                                   \
+    X(send, ssize_t, (int, const void *, size_t, int))                                         \
+    X(recv, ssize_t, (int, void *, size_t, int))                                               \
+    X(sendmsg, ssize_t, (int, const struct msghdr *, int))                                     \
+    X(recvmsg, ssize_t, (int, struct msghdr *, int))                                           \
+    X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))   \
+    X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))           \
+    X(fcntl, int, (int, int, ...))                                                             \
     X(reallocarray, void *, (void *, size_t, size_t))                                          \
     X(posix_memalign, int, (void **, size_t, size_t))                                          \
     X(aligned_alloc, void *, (size_t, size_t))                                                 \
     X(memalign, void *, (size_t, size_t))                                                      \
-    X(open, int, (const char *, int, ...))                                                     \
-    X(open64, int, (const char *, int, ...))                                                   \
-    X(openat, int, (int, const char *, int, ...))                                              \
-    X(openat64, int, (int, const char *, int, ...))                                            \
     X(creat, int, (const char *, mode_t))                                                      \
     X(creat64, int, (const char *, mode_t))                                                    \
     X(__open_2, int, (const char *, int))                                                      \
     X(__open64_2, int, (const char *, int))                                                    \
     X(__openat_2, int, (int, const char *, int))                                               \
     X(__openat64_2, int, (int, const char *, int))                                             \
-    X(read, ssize_t, (int, void *, size_t))                                                    \
     X(pread, ssize_t, (int, void *, size_t, off_t))                                            \
-    X(pread64, ssize_t, (int, void *, size_t, off_t))                                          \
-    X(readv, ssize_t, (int, const struct iovec *, int))                                        \
     X(preadv, ssize_t, (int, const struct iovec *, int, off_t))                                \
     X(preadv64, ssize_t, (int, const struct iovec *, int, off_t))                              \
     X(preadv2, ssize_t, (int, const struct iovec *, int, off_t, int))                          \
     X(preadv64v2, ssize_t, (int, const struct iovec *, int, off_t, int))                       \
-    X(write, ssize_t, (int, const void *, size_t))                                             \
     X(pwrite, ssize_t, (int, const void *, size_t, off_t))                                     \
-    X(pwrite64, ssize_t, (int, const void *, size_t, off_t))                                   \
-    X(writev, ssize_t, (int, const struct iovec *, int))                                       \
     X(pwritev, ssize_t, (int, const struct iovec *, int, off_t))                               \
     X(pwritev64, ssize_t, (int, const struct iovec *, int, off_t))                             \
     X(pwritev2, ssize_t, (int, const struct iovec *, int, off_t, int))                         \
     X(pwritev64v2, ssize_t, (int, const struct iovec *, int, off_t, int))                      \
     X(copy_file_range, ssize_t, (int, off_t *, int, off_t *, size_t, unsigned))                \
-    X(fsync, int, (int))                                                                       \
-    X(fdatasync, int, (int))                                                                   \
     X(sync_file_range, int, (int, off_t, off_t, unsigned))                                     \
-    X(close, int, (int))                                                                       \
     X(rename, int, (const char *, const char *))                                               \
     X(renameat, int, (int, const char *, int, const char *))                                   \
     X(renameat2, int, (int, const char *, int, const char *, unsigned))                        \
@@ -89,21 +100,36 @@
     X(connect, int, (int, const struct sockaddr *, socklen_t))                                 \
     X(accept, int, (int, struct sockaddr *, socklen_t *))                                      \
     X(accept4, int, (int, struct sockaddr *, socklen_t *, int))                                \
-    X(send, ssize_t, (int, const void *, size_t, int))                                         \
-    X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))   \
-    X(sendmsg, ssize_t, (int, const struct msghdr *, int))                                     \
-    X(recv, ssize_t, (int, void *, size_t, int))                                               \
-    X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))           \
-    X(recvmsg, ssize_t, (int, struct msghdr *, int))                                           \
     X(dup, int, (int))                                                                         \
     X(dup2, int, (int, int))                                                                   \
     X(dup3, int, (int, int, int))                                                              \
-    X(fcntl, int, (int, int, ...))                                                             \
     X(fcntl64, int, (int, int, ...))
 
-#define PRELOAD_DECLARE_REAL(name, ret, params) extern PRELOAD_HIDDEN ret(*preload_real_##name) params;
-PRELOAD_REAL_FUNCTIONS(PRELOAD_DECLARE_REAL)
-#undef PRELOAD_DECLARE_REAL
+/*
+ * Two tables of the real functions. preload_real holds each one as soon as it is found, for the
+ * armed paths and the preload's own calls. preload_fast is what a wrapper's fast path jumps
+ * through: it holds the same pointers once all are found, and only while no libc point has ever
+ * been enabled; otherwise NULL, which sends the wrapper to its armed path. So with nothing enabled
+ * a wrapper is one load (of its own pointer: one cache line, no gate word elsewhere), a test and
+ * a jump, and it checks no site and tracks no descriptor.
+ */
+struct preload_functions {
+#define PRELOAD_MEMBER(name, ret, params) ret(*name) params;
+    PRELOAD_REAL_FUNCTIONS(PRELOAD_MEMBER)
+#undef PRELOAD_MEMBER
+};
+extern PRELOAD_HIDDEN struct preload_functions preload_real;
+extern PRELOAD_HIDDEN struct preload_functions preload_fast;
+
+/* The pointer a wrapper's fast path calls, or NULL: take the armed path. */
+#define FAST(name) __atomic_load_n(&preload_fast.name, __ATOMIC_RELAXED)
+
+/* Non-zero, for good, from the first enable of a libc point on. */
+extern PRELOAD_HIDDEN unsigned preload_armed;
+
+/* Called at the first enable of a libc point (before it applies): sets preload_armed and empties
+ * preload_fast, so that every wrapper checks its point and descriptors are tracked from then on. */
+PRELOAD_HIDDEN void preload_arm(void);
 
 /* Finds every real function (once; later calls return at once). */
 PRELOAD_HIDDEN void preload_resolve(void);
@@ -112,15 +138,36 @@ PRELOAD_HIDDEN bool preload_resolving(void);
 
 /* The real function, found on first use (a call before the constructor ran). */
 #define REAL(name)                                                                             \
-    (__builtin_expect(__atomic_load_n(&preload_real_##name, __ATOMIC_RELAXED) != NULL, 1)      \
-         ? __atomic_load_n(&preload_real_##name, __ATOMIC_RELAXED)                             \
-         : (preload_resolve(), __atomic_load_n(&preload_real_##name, __ATOMIC_RELAXED)))
+    (__builtin_expect(__atomic_load_n(&preload_real.name, __ATOMIC_RELAXED) != NULL, 1)        \
+         ? __atomic_load_n(&preload_real.name, __ATOMIC_RELAXED)                               \
+         : (preload_resolve(), __atomic_load_n(&preload_real.name, __ATOMIC_RELAXED)))
 
 /* The bootstrap arena: zeroed memory for the allocations dlsym makes before malloc is found.
  * Never freed; free() and realloc() recognise its blocks. */
+#define PRELOAD_ARENA_BYTES (256 * 1024)
+extern PRELOAD_HIDDEN unsigned char preload_arena[PRELOAD_ARENA_BYTES];
 PRELOAD_HIDDEN void *preload_arena_alloc(size_t size);
-PRELOAD_HIDDEN bool preload_in_arena(const void *p);
 PRELOAD_HIDDEN size_t preload_arena_size(const void *p);
+/* Inline: free() and realloc() ask it before anything else. */
+static inline bool preload_in_arena(const void *p)
+{
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)preload_arena;
+    return PRELOAD_UNLIKELY(a - base < PRELOAD_ARENA_BYTES);
+}
+
+/* ---- wrappers.c, for variadic.c ----------------------------------------------------------------- */
+
+/* Which real open an armed open calls. */
+enum preload_open { PRELOAD_OPEN, PRELOAD_OPEN64, PRELOAD_OPENAT, PRELOAD_OPENAT64 };
+
+/* The armed parts of the variadic wrappers: the point's check, the real call and the descriptor
+ * table. mode is what the caller's third (fourth) argument register held: used only with O_CREAT
+ * or O_TMPFILE. */
+PRELOAD_HIDDEN __attribute__((cold)) int preload_open_armed(enum preload_open real, const char *path, int flags,
+                                                            mode_t mode);
+PRELOAD_HIDDEN __attribute__((cold)) int preload_openat_armed(enum preload_open real, int dirfd, const char *path,
+                                                              int flags, mode_t mode);
+PRELOAD_HIDDEN __attribute__((cold)) int preload_fcntl_armed(bool large, int fd, int cmd, void *arg);
 
 /* ---- init.c ------------------------------------------------------------------------------------ */
 
@@ -131,17 +178,15 @@ extern PRELOAD_HIDDEN __thread unsigned preload_guard __attribute__((tls_model("
 /* ---- fdtable.c --------------------------------------------------------------------------------- */
 
 /*
- * Descriptors are tracked from the first time a libc point is enabled on (the validator turns it
- * on, before the enable applies), so that a process that never enables one pays nothing for it in
- * open, close and dup. A descriptor opened before is looked up in /proc/self/fd, and a socket
+ * Descriptors are tracked from the first time a libc point is enabled on (the validator calls
+ * preload_arm() before the enable applies), so that a process that never enables one pays nothing
+ * for it in open, close and dup: their wrappers stay a jump. A descriptor opened before is looked up in /proc/self/fd, and a socket
  * described from getpeername/getsockname, when a fault needs it.
  */
-extern PRELOAD_HIDDEN bool preload_tracking;
 static inline bool preload_tracking_on(void)
 {
-    return __atomic_load_n(&preload_tracking, __ATOMIC_RELAXED);
+    return __atomic_load_n(&preload_armed, __ATOMIC_RELAXED) != 0;
 }
-PRELOAD_HIDDEN void preload_tracking_start(void);
 
 /* Remembers `path` for fd (relative paths of *at calls joined to dirfd's path when known). */
 PRELOAD_HIDDEN void preload_fd_opened(int fd, int dirfd, const char *path);

@@ -8,6 +8,9 @@
  * allocation wrappers take memory from a static, zeroed arena instead, and free() leaves arena
  * blocks alone. Resolution runs once, from the first wrapped call or from the constructor,
  * whichever comes first (calls can come before the constructor: other libraries' constructors).
+ * Until it has run, preload_fast is empty, so every wrapper takes its armed path, which resolves;
+ * at its end it fills preload_fast, unless a libc point was enabled meanwhile (preload_arm() and
+ * this run under one lock, so the table cannot be filled after it was emptied).
  */
 #define _GNU_SOURCE
 #include "preload.h"
@@ -19,9 +22,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define PRELOAD_DEFINE_REAL(name, ret, params) PRELOAD_HIDDEN ret(*preload_real_##name) params;
-PRELOAD_REAL_FUNCTIONS(PRELOAD_DEFINE_REAL)
-#undef PRELOAD_DEFINE_REAL
+PRELOAD_HIDDEN struct preload_functions preload_real __attribute__((aligned(64)));
+/* Aligned to a cache line: each line holds the eight pointers the table's order puts together. */
+PRELOAD_HIDDEN struct preload_functions preload_fast __attribute__((aligned(64)));
+PRELOAD_HIDDEN unsigned preload_armed;
 
 static pthread_mutex_t g_resolve_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool g_resolved;
@@ -55,21 +59,38 @@ void preload_resolve(void)
         /* The allocator first: once it is known, dlsym's own allocations use it. Each pointer
          * is stored as soon as it is found, so a wrapper dlsym calls meanwhile can use it. */
 #define PRELOAD_FIND(name, ret, params)                                                        \
-    __atomic_store_n(&preload_real_##name, (ret(*) params)find(#name), __ATOMIC_RELEASE);
+    __atomic_store_n(&preload_real.name, (ret(*) params)find(#name), __ATOMIC_RELEASE);
         PRELOAD_REAL_FUNCTIONS(PRELOAD_FIND)
 #undef PRELOAD_FIND
         atomic_store(&g_resolving, false);
         atomic_store_explicit(&g_resolved, true, memory_order_release);
+        if (!__atomic_load_n(&preload_armed, __ATOMIC_RELAXED)) {
+#define PRELOAD_PUBLISH(name, ret, params)                                                     \
+    __atomic_store_n(&preload_fast.name, preload_real.name, __ATOMIC_RELEASE);
+            PRELOAD_REAL_FUNCTIONS(PRELOAD_PUBLISH)
+#undef PRELOAD_PUBLISH
+        }
     }
+    pthread_mutex_unlock(&g_resolve_mu);
+}
+
+void preload_arm(void)
+{
+    if (__atomic_load_n(&preload_armed, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&g_resolve_mu);
+    __atomic_store_n(&preload_armed, 1u, __ATOMIC_SEQ_CST);
+#define PRELOAD_EMPTY(name, ret, params) __atomic_store_n(&preload_fast.name, NULL, __ATOMIC_SEQ_CST);
+    PRELOAD_REAL_FUNCTIONS(PRELOAD_EMPTY)
+#undef PRELOAD_EMPTY
     pthread_mutex_unlock(&g_resolve_mu);
 }
 
 /* ---- the bootstrap arena --------------------------------------------------------------------- */
 
-#define ARENA_BYTES (256 * 1024)
 #define ARENA_ALIGN 16
 
-static _Alignas(ARENA_ALIGN) unsigned char g_arena[ARENA_BYTES];
+PRELOAD_HIDDEN _Alignas(ARENA_ALIGN) unsigned char preload_arena[PRELOAD_ARENA_BYTES];
 static atomic_size_t g_arena_used;
 
 void *preload_arena_alloc(size_t size)
@@ -77,16 +98,10 @@ void *preload_arena_alloc(size_t size)
     /* Each block keeps its size in front of it, for realloc. */
     size_t need = ARENA_ALIGN + ((size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1));
     size_t at = atomic_fetch_add(&g_arena_used, need);
-    if (size > ARENA_BYTES || at + need > ARENA_BYTES)
+    if (size > PRELOAD_ARENA_BYTES || at + need > PRELOAD_ARENA_BYTES)
         return NULL;
-    memcpy(g_arena + at, &size, sizeof(size));
-    return g_arena + at + ARENA_ALIGN;
-}
-
-bool preload_in_arena(const void *p)
-{
-    uintptr_t a = (uintptr_t)p, base = (uintptr_t)g_arena;
-    return a >= base && a < base + ARENA_BYTES;
+    memcpy(preload_arena + at, &size, sizeof(size));
+    return preload_arena + at + ARENA_ALIGN;
 }
 
 size_t preload_arena_size(const void *p)

@@ -1,12 +1,16 @@
 /*
  * wrappers.c - the wrapped libc functions.
  *
- * Every wrapper has the same shape: if its point is enabled (one load, predicted not taken), ask
- * faults.c what this call must do; then call the real function, perhaps with fewer bytes.
- * Wrappers of calls that make, copy or drop descriptors also keep fdtable.c up to date, whether
- * or not anything is enabled. Large-file twins (open64, pread64, ...) are the same functions on
- * 64-bit glibc and share the code. A fault sets errno and returns what the function returns on
- * failure; a pass-through leaves errno to the real function.
+ * Every wrapper has two parts. The exported function is the fast path: while no libc point has
+ * ever been enabled (its entry in preload_fast is set) it jumps to the real function and does
+ * nothing else. Otherwise it calls its armed part (out of line, with the cold code): if its point is
+ * enabled, ask faults.c what this call must do; then call the real function, perhaps with fewer
+ * bytes. Armed parts of calls that make, copy or drop descriptors also keep fdtable.c up to date.
+ * The armed part also serves calls made before the real functions are found. Large-file twins
+ * (open64, pread64, ...) are the same functions on 64-bit glibc and share the code. A fault sets
+ * errno and returns what the function returns on failure; a pass-through leaves errno to the real
+ * function. The variadic calls (open, openat, fcntl and their twins) are exported from variadic.c;
+ * their armed parts are here.
  */
 #define _GNU_SOURCE
 #include "preload.h"
@@ -15,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,6 +38,24 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, st
 void __chk_fail(void) __attribute__((noreturn));
 
 #define ON(point) preload_point_on(point)
+
+/* The armed part of a wrapper: out of line, so that the fast path stays a load, a test and a jump. */
+#define ARMED __attribute__((noinline, cold))
+
+/*
+ * WRAP(type, name, (parameters), (arguments)) { armed part }: the exported wrapper `name`, whose
+ * fast path calls the real function, and its armed part name_armed, the block that follows.
+ */
+#define WRAP(ret, name, params, args)                                                          \
+    static ret name##_armed params;                                                            \
+    PRELOAD_EXPORT ret name params                                                             \
+    {                                                                                          \
+        __typeof__(preload_fast.name) fast_ = FAST(name);                                      \
+        if (PRELOAD_LIKELY(fast_ != NULL))                                                     \
+            return fast_ args;                                                                 \
+        return name##_armed args;                                                              \
+    }                                                                                          \
+    ARMED static ret name##_armed params
 
 /* The fault for a call, FAULT_NONE when its point is off or its parameters do not match. */
 static enum preload_fault check(enum preload_point point, const char *function, int fd, const char *path,
@@ -63,52 +84,78 @@ static bool malloc_fails(const char *function, size_t size)
     return true;
 }
 
-PRELOAD_EXPORT void *malloc(size_t size)
+WRAP(void *, malloc, (size_t size), (size))
 {
-    void *(*fn)(size_t) = __atomic_load_n(&preload_real_malloc, __ATOMIC_RELAXED);
+    void *(*fn)(size_t) = __atomic_load_n(&preload_real.malloc, __ATOMIC_RELAXED);
     if (PRELOAD_UNLIKELY(fn == NULL)) {
         if (preload_resolving())
             return preload_arena_alloc(size);
         preload_resolve();
-        fn = preload_real_malloc;
+        fn = preload_real.malloc;
     }
     if (ON(POINT_MALLOC) && malloc_fails("malloc", size))
         return NULL;
     return fn(size);
 }
 
-PRELOAD_EXPORT void *calloc(size_t n, size_t size)
+WRAP(void *, calloc, (size_t n, size_t size), (n, size))
 {
-    void *(*fn)(size_t, size_t) = __atomic_load_n(&preload_real_calloc, __ATOMIC_RELAXED);
+    void *(*fn)(size_t, size_t) = __atomic_load_n(&preload_real.calloc, __ATOMIC_RELAXED);
     if (PRELOAD_UNLIKELY(fn == NULL)) {
         size_t total;
         if (preload_resolving())
             return __builtin_mul_overflow(n, size, &total) ? NULL : preload_arena_alloc(total);
         preload_resolve();
-        fn = preload_real_calloc;
+        fn = preload_real.calloc;
     }
     if (ON(POINT_MALLOC) && malloc_fails("calloc", n * size))
         return NULL;
     return fn(n, size);
 }
 
+/* A block of the bootstrap arena moves to the real allocator; the arena keeps its bytes. */
+ARMED static void *realloc_from_arena(void *p, size_t size)
+{
+    void *moved = malloc(size);
+    if (moved != NULL) {
+        size_t old = preload_arena_size(p);
+        memcpy(moved, p, old < size ? old : size);
+    }
+    return moved;
+}
+
+static void *realloc_armed(void *p, size_t size);
+
 PRELOAD_EXPORT void *realloc(void *p, size_t size)
 {
-    if (PRELOAD_UNLIKELY(preload_in_arena(p))) {
-        /* A block of the bootstrap arena moves to the real allocator; the arena keeps its bytes. */
-        void *moved = malloc(size);
-        if (moved != NULL) {
-            size_t old = preload_arena_size(p);
-            memcpy(moved, p, old < size ? old : size);
-        }
-        return moved;
-    }
+    if (PRELOAD_UNLIKELY(preload_in_arena(p)))
+        return realloc_from_arena(p, size);
+    __typeof__(preload_fast.realloc) fast = FAST(realloc);
+    if (PRELOAD_LIKELY(fast != NULL))
+        return fast(p, size);
+    return realloc_armed(p, size);
+}
+
+ARMED static void *realloc_armed(void *p, size_t size)
+{
     if (ON(POINT_MALLOC) && malloc_fails("realloc", size))
         return NULL;
     return REAL(realloc)(p, size);
 }
 
+static void *reallocarray_armed(void *p, size_t n, size_t size);
+
 PRELOAD_EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+    if (PRELOAD_UNLIKELY(preload_in_arena(p)))
+        return reallocarray_armed(p, n, size);
+    __typeof__(preload_fast.reallocarray) fast = FAST(reallocarray);
+    if (PRELOAD_LIKELY(fast != NULL))
+        return fast(p, n, size);
+    return reallocarray_armed(p, n, size);
+}
+
+ARMED static void *reallocarray_armed(void *p, size_t n, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) {
@@ -122,35 +169,45 @@ PRELOAD_EXPORT void *reallocarray(void *p, size_t n, size_t size)
     return REAL(reallocarray)(p, n, size);
 }
 
-PRELOAD_EXPORT void free(void *p)
+ARMED static void free_armed(void *p)
 {
-    if (PRELOAD_UNLIKELY(preload_in_arena(p)))
-        return;
-    void (*fn)(void *) = __atomic_load_n(&preload_real_free, __ATOMIC_RELAXED);
+    void (*fn)(void *) = __atomic_load_n(&preload_real.free, __ATOMIC_RELAXED);
     if (PRELOAD_UNLIKELY(fn == NULL)) {
         if (p == NULL || preload_resolving())
             return; /* nothing can have come from the real allocator yet */
         preload_resolve();
-        fn = preload_real_free;
+        fn = preload_real.free;
     }
     fn(p);
 }
 
-PRELOAD_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+PRELOAD_EXPORT void free(void *p)
+{
+    if (PRELOAD_UNLIKELY(preload_in_arena(p)))
+        return;
+    void (*fast)(void *) = FAST(free);
+    if (PRELOAD_LIKELY(fast != NULL)) {
+        fast(p);
+        return;
+    }
+    free_armed(p);
+}
+
+WRAP(int, posix_memalign, (void **out, size_t align, size_t size), (out, align, size))
 {
     if (ON(POINT_MALLOC) && malloc_fails("posix_memalign", size))
         return errno; /* it reports the error instead of setting errno */
     return REAL(posix_memalign)(out, align, size);
 }
 
-PRELOAD_EXPORT void *aligned_alloc(size_t align, size_t size)
+WRAP(void *, aligned_alloc, (size_t align, size_t size), (align, size))
 {
     if (ON(POINT_MALLOC) && malloc_fails("aligned_alloc", size))
         return NULL;
     return REAL(aligned_alloc)(align, size);
 }
 
-PRELOAD_EXPORT void *memalign(size_t align, size_t size)
+WRAP(void *, memalign, (size_t align, size_t size), (align, size))
 {
     if (ON(POINT_MALLOC) && malloc_fails("memalign", size))
         return NULL;
@@ -158,17 +215,6 @@ PRELOAD_EXPORT void *memalign(size_t align, size_t size)
 }
 
 /* ---- opening -------------------------------------------------------------------------------- */
-
-/* open's mode argument exists only with O_CREAT or O_TMPFILE. */
-#define OPEN_MODE(flags, last, mode)                                                           \
-    do {                                                                                       \
-        if (((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE) {                       \
-            va_list ap;                                                                        \
-            va_start(ap, last);                                                                \
-            mode = va_arg(ap, mode_t);                                                         \
-            va_end(ap);                                                                        \
-        }                                                                                      \
-    } while (0)
 
 /* The fault of a call of a path relative to dirfd; out of line, so that the wrappers' frames
  * stay small without it. */
@@ -180,106 +226,88 @@ __attribute__((noinline, cold)) static enum preload_fault path_fault(enum preloa
     return check(point, function, -1, preload_at_path(dirfd, path, joined, sizeof(joined)), -1, out);
 }
 
-static int open_at(const char *function, int dirfd, const char *path, int flags, mode_t mode,
-                   int (*real)(int, const char *, int, ...))
+/* The armed part of every open: the fault, the real call, the descriptor's path. The exported
+ * open, open64, openat and openat64 are in variadic.c. */
+ARMED static int open_armed(const char *function, enum preload_open real, int dirfd, const char *path, int flags,
+                            mode_t mode)
 {
     if (ON(POINT_OPEN)) {
         struct preload_outcome out;
         if (path_fault(POINT_OPEN, function, dirfd, path, &out) == FAULT_FAIL)
             return FAIL_WITH(out);
     }
-    int fd = real(dirfd, path, flags, mode);
+    /* The mode exists only with O_CREAT or O_TMPFILE: otherwise the register held anything. */
+    if (!(flags & O_CREAT) && (flags & O_TMPFILE) != O_TMPFILE)
+        mode = 0;
+    int fd;
+    switch (real) {
+    case PRELOAD_OPEN:
+        fd = REAL(open)(path, flags, mode);
+        break;
+    case PRELOAD_OPEN64:
+        fd = REAL(open64)(path, flags, mode);
+        break;
+    case PRELOAD_OPENAT:
+        fd = REAL(openat)(dirfd, path, flags, mode);
+        break;
+    default:
+        fd = REAL(openat64)(dirfd, path, flags, mode);
+        break;
+    }
     if (fd >= 0 && preload_tracking_on())
         preload_fd_opened(fd, dirfd, path);
     return fd;
 }
 
-/* open() through openat(): the same system call with the working directory. */
-static int real_open_as_at(int dirfd, const char *path, int flags, ...)
+static const char *const g_open_names[] = {"open", "open64", "openat", "openat64"};
+
+int preload_open_armed(enum preload_open real, const char *path, int flags, mode_t mode)
 {
-    (void)dirfd;
-    va_list ap;
-    va_start(ap, flags);
-    mode_t mode = va_arg(ap, mode_t);
-    va_end(ap);
-    return REAL(open)(path, flags, mode);
+    return open_armed(g_open_names[real], real, AT_FDCWD, path, flags, mode);
 }
 
-static int real_open64_as_at(int dirfd, const char *path, int flags, ...)
+int preload_openat_armed(enum preload_open real, int dirfd, const char *path, int flags, mode_t mode)
 {
-    (void)dirfd;
-    va_list ap;
-    va_start(ap, flags);
-    mode_t mode = va_arg(ap, mode_t);
-    va_end(ap);
-    return REAL(open64)(path, flags, mode);
+    return open_armed(g_open_names[real], real, dirfd, path, flags, mode);
 }
 
-PRELOAD_EXPORT int open(const char *path, int flags, ...)
+WRAP(int, creat, (const char *path, mode_t mode), (path, mode))
 {
-    mode_t mode = 0;
-    OPEN_MODE(flags, flags, mode);
-    return open_at("open", AT_FDCWD, path, flags, mode, real_open_as_at);
+    return open_armed("creat", PRELOAD_OPEN, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
 }
 
-PRELOAD_EXPORT int open64(const char *path, int flags, ...)
+WRAP(int, creat64, (const char *path, mode_t mode), (path, mode))
 {
-    mode_t mode = 0;
-    OPEN_MODE(flags, flags, mode);
-    return open_at("open64", AT_FDCWD, path, flags, mode, real_open64_as_at);
-}
-
-PRELOAD_EXPORT int openat(int dirfd, const char *path, int flags, ...)
-{
-    mode_t mode = 0;
-    OPEN_MODE(flags, flags, mode);
-    return open_at("openat", dirfd, path, flags, mode, REAL(openat));
-}
-
-PRELOAD_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
-{
-    mode_t mode = 0;
-    OPEN_MODE(flags, flags, mode);
-    return open_at("openat64", dirfd, path, flags, mode, REAL(openat64));
-}
-
-PRELOAD_EXPORT int creat(const char *path, mode_t mode)
-{
-    return open_at("creat", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode, real_open_as_at);
-}
-
-PRELOAD_EXPORT int creat64(const char *path, mode_t mode)
-{
-    return open_at("creat64", AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode, real_open64_as_at);
+    return open_armed("creat64", PRELOAD_OPEN64, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
 }
 
 /* The fortified forms check that O_CREAT came with a mode; the real ones do that and abort. */
-PRELOAD_EXPORT int __open_2(const char *path, int flags)
+WRAP(int, __open_2, (const char *path, int flags), (path, flags))
 {
     if (flags & O_CREAT)
         return REAL(__open_2)(path, flags);
-    return open_at("open", AT_FDCWD, path, flags, 0, real_open_as_at);
+    return open_armed("open", PRELOAD_OPEN, AT_FDCWD, path, flags, 0);
 }
 
-PRELOAD_EXPORT int __open64_2(const char *path, int flags)
+WRAP(int, __open64_2, (const char *path, int flags), (path, flags))
 {
     if (flags & O_CREAT)
         return REAL(__open64_2)(path, flags);
-    return open_at("open64", AT_FDCWD, path, flags, 0, real_open64_as_at);
+    return open_armed("open64", PRELOAD_OPEN64, AT_FDCWD, path, flags, 0);
 }
 
-PRELOAD_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+WRAP(int, __openat_2, (int dirfd, const char *path, int flags), (dirfd, path, flags))
 {
     if (flags & O_CREAT)
         return REAL(__openat_2)(dirfd, path, flags);
-    return open_at("openat", dirfd, path, flags, 0, REAL(openat));
+    return open_armed("openat", PRELOAD_OPENAT, dirfd, path, flags, 0);
 }
 
-PRELOAD_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+WRAP(int, __openat64_2, (int dirfd, const char *path, int flags), (dirfd, path, flags))
 {
     if (flags & O_CREAT)
         return REAL(__openat64_2)(dirfd, path, flags);
-    return open_at("openat64", dirfd, path, flags, 0, REAL(openat64));
+    return open_armed("openat64", PRELOAD_OPENAT64, dirfd, path, flags, 0);
 }
 
 /* ---- reading and writing ------------------------------------------------------------------- */
@@ -335,7 +363,7 @@ static int iov_cut(const struct iovec *iov, int count, size_t limit, struct iove
         }                                                                                      \
     } while (0)
 
-PRELOAD_EXPORT ssize_t read(int fd, void *buf, size_t n)
+WRAP(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n))
 {
     MOVE_CHECK(POINT_READ, "read", fd, n);
     return REAL(read)(fd, buf, n);
@@ -345,17 +373,19 @@ PRELOAD_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
     if (n > buflen)
         __chk_fail();
-    MOVE_CHECK(POINT_READ, "read", fd, n);
-    return REAL(read)(fd, buf, n);
+    __typeof__(preload_fast.read) fast = FAST(read);
+    if (PRELOAD_LIKELY(fast != NULL))
+        return fast(fd, buf, n);
+    return read_armed(fd, buf, n);
 }
 
-PRELOAD_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t offset)
+WRAP(ssize_t, pread, (int fd, void *buf, size_t n, off_t offset), (fd, buf, n, offset))
 {
     MOVE_CHECK(POINT_READ, "pread", fd, n);
     return REAL(pread)(fd, buf, n, offset);
 }
 
-PRELOAD_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t offset)
+WRAP(ssize_t, pread64, (int fd, void *buf, size_t n, off_t offset), (fd, buf, n, offset))
 {
     MOVE_CHECK(POINT_READ, "pread64", fd, n);
     return REAL(pread64)(fd, buf, n, offset);
@@ -365,98 +395,102 @@ PRELOAD_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t offset, si
 {
     if (n > buflen)
         __chk_fail();
-    MOVE_CHECK(POINT_READ, "pread", fd, n);
-    return REAL(pread)(fd, buf, n, offset);
+    __typeof__(preload_fast.pread) fast = FAST(pread);
+    if (PRELOAD_LIKELY(fast != NULL))
+        return fast(fd, buf, n, offset);
+    return pread_armed(fd, buf, n, offset);
 }
 
 PRELOAD_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t offset, size_t buflen)
 {
     if (n > buflen)
         __chk_fail();
-    MOVE_CHECK(POINT_READ, "pread64", fd, n);
-    return REAL(pread64)(fd, buf, n, offset);
+    __typeof__(preload_fast.pread64) fast = FAST(pread64);
+    if (PRELOAD_LIKELY(fast != NULL))
+        return fast(fd, buf, n, offset);
+    return pread64_armed(fd, buf, n, offset);
 }
 
-PRELOAD_EXPORT ssize_t readv(int fd, const struct iovec *iov, int count)
+WRAP(ssize_t, readv, (int fd, const struct iovec *iov, int count), (fd, iov, count))
 {
     IOV_CHECK(POINT_READ, "readv", fd, iov, count);
     return REAL(readv)(fd, iov, count);
 }
 
-PRELOAD_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int count, off_t offset)
+WRAP(ssize_t, preadv, (int fd, const struct iovec *iov, int count, off_t offset), (fd, iov, count, offset))
 {
     IOV_CHECK(POINT_READ, "preadv", fd, iov, count);
     return REAL(preadv)(fd, iov, count, offset);
 }
 
-PRELOAD_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int count, off_t offset)
+WRAP(ssize_t, preadv64, (int fd, const struct iovec *iov, int count, off_t offset), (fd, iov, count, offset))
 {
     IOV_CHECK(POINT_READ, "preadv64", fd, iov, count);
     return REAL(preadv64)(fd, iov, count, offset);
 }
 
-PRELOAD_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int count, off_t offset, int flags)
+WRAP(ssize_t, preadv2, (int fd, const struct iovec *iov, int count, off_t offset, int flags), (fd, iov, count, offset, flags))
 {
     IOV_CHECK(POINT_READ, "preadv2", fd, iov, count);
     return REAL(preadv2)(fd, iov, count, offset, flags);
 }
 
-PRELOAD_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int count, off_t offset, int flags)
+WRAP(ssize_t, preadv64v2, (int fd, const struct iovec *iov, int count, off_t offset, int flags), (fd, iov, count, offset, flags))
 {
     IOV_CHECK(POINT_READ, "preadv64v2", fd, iov, count);
     return REAL(preadv64v2)(fd, iov, count, offset, flags);
 }
 
-PRELOAD_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+WRAP(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n))
 {
     MOVE_CHECK(POINT_WRITE, "write", fd, n);
     return REAL(write)(fd, buf, n);
 }
 
-PRELOAD_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t offset)
+WRAP(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t offset), (fd, buf, n, offset))
 {
     MOVE_CHECK(POINT_WRITE, "pwrite", fd, n);
     return REAL(pwrite)(fd, buf, n, offset);
 }
 
-PRELOAD_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t offset)
+WRAP(ssize_t, pwrite64, (int fd, const void *buf, size_t n, off_t offset), (fd, buf, n, offset))
 {
     MOVE_CHECK(POINT_WRITE, "pwrite64", fd, n);
     return REAL(pwrite64)(fd, buf, n, offset);
 }
 
-PRELOAD_EXPORT ssize_t writev(int fd, const struct iovec *iov, int count)
+WRAP(ssize_t, writev, (int fd, const struct iovec *iov, int count), (fd, iov, count))
 {
     IOV_CHECK(POINT_WRITE, "writev", fd, iov, count);
     return REAL(writev)(fd, iov, count);
 }
 
-PRELOAD_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int count, off_t offset)
+WRAP(ssize_t, pwritev, (int fd, const struct iovec *iov, int count, off_t offset), (fd, iov, count, offset))
 {
     IOV_CHECK(POINT_WRITE, "pwritev", fd, iov, count);
     return REAL(pwritev)(fd, iov, count, offset);
 }
 
-PRELOAD_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int count, off_t offset)
+WRAP(ssize_t, pwritev64, (int fd, const struct iovec *iov, int count, off_t offset), (fd, iov, count, offset))
 {
     IOV_CHECK(POINT_WRITE, "pwritev64", fd, iov, count);
     return REAL(pwritev64)(fd, iov, count, offset);
 }
 
-PRELOAD_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int count, off_t offset, int flags)
+WRAP(ssize_t, pwritev2, (int fd, const struct iovec *iov, int count, off_t offset, int flags), (fd, iov, count, offset, flags))
 {
     IOV_CHECK(POINT_WRITE, "pwritev2", fd, iov, count);
     return REAL(pwritev2)(fd, iov, count, offset, flags);
 }
 
-PRELOAD_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int count, off_t offset, int flags)
+WRAP(ssize_t, pwritev64v2, (int fd, const struct iovec *iov, int count, off_t offset, int flags), (fd, iov, count, offset, flags))
 {
     IOV_CHECK(POINT_WRITE, "pwritev64v2", fd, iov, count);
     return REAL(pwritev64v2)(fd, iov, count, offset, flags);
 }
 
 /* coreutils cp copies regular files with copy_file_range, so it counts as a write of fd_out. */
-PRELOAD_EXPORT ssize_t copy_file_range(int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t n, unsigned flags)
+WRAP(ssize_t, copy_file_range, (int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t n, unsigned flags), (fd_in, off_in, fd_out, off_out, n, flags))
 {
     MOVE_CHECK(POINT_WRITE, "copy_file_range", fd_out, n);
     return REAL(copy_file_range)(fd_in, off_in, fd_out, off_out, n, flags);
@@ -474,25 +508,25 @@ PRELOAD_EXPORT ssize_t copy_file_range(int fd_in, off_t *off_in, int fd_out, off
         }                                                                                      \
     } while (0)
 
-PRELOAD_EXPORT int fsync(int fd)
+WRAP(int, fsync, (int fd), (fd))
 {
     FD_CHECK(POINT_FSYNC, "fsync", fd);
     return REAL(fsync)(fd);
 }
 
-PRELOAD_EXPORT int fdatasync(int fd)
+WRAP(int, fdatasync, (int fd), (fd))
 {
     FD_CHECK(POINT_FSYNC, "fdatasync", fd);
     return REAL(fdatasync)(fd);
 }
 
-PRELOAD_EXPORT int sync_file_range(int fd, off_t offset, off_t n, unsigned flags)
+WRAP(int, sync_file_range, (int fd, off_t offset, off_t n, unsigned flags), (fd, offset, n, flags))
 {
     FD_CHECK(POINT_FSYNC, "sync_file_range", fd);
     return REAL(sync_file_range)(fd, offset, n, flags);
 }
 
-PRELOAD_EXPORT int close(int fd)
+WRAP(int, close, (int fd), (fd))
 {
     /* A failed close leaves the descriptor open (and remembered), as a program would assume. */
     FD_CHECK(POINT_CLOSE, "close", fd);
@@ -515,21 +549,21 @@ __attribute__((noinline, cold)) static int rename_check(const char *function, in
     return -1;
 }
 
-PRELOAD_EXPORT int rename(const char *from, const char *to)
+WRAP(int, rename, (const char *from, const char *to), (from, to))
 {
     if (ON(POINT_RENAME) && rename_check("rename", AT_FDCWD, from, AT_FDCWD, to) != 0)
         return -1;
     return REAL(rename)(from, to);
 }
 
-PRELOAD_EXPORT int renameat(int olddir, const char *from, int newdir, const char *to)
+WRAP(int, renameat, (int olddir, const char *from, int newdir, const char *to), (olddir, from, newdir, to))
 {
     if (ON(POINT_RENAME) && rename_check("renameat", olddir, from, newdir, to) != 0)
         return -1;
     return REAL(renameat)(olddir, from, newdir, to);
 }
 
-PRELOAD_EXPORT int renameat2(int olddir, const char *from, int newdir, const char *to, unsigned flags)
+WRAP(int, renameat2, (int olddir, const char *from, int newdir, const char *to, unsigned flags), (olddir, from, newdir, to, flags))
 {
     if (ON(POINT_RENAME) && rename_check("renameat2", olddir, from, newdir, to) != 0)
         return -1;
@@ -546,49 +580,49 @@ PRELOAD_EXPORT int renameat2(int olddir, const char *from, int newdir, const cha
         }                                                                                      \
     } while (0)
 
-PRELOAD_EXPORT int unlink(const char *path)
+WRAP(int, unlink, (const char *path), (path))
 {
     PATH_CHECK(POINT_UNLINK, "unlink", AT_FDCWD, path);
     return REAL(unlink)(path);
 }
 
-PRELOAD_EXPORT int unlinkat(int dirfd, const char *path, int flags)
+WRAP(int, unlinkat, (int dirfd, const char *path, int flags), (dirfd, path, flags))
 {
     PATH_CHECK(POINT_UNLINK, "unlinkat", dirfd, path);
     return REAL(unlinkat)(dirfd, path, flags);
 }
 
-PRELOAD_EXPORT int mkdir(const char *path, mode_t mode)
+WRAP(int, mkdir, (const char *path, mode_t mode), (path, mode))
 {
     PATH_CHECK(POINT_MKDIR, "mkdir", AT_FDCWD, path);
     return REAL(mkdir)(path, mode);
 }
 
-PRELOAD_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
+WRAP(int, mkdirat, (int dirfd, const char *path, mode_t mode), (dirfd, path, mode))
 {
     PATH_CHECK(POINT_MKDIR, "mkdirat", dirfd, path);
     return REAL(mkdirat)(dirfd, path, mode);
 }
 
-PRELOAD_EXPORT int ftruncate(int fd, off_t length)
+WRAP(int, ftruncate, (int fd, off_t length), (fd, length))
 {
     FD_CHECK(POINT_FTRUNCATE, "ftruncate", fd);
     return REAL(ftruncate)(fd, length);
 }
 
-PRELOAD_EXPORT int ftruncate64(int fd, off_t length)
+WRAP(int, ftruncate64, (int fd, off_t length), (fd, length))
 {
     FD_CHECK(POINT_FTRUNCATE, "ftruncate64", fd);
     return REAL(ftruncate64)(fd, length);
 }
 
-PRELOAD_EXPORT int fallocate(int fd, int mode, off_t offset, off_t n)
+WRAP(int, fallocate, (int fd, int mode, off_t offset, off_t n), (fd, mode, offset, n))
 {
     FD_CHECK(POINT_FALLOCATE, "fallocate", fd);
     return REAL(fallocate)(fd, mode, offset, n);
 }
 
-PRELOAD_EXPORT int fallocate64(int fd, int mode, off_t offset, off_t n)
+WRAP(int, fallocate64, (int fd, int mode, off_t offset, off_t n), (fd, mode, offset, n))
 {
     FD_CHECK(POINT_FALLOCATE, "fallocate64", fd);
     return REAL(fallocate64)(fd, mode, offset, n);
@@ -601,13 +635,13 @@ static int posix_fallocate_fault(const char *function, int fd)
     return check(POINT_FALLOCATE, function, fd, NULL, -1, &out) == FAULT_FAIL ? out.err : 0;
 }
 
-PRELOAD_EXPORT int posix_fallocate(int fd, off_t offset, off_t n)
+WRAP(int, posix_fallocate, (int fd, off_t offset, off_t n), (fd, offset, n))
 {
     int err = ON(POINT_FALLOCATE) ? posix_fallocate_fault("posix_fallocate", fd) : 0;
     return err != 0 ? err : REAL(posix_fallocate)(fd, offset, n);
 }
 
-PRELOAD_EXPORT int posix_fallocate64(int fd, off_t offset, off_t n)
+WRAP(int, posix_fallocate64, (int fd, off_t offset, off_t n), (fd, offset, n))
 {
     int err = ON(POINT_FALLOCATE) ? posix_fallocate_fault("posix_fallocate64", fd) : 0;
     return err != 0 ? err : REAL(posix_fallocate64)(fd, offset, n);
@@ -615,7 +649,7 @@ PRELOAD_EXPORT int posix_fallocate64(int fd, off_t offset, off_t n)
 
 /* ---- descriptors: copies ------------------------------------------------------------------ */
 
-PRELOAD_EXPORT int dup(int fd)
+WRAP(int, dup, (int fd), (fd))
 {
     int copy = REAL(dup)(fd);
     if (preload_tracking_on())
@@ -623,7 +657,7 @@ PRELOAD_EXPORT int dup(int fd)
     return copy;
 }
 
-PRELOAD_EXPORT int dup2(int fd, int target)
+WRAP(int, dup2, (int fd, int target), (fd, target))
 {
     int copy = REAL(dup2)(fd, target);
     if (preload_tracking_on())
@@ -631,7 +665,7 @@ PRELOAD_EXPORT int dup2(int fd, int target)
     return copy;
 }
 
-PRELOAD_EXPORT int dup3(int fd, int target, int flags)
+WRAP(int, dup3, (int fd, int target, int flags), (fd, target, flags))
 {
     int copy = REAL(dup3)(fd, target, flags);
     if (preload_tracking_on())
@@ -639,36 +673,19 @@ PRELOAD_EXPORT int dup3(int fd, int target, int flags)
     return copy;
 }
 
-/* Every fcntl argument is an int or a pointer: passed on as a pointer-sized value. */
-static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+/* The armed part of fcntl and fcntl64 (exported from variadic.c). Every fcntl argument is an int
+ * or a pointer: passed on as a pointer-sized value. */
+int preload_fcntl_armed(bool large, int fd, int cmd, void *arg)
 {
-    int rc = real(fd, cmd, arg);
+    int rc = large ? REAL(fcntl64)(fd, cmd, arg) : REAL(fcntl)(fd, cmd, arg);
     if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && rc >= 0 && preload_tracking_on())
         preload_fd_dup(fd, rc);
     return rc;
 }
 
-PRELOAD_EXPORT int fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_common(REAL(fcntl), fd, cmd, arg);
-}
-
-PRELOAD_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_common(REAL(fcntl64), fd, cmd, arg);
-}
-
 /* ---- sockets ------------------------------------------------------------------------------- */
 
-PRELOAD_EXPORT int socket(int domain, int type, int protocol)
+WRAP(int, socket, (int domain, int type, int protocol), (domain, type, protocol))
 {
     int fd = REAL(socket)(domain, type, protocol);
     if (fd >= 0 && preload_tracking_on())
@@ -676,7 +693,7 @@ PRELOAD_EXPORT int socket(int domain, int type, int protocol)
     return fd;
 }
 
-PRELOAD_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+WRAP(int, bind, (int fd, const struct sockaddr *addr, socklen_t len), (fd, addr, len))
 {
     int rc = REAL(bind)(fd, addr, len);
     if (rc == 0 && preload_tracking_on()) {
@@ -698,7 +715,7 @@ __attribute__((noinline, cold)) static enum preload_fault connect_fault(int fd, 
     return check(POINT_CONNECT, "connect", fd, text, -1, out);
 }
 
-PRELOAD_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+WRAP(int, connect, (int fd, const struct sockaddr *addr, socklen_t len), (fd, addr, len))
 {
     if (ON(POINT_CONNECT)) {
         struct preload_outcome out;
@@ -740,29 +757,29 @@ static int accept_common(const char *function, int fd, struct sockaddr *addr, so
     return conn;
 }
 
-PRELOAD_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+WRAP(int, accept, (int fd, struct sockaddr *addr, socklen_t *len), (fd, addr, len))
 {
     return accept_common("accept", fd, addr, len, 0);
 }
 
-PRELOAD_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+WRAP(int, accept4, (int fd, struct sockaddr *addr, socklen_t *len, int flags), (fd, addr, len, flags))
 {
     return accept_common("accept4", fd, addr, len, flags);
 }
 
-PRELOAD_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+WRAP(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
 {
     MOVE_CHECK(POINT_SEND, "send", fd, n);
     return REAL(send)(fd, buf, n, flags);
 }
 
-PRELOAD_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t len)
+WRAP(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t len), (fd, buf, n, flags, addr, len))
 {
     MOVE_CHECK(POINT_SEND, "sendto", fd, n);
     return REAL(sendto)(fd, buf, n, flags, addr, len);
 }
 
-PRELOAD_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+WRAP(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
 {
     if (ON(POINT_SEND) && msg != NULL) {
         struct preload_outcome out;
@@ -781,7 +798,7 @@ PRELOAD_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     return REAL(sendmsg)(fd, msg, flags);
 }
 
-PRELOAD_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+WRAP(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags))
 {
     MOVE_CHECK(POINT_RECV, "recv", fd, n);
     return REAL(recv)(fd, buf, n, flags);
@@ -791,11 +808,13 @@ PRELOAD_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, in
 {
     if (n > buflen)
         __chk_fail();
-    MOVE_CHECK(POINT_RECV, "recv", fd, n);
-    return REAL(recv)(fd, buf, n, flags);
+    __typeof__(preload_fast.recv) fast = FAST(recv);
+    if (PRELOAD_LIKELY(fast != NULL))
+        return fast(fd, buf, n, flags);
+    return recv_armed(fd, buf, n, flags);
 }
 
-PRELOAD_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *len)
+WRAP(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *len), (fd, buf, n, flags, addr, len))
 {
     MOVE_CHECK(POINT_RECV, "recvfrom", fd, n);
     return REAL(recvfrom)(fd, buf, n, flags, addr, len);
@@ -806,11 +825,13 @@ PRELOAD_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen
 {
     if (n > buflen)
         __chk_fail();
-    MOVE_CHECK(POINT_RECV, "recvfrom", fd, n);
-    return REAL(recvfrom)(fd, buf, n, flags, addr, len);
+    __typeof__(preload_fast.recvfrom) fast = FAST(recvfrom);
+    if (PRELOAD_LIKELY(fast != NULL))
+        return fast(fd, buf, n, flags, addr, len);
+    return recvfrom_armed(fd, buf, n, flags, addr, len);
 }
 
-PRELOAD_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+WRAP(ssize_t, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags))
 {
     if (ON(POINT_RECV) && msg != NULL) {
         struct preload_outcome out;

@@ -10,6 +10,12 @@
  *   dup FD            prints "duped NEWFD" (dup), "duped2 NEWFD" (dup2 to 100) and "dupedfd NEWFD"
  *                     (fcntl F_DUPFD_CLOEXEC from 200)
  *   closefd FD        close: prints "closed RC"
+ *   variadic DIR      the variadic calls' last argument, passed on: creates DIR/o (open, mode
+ *                     0640), DIR/o64 (open64, 0604), DIR/at (openat, 0611), DIR/at64 (openat64,
+ *                     0660) with umask 0, and prints "variadic MODE MODE MODE MODE" (octal, from
+ *                     stat); then fcntl with an int (F_SETFD FD_CLOEXEC, F_SETFL O_NONBLOCK) and a
+ *                     pointer (F_GETLK) on DIR/o: prints "fcntl CLOEXEC NONBLOCK LOCKTYPE" (1 1 1
+ *                     when each came back as set: FD_CLOEXEC, O_NONBLOCK, F_UNLCK)
  *   writefd FD        writes one byte to FD: prints "writefd RC ERRNO"
  *   malloc N          prints "malloc ok ERRNO" or "malloc null ERRNO"
  *   threads T N PATH  T threads write N bytes each to PATH, one call a byte; prints
@@ -33,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,6 +69,42 @@ static void do_write(const char *label, const char *path)
     ssize_t rc = write(fd, "x", 1);
     printf("%s %zd %d\n", label, rc, errno);
     close(fd);
+}
+
+static unsigned mode_of(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 0;
+}
+
+/* Each open creates its file with a mode only the variadic argument carries. */
+static void do_variadic(const char *dir)
+{
+    char path[4096];
+    mode_t old = umask(0);
+    int fds[4];
+    snprintf(path, sizeof(path), "%s/o", dir);
+    fds[0] = open(path, O_RDWR | O_CREAT | O_EXCL, 0640);
+    snprintf(path, sizeof(path), "%s/o64", dir);
+    fds[1] = open64(path, O_RDWR | O_CREAT | O_EXCL, 0604);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    fds[2] = openat(dfd, "at", O_RDWR | O_CREAT | O_EXCL, 0611);
+    fds[3] = openat64(dfd, "at64", O_RDWR | O_CREAT | O_EXCL, 0660);
+    umask(old);
+    printf("variadic %o %o %o %o\n", mode_of(dir, "o"), mode_of(dir, "o64"), mode_of(dir, "at"), mode_of(dir, "at64"));
+    int fd = fds[0];
+    int cloexec = fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 && fcntl(fd, F_GETFD) == FD_CLOEXEC;
+    int nonblock = fcntl(fd, F_SETFL, O_NONBLOCK) == 0 && (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    int unlocked = fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type == F_UNLCK;
+    printf("fcntl %d %d %d\n", cloexec, nonblock, unlocked);
+    for (int i = 0; i < 4; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (dfd >= 0)
+        close(dfd);
 }
 
 struct job {
@@ -160,6 +203,8 @@ int main(int argc, char **argv)
             printf("duped %d\n", dup(fd));
             printf("duped2 %d\n", dup2(fd, 100));
             printf("dupedfd %d\n", fcntl(fd, F_DUPFD_CLOEXEC, 200));
+        } else if (sscanf(line, "variadic %3999s", path) == 1) {
+            do_variadic(path);
         } else if (sscanf(line, "closefd %d", &fd) == 1) {
             printf("closed %d\n", close(fd));
         } else if (sscanf(line, "writefd %d", &fd) == 1) {

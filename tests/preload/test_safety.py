@@ -214,6 +214,20 @@ async def test_a_count_term_counts_only_matching_calls(started, tmp_path):
     assert int(evals) == 4
 
 
+async def test_variadic_arguments_reach_libc_with_nothing_enabled_and_with_a_point_enabled(started, tmp_path):
+    # open's mode and fcntl's argument are passed on as the caller's register held them while
+    # nothing is enabled (the fast path), and read and passed explicitly once a point is.
+    prog = await driver(started, tmp_path)
+    for phase in ("quiet", "armed"):
+        d = tmp_path / phase
+        d.mkdir()
+        if phase == "armed":
+            await prog.enable("libc.open", path="/no/such/dir/*")  # open's own point, not matching
+        await prog.send(f"variadic {d}")
+        assert await prog.line("variadic ") == "variadic 640 604 611 660", phase
+        assert await prog.line("fcntl ") == "fcntl 1 1 1", phase
+
+
 async def test_descriptor_paths_follow_open_dup_and_close(started, tmp_path):
     prog = await driver(started, tmp_path)
     await prog.send("open early.txt")  # before any libc point was enabled: looked up in /proc
