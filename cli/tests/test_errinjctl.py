@@ -17,10 +17,15 @@ import queue
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "pylib"))
+from testhost import SyncHost  # noqa: E402 (the test host's driver, shared with tests/integration)
 
 ERRINJCTL = os.environ.get("ERRINJCTL", "")
 TESTHOST = os.environ.get("ERRINJ_TESTHOST", "")
@@ -83,69 +88,9 @@ class LineReader:
             out.append(line)
 
 
-class Host:
-    """An errinj-testhost process: an errinj server plus points fired on command."""
-
-    def __init__(self, *args):
-        self.proc = subprocess.Popen(
-            [TESTHOST, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self.out = LineReader(self.proc.stdout)
-        self.done = {}
-        m = re.fullmatch(r"port (\d+)", self.out.next() or "")
-        assert m, f"the test host did not print its port: {self.out.seen!r}"
-        self.port = int(m.group(1))
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def command(self, line, timeout=10):
-        """Sends one command and returns its answer line ("done" lines are kept aside)."""
-        self.proc.stdin.write((line + "\n").encode())
-        self.proc.stdin.flush()
-        while True:
-            answer = self.out.next(timeout)
-            assert answer is not None, f"the test host ended on {line!r}"
-            m = re.fullmatch(r"done (\d+) (-?\d+)", answer)
-            if not m:
-                return answer
-            self.done[int(m.group(1))] = int(m.group(2))
-
-    def fire(self, type_, name, times=1):
-        answer = self.command(f"fire {type_} {name} {times}")
-        assert answer.startswith("ok "), answer
-        return int(answer.split()[1])
-
-    def wait_done(self, waiter_id, timeout=10):
-        """The return code of a `wait` thread, once it printed `done ID RC`."""
-        deadline = time.monotonic() + timeout
-        while waiter_id not in self.done:
-            line = self.out.next(max(deadline - time.monotonic(), 0.001))
-            assert line is not None, "the test host ended"
-            m = re.fullmatch(r"done (\d+) (-?\d+)", line)
-            if m:
-                self.done[int(m.group(1))] = int(m.group(2))
-        return self.done[waiter_id]
-
-    def quit(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write(b"quit\n")
-                self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            try:
-                self.proc.wait(timeout=HARD_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
 @pytest.fixture
 def host():
-    h = Host()
+    h = SyncHost()
     yield h
     assert h.quit() == 0
 
@@ -344,12 +289,12 @@ def test_enable_sends_parameters_and_one_shot(host):
     params = {p["key"]: p["value"] for p in state[0]["parameters"]}
     assert params == {"rc": "42", "note": "two words", "empty": "", "eq": "a=b"}
     # The handler of the test host returns its "rc" parameter.
-    assert host.fire("handler", "h1") == 42
+    assert host.fire("h1", "handler") == 42
 
     ok(host.url, "enable", "once", "--one-shot")
     assert json.loads(ok(host.url, "get", "once"))[0]["one_shot"] is True
-    assert host.fire("enter", "once") == 1
-    assert host.fire("enter", "once") == 0  # fired once, disabled itself
+    assert host.fire("once", "enter") == 1
+    assert host.fire("once", "enter") == 0  # fired once, disabled itself
     assert "once" not in ok(host.url, "list").splitlines()
 
 
@@ -365,14 +310,14 @@ def test_enable_prints_the_servers_warning_for_a_name_without_a_point(host):
 def test_enable_twice_replaces_parameters(host):
     ok(host.url, "enable", "h2", "-p", "rc=1")
     ok(host.url, "enable", "h2", "-p", "rc=2")
-    assert host.fire("handler", "h2") == 2
+    assert host.fire("h2", "handler") == 2
 
 
 def test_names_are_percent_encoded(host):
     name = "odd/name?x=1&y=%41#frag+é"
     ok(host.url, "enable", name)
     assert ok(host.url, "list").splitlines() == [name]
-    assert host.fire("enter", name) == 1
+    assert host.fire(name, "enter") == 1
     assert ok(host.url, "enters", name) == "1\n"
     ok(host.url, "disable", name)
     assert ok(host.url, "list") == ""
@@ -393,13 +338,13 @@ def test_disable_one_all_and_unknown(host):
     ok(host.url, "disable", "never-enabled")
     ok(host.url, "disable", "--all")
     assert ok(host.url, "list") == ""
-    assert host.fire("enter", "a") == 0
+    assert host.fire("a", "enter") == 0
 
 
 def test_enters_prints_a_bare_integer(host):
     assert ok(host.url, "enters", "e") == "0\n"
     ok(host.url, "enable", "e")
-    host.fire("enter", "e", 3)
+    host.fire("e", "enter", 3)
     assert ok(host.url, "enters", "e") == "3\n"
 
 
@@ -411,7 +356,7 @@ def test_message_releases_a_parked_handler(host):
     ok(host.url, "wait", "parked", "--phase", "waiting", "--since", str(since), "--timeout", "10")
     assert ok(host.url, "waiters", "parked") == "1\n"
     ok(host.url, "message", "parked")
-    assert host.wait_done(waiter) == 0
+    assert host.done(waiter) == 0
     assert ok(host.url, "waiters", "parked") == "0\n"
 
 
@@ -431,7 +376,7 @@ def test_status_prints_the_status_json(host):
     status = json.loads(ok(host.url, "status"))
     assert {"version", "seq", "subscribers", "dropped", "shards"} <= status.keys()
     ok(host.url, "enable", "s")
-    host.fire("enter", "s", 2)
+    host.fire("s", "enter", 2)
     assert json.loads(ok(host.url, "status"))["seq"] == status["seq"] + 2
 
 
@@ -456,7 +401,7 @@ def test_events_prints_readable_lines_as_points_fire(host, background):
     events.connected()
     assert host.command("shard 2") == "ok"
     before = time.time()
-    host.fire("enter", "ev")
+    host.fire("ev", "enter")
     line = events.out.next()
     m = EVENT_LINE.match(line.replace('"a b"', "a_b"))
     assert m, line
@@ -478,7 +423,7 @@ def test_events_json_prints_one_event_object_per_line(host, background):
     ok(host.url, "enable", "js")
     events = background(host.url, "-v", "events", "--json")
     events.connected()
-    host.fire("exception", "js", 2)
+    host.fire("js", "exception", 2)
     first, second = json.loads(events.out.next()), json.loads(events.out.next())
     assert first["injection"] == "js" and first["type"] == "exception"
     assert first["phase"] == "hit" and second["seq"] == first["seq"] + 1
@@ -490,8 +435,8 @@ def test_events_filters_by_injection(host, background):
     ok(host.url, "enable", "other")
     events = background(host.url, "-v", "events", "--injection", "wanted", "--json")
     events.connected()
-    host.fire("enter", "other")
-    host.fire("enter", "wanted")
+    host.fire("other", "enter")
+    host.fire("wanted", "enter")
     # Events arrive in order, so "other" would have come first had the filter let it through.
     assert json.loads(events.out.next())["injection"] == "wanted"
 
@@ -499,24 +444,24 @@ def test_events_filters_by_injection(host, background):
 def test_events_since_replays_kept_events(host, background):
     ok(host.url, "enable", "past")
     since = status_seq(host.url)
-    host.fire("enter", "past", 3)
+    host.fire("past", "enter", 3)
     events = background(host.url, "events", "--since", str(since), "--json")
     seqs = [json.loads(events.out.next())["seq"] for _ in range(3)]
     assert seqs == [since + 1, since + 2, since + 3]
 
 
 def test_events_reports_overflow_on_stderr_and_goes_on(background):
-    host = Host("--history", "4")
+    host = SyncHost(history=4)
     try:
         ok(host.url, "enable", "flood")
-        host.fire("enter", "flood", 10)
+        host.fire("flood", "enter", 10)
         events = background(host.url, "events", "--since", "0", "--json")
         m = events.err.expect(r"overflow: (\d+) events dropped, the stream goes on at seq (\d+)")
         assert int(m[1]) > 0
         # The stream goes on: the kept events follow, then live ones.
         first = json.loads(events.out.next())
         assert first["seq"] >= int(m[2])
-        host.fire("enter", "flood")
+        host.fire("flood", "enter")
         seqs = [first["seq"]]
         while seqs[-1] < 11:
             seqs.append(json.loads(events.out.next())["seq"])
@@ -527,7 +472,7 @@ def test_events_reports_overflow_on_stderr_and_goes_on(background):
 
 
 def test_events_exits_3_when_the_server_goes_away(background):
-    host = Host()
+    host = SyncHost()
     events = background(host.url, "-v", "events")
     events.connected()
     assert host.quit() == 0
@@ -543,8 +488,8 @@ def test_events_exits_3_when_the_server_goes_away(background):
 def test_wait_exits_0_on_the_nth_live_hit(host, background):
     ok(host.url, "enable", "w")
     waiter = background(host.url, "-v", "wait", "w", "--count", "2", "--timeout", "20")
-    host.fire("enter", "w")
-    host.fire("enter", "w")
+    host.fire("w", "enter")
+    host.fire("w", "enter")
     assert waiter.wait() == 0
     lines = waiter.out.rest()
     assert len(lines) == 2 and all(EVENT_LINE.match(line) and re.search(r" enter hit w - action=on eval=\d+$", line) for line in lines), lines
@@ -553,7 +498,7 @@ def test_wait_exits_0_on_the_nth_live_hit(host, background):
 def test_wait_without_since_sees_a_hit_between_enable_and_wait(host):
     # The server waits from the injection's latest enable: enable, act, wait cannot miss the act.
     ok(host.url, "enable", "raced")
-    host.fire("enter", "raced", 2)
+    host.fire("raced", "enter", 2)
     r = ctl(host.url, "wait", "raced", "--count", "2", "--timeout", "10", "--json")
     assert r.returncode == 0, r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines()]
@@ -565,10 +510,10 @@ def test_wait_without_since_sees_a_hit_between_enable_and_wait(host):
 
 
 def test_wait_without_since_reports_events_no_longer_kept():
-    host = Host("--history", "2")
+    host = SyncHost(history=2)
     try:
         ok(host.url, "enable", "old")
-        host.fire("enter", "old", 5)
+        host.fire("old", "enter", 5)
         r = ctl(host.url, "wait", "old", "--timeout", "5")
         assert r.returncode == 3, r.stderr
         assert "HTTP 410" in r.stderr and "no longer kept" in r.stderr, r.stderr
@@ -579,7 +524,7 @@ def test_wait_without_since_reports_events_no_longer_kept():
 def test_wait_since_counts_hits_before_connecting(host):
     ok(host.url, "enable", "early")
     since = status_seq(host.url)
-    host.fire("enter", "early", 2)
+    host.fire("early", "enter", 2)
     r = ctl(host.url, "wait", "early", "--since", str(since), "--count", "2", "--timeout", "10",
             "--json")
     assert r.returncode == 0, r.stderr
@@ -589,7 +534,7 @@ def test_wait_since_counts_hits_before_connecting(host):
 def test_wait_quiet_prints_nothing(host):
     ok(host.url, "enable", "q")
     since = status_seq(host.url)
-    host.fire("enter", "q")
+    host.fire("q", "enter")
     r = ctl(host.url, "wait", "q", "-q", "--since", str(since), "--timeout", "10")
     assert (r.returncode, r.stdout) == (0, "")
 
@@ -603,12 +548,12 @@ def test_wait_phase_waiting_sees_a_parked_handler(host):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["phase"] == "waiting"
     ok(host.url, "disable", "park")
-    assert host.wait_done(waiter) == 0
+    assert host.done(waiter) == 0
 
 
 def test_wait_times_out_with_exit_1_even_without_heartbeats():
     # No heartbeat for a minute: the deadline must not depend on bytes arriving.
-    host = Host("--heartbeat-ms", "60000")
+    host = SyncHost(heartbeat_ms=60000)
     try:
         ok(host.url, "enable", "never")
         start = time.monotonic()
@@ -624,7 +569,7 @@ def test_wait_times_out_with_exit_1_even_without_heartbeats():
 def test_wait_times_out_after_fewer_hits_than_count(host):
     ok(host.url, "enable", "some")
     since = status_seq(host.url)
-    host.fire("enter", "some")
+    host.fire("some", "enter")
     r = ctl(host.url, "wait", "some", "--count", "3", "--since", str(since), "--timeout", "0.3")
     assert r.returncode == 1
     assert "seen 1 of 3" in r.stderr
@@ -632,13 +577,12 @@ def test_wait_times_out_after_fewer_hits_than_count(host):
 
 
 def test_streams_exit_3_when_the_server_is_killed(background):
-    host = Host()
+    host = SyncHost()
     events = background(host.url, "-v", "events")
     waiter = background(host.url, "-v", "wait", "x", "--since", "0", "--timeout", "60")
     events.connected()
     waiter.connected()
-    host.proc.kill()
-    host.proc.wait()
+    host.kill()
     assert events.wait() == 3
     assert waiter.wait() == 3
     events.err.expect(r"events: .*(closed|broke)")
@@ -646,7 +590,7 @@ def test_streams_exit_3_when_the_server_is_killed(background):
 
 
 def test_wait_exits_3_when_the_server_goes_away(background):
-    host = Host()
+    host = SyncHost()
     waiter = background(host.url, "-v", "wait", "gone", "--since", "0", "--timeout", "60")
     waiter.connected()
     assert host.quit() == 0
@@ -655,9 +599,9 @@ def test_wait_exits_3_when_the_server_goes_away(background):
 
 
 def test_wait_on_the_server_exits_3_when_the_server_stops(background):
-    host = Host()
+    host = SyncHost()
     ok(host.url, "enable", "gone")
-    fds = f"/proc/{host.proc.pid}/fd"
+    fds = f"/proc/{host.pid}/fd"
 
     def sockets():
         return sum(1 for fd in os.listdir(fds) if os.readlink(f"{fds}/{fd}").startswith("socket:"))
@@ -691,7 +635,7 @@ def test_unreachable_server_exits_3(args):
 
 @pytest.fixture
 def token_host():
-    h = Host("--token", "s3cret")
+    h = SyncHost(token="s3cret")
     yield h
     assert h.quit() == 0
 
@@ -714,7 +658,7 @@ def test_token_from_option_or_environment(token_host, background):
     assert ok(url, "list", env=clean_env(ERRINJ_TOKEN="s3cret")) == "t\n"
     events = background(url, "-v", "events", "--json", env=clean_env(ERRINJ_TOKEN="s3cret"))
     events.connected()
-    token_host.fire("enter", "t")
+    token_host.fire("t", "enter")
     assert json.loads(events.out.next())["injection"] == "t"
 
 
@@ -724,13 +668,13 @@ def test_enable_with_a_term_and_a_seed_fires_as_the_term_says(host, background):
     assert (state["term"], state["seed"]) == ("2*off->1*on", "18446744073709551615"), state
     events = background(host.url, "-v", "events", "--injection", "tm")
     events.connected()
-    assert [host.fire("enter", "tm") for _ in range(4)] == [0, 0, 1, 0]
+    assert [host.fire("tm", "enter") for _ in range(4)] == [0, 0, 1, 0]
     line = events.out.next()
     m = EVENT_LINE.match(line)
     assert m and (m["name"], m["action"], m["eval"]) == ("tm", "on", "3"), line
     assert "tm" not in ok(host.url, "list").splitlines()  # its last step ran out
     ok(host.url, "enable", "tm2", "--term", "return(-7)")
-    assert host.fire("exception", "tm2") == -7
+    assert host.fire("tm2", "exception") == -7
     ok(host.url, "enable", "plain")
     assert json.loads(ok(host.url, "get", "plain"))[0]["term"] == "on"
     status = json.loads(ok(host.url, "status"))
@@ -761,7 +705,7 @@ def test_unknown_path_is_a_server_error(host):
 
 
 def test_too_many_subscribers_is_a_server_error(background):
-    host = Host("--max-subscribers", "1")
+    host = SyncHost(max_subscribers=1)
     try:
         first = background(host.url, "-v", "events")
         first.connected()

@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEADLINE, PREFIX, open_stream, rest
+from conftest import DEADLINE, PREFIX, enable, open_stream, rest
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 
-
-async def enable(http, h, name):
-    assert (await rest(http, "POST", h, f"/injection/{name}")).status == 200
 
 
 # ---- curl ---------------------------------------------------------------------------------------

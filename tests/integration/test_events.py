@@ -4,14 +4,9 @@ import asyncio
 import json
 import time
 
-from conftest import (ETIMEDOUT, assert_error_json, check_event_fields, host_site_lines, open_stream,
+from conftest import (ETIMEDOUT, assert_error_json, enable, check_event_fields, host_site_lines, open_stream,
                       poll_until, rest)
 
-
-async def enable(http, h, name, params=None, one_shot=False):
-    reply = await rest(http, "POST", h, f"/injection/{name}", params={"one_shot": str(one_shot)},
-                       data=json.dumps(params) if params is not None else None)
-    assert reply.status == 200, reply
 
 
 # ---- the stream itself --------------------------------------------------------------------------

@@ -2,14 +2,9 @@
 then continue live without gap or duplicate; a subscriber that asks for events no longer kept,
 or falls behind the history, gets an exact `overflow` notice before its next event."""
 import asyncio
-import json
 
-from conftest import check_contiguous, open_stream, rest, status_of
+from conftest import check_contiguous, enable, open_stream, status_of
 
-
-async def enable(http, h, name, params=None):
-    reply = await rest(http, "POST", h, f"/injection/{name}", data=json.dumps(params) if params else None)
-    assert reply.status == 200, reply
 
 
 async def read_until_seq(s, last, timeout=None):

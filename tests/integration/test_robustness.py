@@ -75,16 +75,12 @@ async def send_and_close(port, data: bytes):
     writer.close()
 
 
-async def open_events_and_hang_up(port, read_greeting: bool) -> bytes:
+async def open_events_and_hang_up(h, read_greeting: bool):
     """Requests the event stream and closes the connection, after ': connected' or at once."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET " + P + b"/events HTTP/1.1\r\n" + H + b"\r\n")
-    await writer.drain()
-    got = b""
     if read_greeting:
-        got = await asyncio.wait_for(reader.readuntil(b": connected\n\n"), DEADLINE)
-    writer.close()
-    return got
+        (await open_stream(h)).close()
+    else:
+        await send_and_close(h.port, b"GET " + P + b"/events HTTP/1.1\r\n" + H + b"\r\n")
 
 
 def statuses(reply: bytes):
@@ -141,7 +137,7 @@ async def test_pipelined_requests_are_answered_in_order(host):
 async def test_hundreds_of_streams_that_hang_up_leave_no_subscriber_behind(host, http, read_greeting):
     h = await host(heartbeat_ms=200)
     for _ in range(4):
-        await asyncio.gather(*(open_events_and_hang_up(h.port, read_greeting) for _ in range(50)))
+        await asyncio.gather(*(open_events_and_hang_up(h, read_greeting) for _ in range(50)))
 
     async def none_left():
         return (await rest(http, "GET", h, "/status")).json()["subscribers"] == 0
@@ -159,10 +155,8 @@ async def test_a_client_that_sends_fin_or_rst_frees_its_slot_without_a_heartbeat
     is free long before the next heartbeat."""
     h = await host(heartbeat_ms=600_000, max_subscribers=2)
     for how in ("fin", "rst"):
-        reader, writer = await asyncio.open_connection("127.0.0.1", h.port)
-        writer.write(b"GET " + P + b"/events HTTP/1.1\r\n" + H + b"\r\n")
-        await writer.drain()
-        await asyncio.wait_for(reader.readuntil(b": connected\n\n"), DEADLINE)
+        s = await open_stream(h)
+        writer = s.writer
         assert (await status_of(http, h))["subscribers"] == 1
         if how == "fin":
             writer.write_eof()

@@ -1,30 +1,11 @@
 """SPEC section 3: the server's options as the test host passes them (listen address,
 allow_remote, one server per address) and ERRINJ_AT_STARTUP read by errinj_init_from_env()."""
-import asyncio
 import json
 import socket
 
 import pytest
 
-from conftest import DEADLINE, EXIT_DEADLINE, SANITIZER_MARKERS, _sanitizer_env, find_testhost, open_stream, rest
-
-
-async def run_host_expecting_failure(*args, extra_env=None):
-    """Runs the test host with args; it must exit non-zero without printing a port."""
-    env = _sanitizer_env()
-    env.update(extra_env or {})
-    proc = await asyncio.create_subprocess_exec(
-        str(find_testhost()), *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=env)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(b"quit\n"), EXIT_DEADLINE)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail(f"test host {args} neither started nor failed within {EXIT_DEADLINE}s")
-    err_text = err.decode(errors="replace")
-    assert not any(m in err_text for m in SANITIZER_MARKERS), f"sanitizer report:\n{err_text}"
-    return proc.returncode, out.decode(), err_text
+from conftest import open_stream, rest, run_host_expecting_failure
 
 
 def ipv6_loopback_available() -> bool:
@@ -54,12 +35,8 @@ async def test_ipv6_loopback_listen_address_serves_rest_and_events(host, http):
     h = await host(listen="[::1]:0")
     async with http.get(f"http://[::1]:{h.port}/v2/error_injection/status") as resp:
         assert resp.status == 200
-    reader, writer = await asyncio.open_connection("::1", h.port)
-    writer.write(f"GET /v2/error_injection/events HTTP/1.1\r\nHost: [::1]:{h.port}\r\n\r\n".encode())
-    await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b": connected\n\n"), DEADLINE)
-    assert head.startswith(b"HTTP/1.1 200"), head
-    writer.close()
+    s = await open_stream(h, address="::1")   # 200, then ': connected'
+    await s.aclose()
 
 
 async def test_localhost_name_is_a_loopback_listen_address(host, http):

@@ -3,12 +3,8 @@ server with streams open and threads parked, and many clients while threads fire
 import asyncio
 import json
 
-from conftest import DEADLINE, check_contiguous, open_stream, poll_until, rest, status_of
+from conftest import DEADLINE, check_contiguous, enable, open_stream, poll_until, rest, status_of
 
-
-async def enable(http, h, name, params=None):
-    reply = await rest(http, "POST", h, f"/injection/{name}", data=json.dumps(params) if params else None)
-    assert reply.status == 200, reply
 
 
 async def waiters_are(http, h, name, n):

@@ -10,13 +10,8 @@ import time
 import aiohttp
 from yarl import URL
 
-from conftest import DEADLINE, assert_error_json, open_stream, poll_until, rest, snapshot, status_of
+from conftest import DEADLINE, assert_error_json, enable, open_stream, poll_until, rest, snapshot, status_of
 
-
-async def enable(http, h, name, query=""):
-    reply = await rest(http, "POST", h, f"/injection/{name}{query}")
-    assert reply.status == 200, reply
-    return reply
 
 
 async def wait(http, h, name, query="", client_timeout=DEADLINE):
