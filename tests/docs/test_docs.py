@@ -569,11 +569,13 @@ def test_errinj_run_1_names_every_option_point_and_wrapped_function():
     help_text = subprocess.run([str(ERRINJ_RUN), "--help"], capture_output=True, text=True, timeout=DEADLINE).stdout
     missing = [opt for opt in options_in(help_text) if opt not in page]
     faults = (REPO / "preload" / "faults.c").read_text()
-    wrappers = (REPO / "preload" / "wrappers.c").read_text()
+    wrappers = (REPO / "preload" / "wrappers.c").read_text() + (REPO / "preload" / "variadic.c").read_text()
     points = re.findall(r'\{"(libc\.\w+)"', faults)
     assert len(points) >= 15, points
     missing += [f"point {p}" for p in points if f"`{p}`" not in page]
-    functions = re.findall(r"PRELOAD_EXPORT [\w *]+?\b(\w+)\(", wrappers)
+    # Written out (PRELOAD_EXPORT int open(...)) or made by the WRAP macro (WRAP(ssize_t, write, ...)).
+    functions = set(re.findall(r"^PRELOAD_EXPORT [\w *]+?\b(\w+)\(", wrappers, re.M))
+    functions |= set(re.findall(r"^WRAP\([\w *]+, (\w+),", wrappers, re.M))
     assert len(functions) > 60, functions
     tracked_only = {"dup", "dup2", "dup3", "fcntl", "fcntl64", "socket", "bind", "free"}
     for fn in functions:
