@@ -96,28 +96,49 @@ static struct curl_slist *common_headers(const http_client *client, const char *
     return headers;
 }
 
-/* Options shared by requests and streams. `noproxy` must outlive the handle. */
-static CURL *new_handle(const char *url, struct curl_slist *headers, char *errbuf, strbuf *noproxy)
+/* One easy handle and what it borrows (its URL, headers, error buffer and NOPROXY list). */
+typedef struct exchange {
+    CURL *easy; /* NULL when it could not be made */
+    strbuf url, noproxy;
+    struct curl_slist *headers;
+    char errbuf[CURL_ERROR_SIZE];
+} exchange;
+
+/* Sets up a handle for base_url + path with the options requests and streams share; `extra` is
+ * one more request header, or NULL. Pair with exchange_close(), even when ex->easy is NULL. */
+static void exchange_open(exchange *ex, const http_client *client, const char *path, const char *extra)
 {
-    CURL *easy = curl_easy_init();
-    if (!easy)
-        return NULL;
+    memset(ex, 0, sizeof(*ex));
+    strbuf_append(&ex->url, client->base_url);
+    strbuf_append(&ex->url, path);
+    ex->headers = common_headers(client, extra);
     const char *env_noproxy = getenv("NO_PROXY");
     if (!env_noproxy)
         env_noproxy = getenv("no_proxy");
     if (env_noproxy && *env_noproxy)
-        strbuf_appendf(noproxy, "%s,", env_noproxy);
-    strbuf_append(noproxy, "localhost,127.0.0.1,::1");
+        strbuf_appendf(&ex->noproxy, "%s,", env_noproxy);
+    strbuf_append(&ex->noproxy, "localhost,127.0.0.1,::1");
 
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(easy, CURLOPT_NOPROXY, noproxy->s);
+    CURL *easy = ex->easy = curl_easy_init();
+    if (!easy)
+        return;
+    curl_easy_setopt(easy, CURLOPT_URL, ex->url.s);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, ex->headers);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, ex->errbuf);
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, ex->noproxy.s);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "errinjctl/" ERRINJCTL_VERSION);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    return easy;
+}
+
+static void exchange_close(exchange *ex)
+{
+    if (ex->easy)
+        curl_easy_cleanup(ex->easy);
+    curl_slist_free_all(ex->headers);
+    strbuf_free(&ex->url);
+    strbuf_free(&ex->noproxy);
 }
 
 /* "curl's name for the code (its detail)", the detail being what the error buffer says. */
@@ -139,15 +160,11 @@ int http_request_timeout(const http_client *client, const char *method, const ch
                          double timeout_s, http_response *resp, char *err, size_t err_len)
 {
     memset(resp, 0, sizeof(*resp));
-    strbuf url = {0}, noproxy = {0};
-    strbuf_append(&url, client->base_url);
-    strbuf_append(&url, path);
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *headers = common_headers(client, body ? "Content-Type: application/json" : NULL);
+    exchange ex;
+    exchange_open(&ex, client, path, body ? "Content-Type: application/json" : NULL);
+    CURL *easy = ex.easy;
     body_sink sink = {.cap = MAX_BODY};
     int rc = -1;
-
-    CURL *easy = new_handle(url.s, headers, errbuf, &noproxy);
     if (!easy) {
         snprintf(err, err_len, "cannot create a curl handle");
         goto out;
@@ -169,7 +186,7 @@ int http_request_timeout(const http_client *client, const char *method, const ch
         if (code == CURLE_WRITE_ERROR && sink.body.len + 1 > sink.cap)
             snprintf(err, err_len, "the answer is over %zu bytes", sink.cap);
         else
-            describe_curl_error(code, errbuf, err, err_len);
+            describe_curl_error(code, ex.errbuf, err, err_len);
         free(resp->warning);
         resp->warning = NULL;
         goto out;
@@ -181,12 +198,8 @@ int http_request_timeout(const http_client *client, const char *method, const ch
     sink.body.s = NULL;
     rc = 0;
 out:
-    if (easy)
-        curl_easy_cleanup(easy);
-    curl_slist_free_all(headers);
+    exchange_close(&ex);
     strbuf_free(&sink.body);
-    strbuf_free(&url);
-    strbuf_free(&noproxy);
     return rc;
 }
 
@@ -241,17 +254,11 @@ http_stream_end http_stream(const http_client *client, const char *path, http_da
     memset(resp, 0, sizeof(*resp));
     if (connected)
         *connected = 0;
-    strbuf url = {0}, noproxy = {0};
-    strbuf_append(&url, client->base_url);
-    strbuf_append(&url, path);
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *headers = common_headers(client, "Accept: text/event-stream");
-    stream_ctx ctx = {.on_data = on_data, .arg = arg, .error_body = {.cap = MAX_ERROR_BODY}};
+    exchange ex;
+    exchange_open(&ex, client, path, "Accept: text/event-stream");
+    stream_ctx ctx = {.easy = ex.easy, .on_data = on_data, .arg = arg, .error_body = {.cap = MAX_ERROR_BODY}};
     http_stream_end end = HTTP_STREAM_FAILED;
-    CURLM *multi = NULL;
-
-    ctx.easy = new_handle(url.s, headers, errbuf, &noproxy);
-    multi = curl_multi_init();
+    CURLM *multi = curl_multi_init();
     if (!ctx.easy || !multi) {
         snprintf(err, err_len, "cannot create a curl handle");
         goto out;
@@ -325,14 +332,14 @@ http_stream_end http_stream(const http_client *client, const char *path, http_da
     } else if (timed_out) {
         end = HTTP_STREAM_TIMEOUT;
     } else if (!ctx.got_bytes && code != CURLE_OK) {
-        describe_curl_error(code, errbuf, err, err_len);
+        describe_curl_error(code, ex.errbuf, err, err_len);
         end = HTTP_STREAM_FAILED;
     } else {
         if (code == CURLE_OK)
             snprintf(err, err_len, "the server closed the event stream");
         else {
             char detail[CURL_ERROR_SIZE + 128];
-            describe_curl_error(code, errbuf, detail, sizeof(detail));
+            describe_curl_error(code, ex.errbuf, detail, sizeof(detail));
             snprintf(err, err_len, "the event stream broke: %s", detail);
         }
         end = HTTP_STREAM_CLOSED;
@@ -340,14 +347,10 @@ http_stream_end http_stream(const http_client *client, const char *path, http_da
 out:
     if (multi && ctx.easy)
         curl_multi_remove_handle(multi, ctx.easy);
-    if (ctx.easy)
-        curl_easy_cleanup(ctx.easy);
+    exchange_close(&ex);
     if (multi)
         curl_multi_cleanup(multi);
-    curl_slist_free_all(headers);
     strbuf_free(&ctx.error_body.body);
-    strbuf_free(&url);
-    strbuf_free(&noproxy);
     return end;
 }
 

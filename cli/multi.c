@@ -2,9 +2,10 @@
  * multi.c - errinjctl on several nodes: each node's command in a child process, its output
  * tagged with the node, the exit statuses combined.
  *
- * A child is the one-node errinjctl (forked, not exec'd) with that node's --url, so every
- * command behaves on each node exactly as it does alone. The parent reads each child's stdout
- * and stderr by whole lines and prints them as they come:
+ * The command line was read once, before anything was sent (options.c); a child is forked per
+ * node and runs the command against that node alone, so every command behaves on each node
+ * exactly as it does alone. The parent reads each child's stdout and stderr by whole lines and
+ * prints them as they come:
  *   - a line that is a JSON object gets the node as its first member: {"node":"HOST:PORT",...}
  *   - a line that is a JSON array of objects (coverage --json) becomes one such line per object
  *   - any other line is prefixed: [HOST:PORT] line
@@ -28,13 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "strbuf.h"
-
-enum { EXIT_OK = 0, EXIT_TIMED_OUT = 1, EXIT_USAGE = 2, EXIT_SERVER = 3 };
-
-/* The commands that act on every node. */
-static const char *const multi_commands[] = {"events", "wait", "list", "coverage", "enable", "disable", "message",
-                                             NULL};
+#include "msgs.h"
 
 typedef struct node {
     const char *url;
@@ -56,47 +51,16 @@ static void on_signal(int sig)
     got_signal = sig;
 }
 
-static int is_multi_command(const char *name)
-{
-    for (const char *const *c = multi_commands; *c; c++)
-        if (strcmp(*c, name) == 0)
-            return 1;
-    return 0;
-}
-
+/* The node's name: its URL (trailing slashes already dropped) without "http://". */
 static char *label_of(const char *url)
 {
-    const char *s = url;
-    if (strncmp(s, "http://", 7) == 0)
-        s += 7;
-    size_t len = strlen(s);
-    while (len > 0 && s[len - 1] == '/')
-        len--;
-    return strndup(s, len);
+    return strdup(strncmp(url, "http://", 7) == 0 ? url + 7 : url);
 }
 
-/* Appends `s` as the inside of a JSON string. */
-static void append_json_chars(strbuf *out, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char esc[3] = {'\\', (char)*p, 0};
-            strbuf_append(out, esc);
-        } else if (*p < 0x20) {
-            char esc[8];
-            snprintf(esc, sizeof(esc), "\\u%04x", *p);
-            strbuf_append(out, esc);
-        } else {
-            char c[2] = {(char)*p, 0};
-            strbuf_append(out, c);
-        }
-    }
-}
-
-static int emit_line(const node *n, int which, const char *line, size_t len);
+static int emit_line(node *n, int which, const char *line, size_t len);
 
 /* A JSON array of objects: one line per object, the node first. False when the line is not one. */
-static int emit_array(const node *n, const char *line, size_t len, int *rc)
+static int emit_array(node *n, const char *line, size_t len, int *rc)
 {
     json_t *array = json_loadb(line, len, 0, NULL);
     size_t i;
@@ -119,31 +83,36 @@ static int emit_array(const node *n, const char *line, size_t len, int *rc)
 }
 
 /* Writes one whole line of node n's stream `which` (0 stdout, 1 stderr), tagged. */
-static int emit_line(const node *n, int which, const char *line, size_t len)
+static int emit_line(node *n, int which, const char *line, size_t len)
 {
     strbuf out = {0};
     int rc;
     if (which == 0 && len >= 2 && line[0] == '[' && line[len - 1] == ']' && emit_array(n, line, len, &rc))
         return rc;
     if (which == 0 && len >= 2 && line[0] == '{' && line[len - 1] == '}') {
-        strbuf_append(&out, "{\"node\":\"");
-        append_json_chars(&out, n->label);
-        strbuf_append(&out, len == 2 ? "\"" : "\",");
+        /* Unchecked: a label that is not UTF-8 goes out as it came, its quotes and controls escaped. */
+        json_t *label = json_string_nocheck(n->label);
+        char *quoted = label ? json_dumps(label, JSON_ENCODE_ANY) : NULL;
+        json_decref(label);
+        if (!quoted)
+            return -1;
+        strbuf_append(&out, "{\"node\":");
+        strbuf_append(&out, quoted);
+        strbuf_append(&out, len == 2 ? "" : ",");
         strbuf_append_n(&out, line + 1, len - 1);
+        free(quoted);
     } else {
-        strbuf_append(&out, "[");
-        strbuf_append(&out, n->label);
-        strbuf_append(&out, "] ");
+        strbuf_appendf(&out, "[%s] ", n->label);
         strbuf_append_n(&out, line, len);
     }
     strbuf_append(&out, "\n");
     if (n->hold) {
-        strbuf_append_n(&((node *)n)->held[which], out.s, out.len);
+        strbuf_append_n(&n->held[which], out.s, out.len);
         strbuf_free(&out);
         return 0;
     }
     FILE *f = which == 0 ? stdout : stderr;
-    int ok = out.s != NULL && fwrite(out.s, 1, out.len, f) == out.len && fflush(f) == 0;
+    int ok = fwrite(out.s, 1, out.len, f) == out.len && fflush(f) == 0;
     strbuf_free(&out);
     return ok ? 0 : -1;
 }
@@ -201,22 +170,14 @@ static void reap(node *n)
     n->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
-/* Runs `single` once per node, at the same time; returns the combined exit status. */
-static int run_nodes(const char *command, char **urls, size_t count, int argc, char **argv, int strict,
-                     int wait_all, multi_single_fn single)
+int multi_run(ctl *ctl, multi_node_fn run_node)
 {
+    size_t count = ctl->url_count;
+    int strict = ctl->strict, wait_all = ctl->all_nodes;
     node *nodes = calloc(count, sizeof(*nodes));
-    char **child_argv = calloc((size_t)argc + 3, sizeof(char *));
-    if (!nodes || !child_argv) {
-        fprintf(stderr, "errinjctl: out of memory\n");
-        return EXIT_SERVER;
-    }
-    /* The child's command line: argv[0], --url URL, then the rest as given (every --url removed). */
-    child_argv[0] = argv[0];
-    child_argv[1] = "--url";
-    for (int i = 1; i < argc; i++)
-        child_argv[i + 2] = argv[i];
-    int child_argc = argc + 2;
+    struct pollfd *fds = calloc(count * 2, sizeof(*fds));
+    if (!nodes || !fds)
+        out_of_memory(ctl);
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -226,18 +187,18 @@ static int run_nodes(const char *command, char **urls, size_t count, int argc, c
     fflush(stdout);
     fflush(stderr);
 
-    int is_wait = strcmp(command, "wait") == 0;
+    int is_wait = ctl->command == CMD_wait;
     int output_failed = 0;
     size_t started = 0;
     for (size_t i = 0; i < count; i++) {
         node *n = &nodes[i];
-        n->url = urls[i];
-        n->label = label_of(urls[i]);
+        n->url = ctl->urls[i];
+        n->label = label_of(n->url);
         /* Streams print as events come; the other commands' answers are printed node by node. */
-        n->hold = !is_wait && strcmp(command, "events") != 0;
+        n->hold = !is_wait && ctl->command != CMD_events;
         int out[2], err[2];
         if (!n->label || pipe(out) != 0 || pipe(err) != 0) {
-            fprintf(stderr, "errinjctl: cannot start a process per node: %s\n", strerror(errno));
+            complain(ctl, "cannot start a process per node: %s", strerror(errno));
             stop_others(nodes, started, NULL);
             break;
         }
@@ -251,13 +212,14 @@ static int run_nodes(const char *command, char **urls, size_t count, int argc, c
             close(out[0]), close(out[1]), close(err[0]), close(err[1]);
             for (size_t j = 0; j < i; j++)
                 close(nodes[j].fd[0]), close(nodes[j].fd[1]);
-            child_argv[2] = (char *)urls[i];
-            _exit(single(child_argc, child_argv) & 0xff);
+            int rc = run_node(ctl, n->url);
+            fflush(stdout);
+            _exit(rc & 0xff);
         }
         close(out[1]);
         close(err[1]);
         if (n->pid < 0) {
-            fprintf(stderr, "errinjctl: cannot start a process per node: %s\n", strerror(errno));
+            complain(ctl, "cannot start a process per node: %s", strerror(errno));
             close(out[0]), close(err[0]);
             stop_others(nodes, started, NULL);
             break;
@@ -267,7 +229,6 @@ static int run_nodes(const char *command, char **urls, size_t count, int argc, c
         started++;
     }
 
-    struct pollfd *fds = calloc(started * 2, sizeof(*fds));
     int signalled = 0;
     for (;;) {
         if (got_signal && !signalled) {
@@ -301,7 +262,7 @@ static int run_nodes(const char *command, char **urls, size_t count, int argc, c
                     if (n->fd[0] < 0 && n->fd[1] < 0 && !n->reaped) {
                         reap(n);
                         /* wait without --all: the first node that saw the event ends the wait. */
-                        if (is_wait && !wait_all && n->status == EXIT_OK)
+                        if (is_wait && !wait_all && n->status == EXIT_SEEN_OR_OK)
                             stop_others(nodes, started, n);
                     }
                 }
@@ -323,18 +284,16 @@ static int run_nodes(const char *command, char **urls, size_t count, int argc, c
     }
 
     /* Combine. A node failed when its command exited 3 (or died) and we did not stop it. */
-    size_t failed = 0, usage = 0, seen = 0, timed_out = 0;
+    size_t failed = 0, seen = 0, timed_out = 0;
     strbuf report = {0};
     for (size_t i = 0; i < started; i++) {
         node *n = &nodes[i];
-        if (n->stopped && n->status != EXIT_OK && n->status != EXIT_TIMED_OUT)
+        if (n->stopped && n->status != EXIT_SEEN_OR_OK && n->status != EXIT_TIMED_OUT)
             continue;
-        if (n->status == EXIT_OK)
+        if (n->status == EXIT_SEEN_OR_OK)
             seen++;
         else if (n->status == EXIT_TIMED_OUT)
             timed_out++;
-        else if (n->status == EXIT_USAGE)
-            usage++;
         else {
             failed++;
             char what[32];
@@ -349,19 +308,17 @@ static int run_nodes(const char *command, char **urls, size_t count, int argc, c
     int rc;
     if (output_failed)
         rc = EXIT_SERVER;
-    else if (usage > 0)
-        rc = EXIT_USAGE;
     else if (failed == count || (strict && failed > 0))
         rc = EXIT_SERVER;
     else if (is_wait && !wait_all)
-        rc = seen > 0 ? EXIT_OK : timed_out > 0 ? EXIT_TIMED_OUT : EXIT_SERVER;
+        rc = seen > 0 ? EXIT_SEEN_OR_OK : timed_out > 0 ? EXIT_TIMED_OUT : EXIT_SERVER;
     else if (is_wait)
-        rc = timed_out > 0 ? EXIT_TIMED_OUT : EXIT_OK;
+        rc = timed_out > 0 ? EXIT_TIMED_OUT : EXIT_SEEN_OR_OK;
     else
-        rc = EXIT_OK;
+        rc = EXIT_SEEN_OR_OK;
     if (failed > 0 && !signalled)
-        fprintf(stderr, "errinjctl: %s: %zu of %zu nodes failed: %s%s\n", command, failed, count,
-                report.s ? report.s : "not started", rc == EXIT_SERVER ? "" : "; the others went on");
+        complain(ctl, "%zu of %zu nodes failed: %s%s", failed, count, report.s ? report.s : "not started",
+                 rc == EXIT_SERVER ? "" : "; the others went on");
     strbuf_free(&report);
     for (size_t i = 0; i < count; i++) {
         free(nodes[i].label);
@@ -370,78 +327,9 @@ static int run_nodes(const char *command, char **urls, size_t count, int argc, c
     }
     free(fds);
     free(nodes);
-    free(child_argv);
     if (signalled) {
         signal(signalled, SIG_DFL);
         raise(signalled);
     }
-    return rc;
-}
-
-int multi_main(int argc, char **argv, multi_single_fn single)
-{
-    /* Take out every --url, --strict and wait's --all (before "--"); keep the rest in order. */
-    char **rest = calloc((size_t)argc + 3, sizeof(char *));
-    char **urls = calloc((size_t)argc + 1, sizeof(char *));
-    if (!rest || !urls) {
-        fprintf(stderr, "errinjctl: out of memory\n");
-        return EXIT_SERVER;
-    }
-    int nrest = 0;
-    size_t nurls = 0;
-    int strict = 0, wait_all = 0, help = 0, options_done = 0;
-    const char *command = NULL;
-    rest[nrest++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (options_done || arg[0] != '-' || arg[1] == '\0') {
-            if (!command)
-                command = arg;
-            rest[nrest++] = argv[i];
-            continue;
-        }
-        if (strcmp(arg, "--") == 0) {
-            options_done = 1;
-            rest[nrest++] = argv[i];
-        } else if (strcmp(arg, "--url") == 0 && i + 1 < argc) {
-            urls[nurls++] = argv[++i];
-        } else if (strncmp(arg, "--url=", 6) == 0) {
-            urls[nurls++] = argv[i] + 6;
-        } else if (strcmp(arg, "--strict") == 0) {
-            strict = 1;
-        } else if (strcmp(arg, "--all") == 0 && command && strcmp(command, "wait") == 0) {
-            wait_all = 1;
-        } else {
-            if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
-                help = 1;
-            rest[nrest++] = argv[i];
-            /* A global option's value is not the command's name. */
-            if (strcmp(arg, "--token") == 0 && i + 1 < argc)
-                rest[nrest++] = argv[++i];
-        }
-    }
-    int rc;
-    if (nurls <= 1 || help || !command || strcmp(command, "help") == 0) {
-        /* One node (or none given: the default), or only help wanted: errinjctl as it always was. */
-        if (nurls >= 1) {
-            memmove(rest + 3, rest + 1, (size_t)(nrest - 1) * sizeof(char *));
-            rest[1] = "--url";
-            rest[2] = urls[nurls - 1];
-            nrest += 2;
-        }
-        rest[nrest] = NULL;
-        rc = single(nrest, rest);
-    } else if (!is_multi_command(command)) {
-        fprintf(stderr,
-                "errinjctl: %s: takes one --url (events, wait, list, coverage, enable, disable and message\n"
-                "act on several nodes)\nTry 'errinjctl --help'.\n",
-                command);
-        rc = EXIT_USAGE;
-    } else {
-        rest[nrest] = NULL;
-        rc = run_nodes(command, urls, nurls, nrest, rest, strict, wait_all, single);
-    }
-    free(rest);
-    free(urls);
     return rc;
 }

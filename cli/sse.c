@@ -67,15 +67,17 @@ static int reserve(const sse_parser *p, char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-/* A NUL-terminated copy of len bytes, or NULL when out of memory. */
-static char *copy_bytes(const char *s, size_t len)
+/* Replaces *slot with a NUL-terminated copy of len bytes; returns 0 or SSE_ENOMEM (*slot kept). */
+static int set_copy(char **slot, const char *s, size_t len)
 {
     char *copy = malloc(len + 1);
-    if (copy) {
-        memcpy(copy, s, len);
-        copy[len] = '\0';
-    }
-    return copy;
+    if (!copy)
+        return SSE_ENOMEM;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    free(*slot);
+    *slot = copy;
+    return 0;
 }
 
 /* Whether the field name of length len is `name`. */
@@ -89,11 +91,8 @@ static int dispatch(sse_parser *p)
 {
     /* The last event id string is set even when no event is dispatched (no data). */
     const char *id = p->id_buffer ? p->id_buffer : "";
-    char *last_id = copy_bytes(id, strlen(id));
-    if (!last_id)
+    if (set_copy(&p->last_id, id, strlen(id)) != 0)
         return SSE_ENOMEM;
-    free(p->last_id);
-    p->last_id = last_id;
 
     if (p->data_len == 0) {
         free(p->type);
@@ -158,19 +157,10 @@ static int process_line(sse_parser *p, char *line, size_t len)
         p->data[p->data_len++] = '\n';
         p->data[p->data_len] = '\0';
     } else if (field_is(line, field_len, "event")) {
-        char *type = copy_bytes(value, value_len);
-        if (!type)
-            return SSE_ENOMEM;
-        free(p->type);
-        p->type = type;
+        return set_copy(&p->type, value, value_len);
     } else if (field_is(line, field_len, "id")) {
-        if (memchr(value, '\0', value_len))
-            return 0;
-        char *id = copy_bytes(value, value_len);
-        if (!id)
-            return SSE_ENOMEM;
-        free(p->id_buffer);
-        p->id_buffer = id;
+        /* An id holding a NUL is ignored, as the rules say. */
+        return memchr(value, '\0', value_len) ? 0 : set_copy(&p->id_buffer, value, value_len);
     } else if (field_is(line, field_len, "retry")) {
         if (value_len == 0 || strspn(value, "0123456789") != value_len)
             return 0;

@@ -1,5 +1,5 @@
 /*
- * strbuf.c - the growable string of strbuf.h.
+ * strbuf.c - the growable string of strbuf.h, and the URL pieces errinjctl builds with it.
  */
 #include "strbuf.h"
 
@@ -64,6 +64,14 @@ void strbuf_append_url_encoded(strbuf *sb, const char *s)
             strbuf_append_n(sb, escaped, 3);
         }
     }
+}
+
+void strbuf_append_query(strbuf *sb, const char *key, const char *value)
+{
+    strbuf_append(sb, strchr(strbuf_str(sb), '?') ? "&" : "?");
+    strbuf_append(sb, key);
+    strbuf_append(sb, "=");
+    strbuf_append_url_encoded(sb, value);
 }
 
 const char *strbuf_str(const strbuf *sb)

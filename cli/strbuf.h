@@ -26,6 +26,10 @@ void strbuf_appendf(strbuf *sb, const char *fmt, ...) __attribute__((format(prin
 /* Appends `s` percent-encoded: everything but ALPHA, DIGIT, '-', '.', '_' and '~'. */
 void strbuf_append_url_encoded(strbuf *sb, const char *s);
 
+/* Appends a query parameter "?key=value", or "&key=value" once the string holds a '?'; the
+ * value is percent-encoded, the key taken as it is. */
+void strbuf_append_query(strbuf *sb, const char *key, const char *value);
+
 /* The string so far ("" when empty); valid until the next append. */
 const char *strbuf_str(const strbuf *sb);
 

@@ -6,9 +6,9 @@ the real binary. The test host fires points on command (stdin), so a test decide
 a point fires. Nothing here sleeps to synchronise: tests wait for output lines (the stream's
 "connected" notice of --verbose, the host's answers) with deadlines.
 
-Run by CTest with ERRINJCTL and ERRINJ_TESTHOST set to the built binaries. One file, one
-command per section, until errinjctl.c itself is split by concern; the many-node tests are in
-test_multinode.py.
+Run by CTest with ERRINJCTL and ERRINJ_TESTHOST set to the built binaries. One command per
+section; the many-node tests are in test_multinode.py, and the forms the command line accepts
+and refuses (getopt_long's edge cases) in test_options.py.
 """
 
 import json
