@@ -14,18 +14,21 @@ import json
 import os
 import queue
 import re
-import signal
 import socket
 import subprocess
+import sys
 import threading
 import urllib.request
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "pylib"))
+from kvdriver import SyncKVNode  # noqa: E402 (the kvnode driver, shared with tests/integration)
 
 ERRINJCTL = os.environ.get("ERRINJCTL", "")
 KVNODE = os.environ.get("ERRINJ_KVNODE", "")
 DEADLINE = 20
-READY = re.compile(r"kvnode ready listen=(\S+):(\d+) api=(\S+):(\d+) shards=(\d+)")
 
 
 def setup_module(module):
@@ -34,16 +37,12 @@ def setup_module(module):
             pytest.fail(f"set {var} to the built binary (got {path!r})")
 
 
-class Node:
+class Node(SyncKVNode):
+    """A kvnode (tests/pylib/kvdriver.py) with two shards, and the calls these tests make to it."""
+
     def __init__(self, tmp_path, i):
-        self.proc = subprocess.Popen([KVNODE, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--shards", "2",
-                                      "--log", str(tmp_path / f"node{i}.log")],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        m = READY.search(self.proc.stdout.readline())
-        assert m, "kvnode did not start"
-        self.kv = (m.group(1), int(m.group(2)))
-        self.label = f"{m.group(3)}:{m.group(4)}"
-        self.url = f"http://{self.label}"
+        super().__init__(tmp_path, f"node{i}", shards=2)
+        self.kv = (self.ip, self.port)
 
     def put(self, key):
         with socket.create_connection(self.kv, timeout=DEADLINE) as s:
@@ -54,23 +53,14 @@ class Node:
         with urllib.request.urlopen(self.url + "/v2/error_injection/injection", timeout=DEADLINE) as r:
             return json.loads(r.read())
 
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            assert self.proc.wait(timeout=DEADLINE) == 0
-
 
 @pytest.fixture
 def nodes(tmp_path):
     started = [Node(tmp_path, i) for i in range(3)]
     yield started
     for n in started:
-        n.stop() if n.proc.poll() is None else None
+        if n.proc.poll() is None:   # not killed by the test: it must exit 0 on SIGTERM
+            assert n.stop() == 0
 
 
 def urls(nodes):

@@ -38,11 +38,10 @@ import ast
 import json
 import os
 import re
-import selectors
 import shutil
 import signal
 import subprocess
-import time
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List
@@ -50,6 +49,9 @@ from typing import List
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "pylib"))
+from kvdriver import SyncKVNode  # noqa: E402 (the kvnode driver, shared with tests/integration and cli/tests)
+
 BUILD = Path(os.environ.get("ERRINJ_BUILD_DIR") or REPO / "build")
 ERRINJCTL = Path(os.environ.get("ERRINJ_ERRINJCTL") or BUILD / "cli" / "errinjctl")
 KVNODE = Path(os.environ.get("ERRINJ_KVNODE") or BUILD / "examples" / "kvnode")
@@ -61,7 +63,6 @@ HEADER = REPO / "include" / "errinj.h"
 PYTHON = "/usr/bin/python3"
 
 DEADLINE = float(os.environ.get("ERRINJ_TEST_DEADLINE", "60"))
-READY = re.compile(r"kvnode ready listen=(\S+):(\d+) api=(\S+):(\d+) shards=(\d+)")
 
 # What a ```c fragment may use without including it.
 PREAMBLE = """\
@@ -171,59 +172,29 @@ def run_logged(argv, tmp: Path, name: str, env=None, cwd=None, stdin=None, timeo
     return rc, stdout, stderr
 
 
-class KVNode:
-    """A kvnode on loopback port 0, for the blocks that run."""
+class KVNode(SyncKVNode):
+    """A kvnode on loopback port 0 (tests/pylib/kvdriver.py), for the blocks that run."""
 
     def __init__(self, tmp: Path):
-        if not KVNODE.exists():
-            pytest.fail(f"kvnode not found at {KVNODE}: build it, or set ERRINJ_KVNODE")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ERRINJ_")}
-        self.log = tmp / "kvnode.log"
         self.stderr = open(tmp / "kvnode.stderr", "wb")
-        self.proc = subprocess.Popen(
-            [str(KVNODE), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--shards", "4", "--log", str(self.log)],
-            stdout=subprocess.PIPE, stderr=self.stderr, env=env)
-        line = self._read_line(DEADLINE)
-        m = READY.search(line)
-        if not m:
-            self.stop()
-            pytest.fail(f"kvnode did not print its ready line: {line!r}")
-        self.data_host, self.data_port = m.group(1), int(m.group(2))
-        self.api_host, self.api_port = m.group(3), int(m.group(4))
-        self.url = f"http://{self.api_host}:{self.api_port}"
-
-    def _read_line(self, timeout: float) -> str:
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        data = b""
-        while not data.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                break
-            chunk = os.read(self.proc.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            data += chunk
-        sel.close()
-        return data.decode(errors="replace")
+        try:
+            super().__init__(tmp, "kvnode", shards=4, stderr=self.stderr, env=env, deadline=DEADLINE)
+        except BaseException:
+            self.stderr.close()
+            raise
+        self.data_host, self.data_port = self.ip, self.port
+        self.api_host = self.api_ip
 
     def substitute(self, text: str) -> str:
         text = re.sub(r"\b10000\b", str(self.api_port), text)
         return re.sub(r"\b7000\b", str(self.data_port), text)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=DEADLINE)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail("kvnode did not exit within the deadline after SIGTERM")
-        self.proc.stdout.close()
-        self.stderr.close()
-        return self.proc.returncode
+        try:
+            return super().stop()
+        finally:
+            self.stderr.close()
 
     def describe(self) -> str:
         log = self.log.read_text(errors="replace") if self.log.exists() else ""

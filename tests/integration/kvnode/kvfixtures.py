@@ -3,10 +3,7 @@ module name would clash with tests/integration/conftest.py): real kvnode process
 errinj Python client pointed at them. Every wait has a deadline; nothing sleeps to synchronise."""
 
 import asyncio
-import os
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,68 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "tests" / "pylib"))
 
-from errinj import RESTClient  # noqa: E402
-
-READY = re.compile(rb"kvnode ready listen=(\S+):(\d+) api=(\S+):(\d+) shards=(\d+)")
-DEADLINE = 20.0
-
-
-def kvnode_path() -> Path:
-    env = os.environ.get("ERRINJ_KVNODE")
-    if env:
-        return Path(env)
-    build = Path(os.environ.get("ERRINJ_BUILD_DIR", ROOT / "build"))
-    return build / "examples" / "kvnode"
-
-
-class KVNode:
-    """One running kvnode: its ports, its log file, and a way to stop or kill it."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, ip: str, port: int, api_port: int, shards: int,
-                 log: Path) -> None:
-        self.proc, self.ip, self.port, self.api_port, self.shards, self.log = proc, ip, port, api_port, shards, log
-
-    @property
-    def node(self):
-        return (self.ip, self.api_port)
-
-    def shard_of(self, key: str) -> int:
-        """kvnode's key-to-shard mapping: FNV-1a 64 of the key, modulo the shard count."""
-        h = 14695981039346656037
-        for b in key.encode():
-            h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-        return h % self.shards
-
-    def key_on_shard(self, shard: int, prefix: str = "k") -> str:
-        for i in range(10000):
-            if self.shard_of(f"{prefix}{i}") == shard:
-                return f"{prefix}{i}"
-        raise AssertionError(f"no key for shard {shard}")
-
-    async def stop(self) -> int:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(self.proc.wait(), DEADLINE)
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-
-
-async def start_kvnode(tmp_path: Path, name: str = "node", shards: int = 4, token: str = None) -> KVNode:
-    log = tmp_path / f"{name}.log"
-    args = [str(kvnode_path()), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0", "--shards", str(shards),
-            "--log", str(log)]
-    if token:
-        args += ["--token", token]
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    line = await asyncio.wait_for(proc.stdout.readline(), DEADLINE)
-    m = READY.search(line)
-    assert m, f"kvnode did not say it was ready: {line!r}"
-    return KVNode(proc, m.group(1).decode(), int(m.group(2)), int(m.group(4)), int(m.group(5)), log)
+from kvdriver import DEADLINE, KVNode, start_kvnode  # noqa: E402 (the kvnode driver, shared with cli/tests)
 
 
 @pytest.fixture
