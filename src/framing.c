@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-static bool request_line_has_nul(const struct errinj__request_line *line, const char *method, const char *version)
+bool errinj__request_line_has_nul(const struct errinj__request_line *line, const char *method, const char *version)
 {
     if (line->uri == NULL || method == NULL || version == NULL)
         return true;
@@ -25,7 +25,9 @@ static bool request_line_has_nul(const struct errinj__request_line *line, const 
     for (p++; p < line->uri; p++)
         if (*p != ' ')
             return true;
-    /* The URI up to its first NUL, then libmicrohttpd's NUL, then the version. */
+    /* The URI up to its first NUL, then libmicrohttpd's NUL, then the version. Only addresses
+     * are compared here: nothing past the URI's own NUL is read, since the URI may end its
+     * buffer (the version then lies elsewhere, which is a NUL the client sent). */
     return line->uri + line->uri_len + 1 != version;
 }
 
@@ -66,7 +68,7 @@ static bool is_chunked(const char *coding)
 int errinj__framing_check(struct MHD_Connection *conn, const struct errinj__request_line *line, const char *method,
                           const char *version, const char **why)
 {
-    if (request_line_has_nul(line, method, version)) {
+    if (errinj__request_line_has_nul(line, method, version)) {
         *why = "the request line contains a NUL byte";
         return 400;
     }

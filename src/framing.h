@@ -14,6 +14,7 @@
 
 #include <microhttpd.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Where the request line's URI lay when libmicrohttpd reported it (its URI log callback, before it
@@ -22,6 +23,13 @@ struct errinj__request_line {
     const char *uri;
     size_t uri_len;
 };
+
+/*
+ * True unless method, URI and version lie as libmicrohttpd leaves a request line without a NUL
+ * of its own: the method, its terminator, spaces, the URI (uri_len bytes), its terminator, the
+ * version. Reads the bytes from the method to the URI's terminator and nothing after it.
+ */
+bool errinj__request_line_has_nul(const struct errinj__request_line *line, const char *method, const char *version);
 
 /*
  * Checks the request once its head is complete (the access handler's first call, with its method
