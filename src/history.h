@@ -1,10 +1,14 @@
 /*
- * history.h - the server's kept events, as the parts that run on the server thread read them.
+ * history.h - the server's kept events: finished SSE frames indexed by seq.
  *
- * server.c owns the history: a ring of finished SSE frames indexed by seq, which it fills as
- * it drains events and evicts by count and by bytes. The streams, the server-side waits
- * (wait.c) and the WebSocket sessions read it through a view that is valid only while the
- * server's mutex is held; none of them keeps a pointer into it past that.
+ * history.c owns the store: a ring of `cap` frames, also bounded in bytes, that the server
+ * thread fills as it drains events. Seqs it never got (lost when the ring between firing
+ * threads and the server was full, or published before the server started) are kept as
+ * placeholders without text, so that every reader can tell "filtered out" from "missed" and
+ * report the second as an overflow. The store takes no lock: the server's mutex guards it and
+ * the reference counts of its frames. The streams (stream.c), the server-side waits (wait.c)
+ * and the WebSocket sessions read it through a view valid only while that mutex is held; none
+ * of them keeps a pointer into it past that, except a frame_text reference it took.
  */
 #ifndef ERRINJ_HISTORY_H
 #define ERRINJ_HISTORY_H
@@ -21,6 +25,12 @@ struct frame_text {
     char *bytes;
 };
 
+/* Takes bytes (malloc'd, len long) into a frame text with one reference; frees bytes and
+ * returns NULL when out of memory. */
+struct frame_text *errinj__frame_text_new(char *bytes, size_t len);
+/* Drops one reference; the last frees the text. NULL is ignored. */
+void errinj__frame_text_unref(struct frame_text *t);
+
 struct frame {
     struct frame_text *text; /* NULL: this seq was lost (the ring was full) or never kept */
     size_t len;
@@ -28,6 +38,30 @@ struct frame {
     uint8_t type, phase;
     unsigned shard;
 };
+
+/* The store. Its fields are read by the server's files and by tests; only history.c writes them. */
+struct errinj__history {
+    struct frame *frames;
+    size_t cap;       /* frames kept at most */
+    size_t bytes_max; /* text bytes kept at most (the newest frame is kept whatever its size) */
+    size_t bytes;     /* text bytes kept now */
+    uint64_t oldest;  /* first seq still kept; newest + 1 when empty */
+    uint64_t newest;  /* last seq stored */
+};
+
+/* An empty store of cap frames and bytes_max bytes, whose next seq is after_seq + 1. Returns 0 or
+ * ERRINJ_ENOMEM. Pair with errinj__history_fini(). */
+int errinj__history_init(struct errinj__history *h, size_t cap, size_t bytes_max, uint64_t after_seq);
+/* Drops every frame's reference and the ring. */
+void errinj__history_fini(struct errinj__history *h);
+
+/*
+ * Stores the frame of seq, taking its text reference (a frame without text is a placeholder).
+ * The seqs between the newest kept and seq become placeholders; the oldest frames are evicted
+ * until the count and the bytes fit. A seq not above the newest is dropped (the ring delivers in
+ * order, so this does not happen).
+ */
+void errinj__history_store(struct errinj__history *h, uint64_t seq, const struct frame *in);
 
 /* The kept seqs are oldest..newest (none when oldest > newest). */
 struct errinj__history_view {
@@ -37,6 +71,12 @@ struct errinj__history_view {
     uint64_t newest;
 };
 
+static inline struct errinj__history_view errinj__history_view_of(const struct errinj__history *h)
+{
+    return (struct errinj__history_view){h->frames, h->cap, h->oldest, h->newest};
+}
+
+/* The frame of a kept seq (oldest <= seq <= newest). */
 static inline const struct frame *errinj__history_at(const struct errinj__history_view *h, uint64_t seq)
 {
     return &h->frames[seq % h->cap];

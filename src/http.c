@@ -2,10 +2,10 @@
  * http.c - the REST API (errinj-events(7)) as a pure function: a request in, a reply out.
  *
  * Nothing here touches a socket, so the whole request handling can be unit-tested and
- * fuzzed as the server calls it. server.c feeds it what libmicrohttpd parsed (raw, still
+ * fuzzed as the server calls it. mhd_request.c feeds it what libmicrohttpd parsed (raw, still
  * percent-encoded path and query: decoding happens here, once, so "%2F" in a name stays
  * part of the name instead of splitting the path) and carries the reply back. The SSE
- * endpoint only validates its query here; server.c registers the stream.
+ * endpoint only validates its query here; mhd_sse.c registers the stream.
  *
  * Every check happens before any change: a rejected request leaves the injection state as
  * it was. Checks run in this order: cross-origin (403), token (401), route (404, 405),
