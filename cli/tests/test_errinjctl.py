@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "pylib"))
+from lines import LineReader  # noqa: E402 (shared with test_multinode.py)
 from testhost import SyncHost  # noqa: E402 (the test host's driver, shared with tests/integration)
 
 ERRINJCTL = os.environ.get("ERRINJCTL", "")
@@ -38,54 +39,6 @@ def setup_module(module):
     for var, path in (("ERRINJCTL", ERRINJCTL), ("ERRINJ_TESTHOST", TESTHOST)):
         if not path or not os.access(path, os.X_OK):
             pytest.fail(f"set {var} to the built binary (got {path!r})")
-
-
-class LineReader:
-    """Reads a pipe on a thread, so a test can wait for the next line with a deadline."""
-
-    def __init__(self, pipe):
-        self.lines = queue.Queue()
-        self.seen = []
-        self.thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
-        self.thread.start()
-
-    def _run(self, pipe):
-        for raw in iter(pipe.readline, b""):
-            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
-        self.lines.put(None)  # end of output
-
-    def next(self, timeout=10):
-        """The next line, or None at end of output; fails the test at the deadline."""
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail(f"no output line within {timeout} s; seen so far: {self.seen!r}")
-        if line is not None:
-            self.seen.append(line)
-        return line
-
-    def expect(self, pattern, timeout=10):
-        """Skips lines until one matches the regular expression; returns the match."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                pytest.fail(f"no line matching {pattern!r} within {timeout} s: {self.seen!r}")
-            line = self.next(left)
-            if line is None:
-                pytest.fail(f"output ended before a line matching {pattern!r}: {self.seen!r}")
-            m = re.search(pattern, line)
-            if m:
-                return m
-
-    def rest(self, timeout=10):
-        """Every remaining line, up to the end of output."""
-        out = []
-        while True:
-            line = self.next(timeout)
-            if line is None:
-                return out
-            out.append(line)
 
 
 @pytest.fixture

@@ -12,12 +12,10 @@ nodes, so no hit can be missed whenever a stream connects.
 
 import json
 import os
-import queue
 import re
 import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "pylib"))
 from kvdriver import SyncKVNode  # noqa: E402 (the kvnode driver, shared with tests/integration)
+from lines import LineReader  # noqa: E402 (shared with test_errinjctl.py)
 
 ERRINJCTL = os.environ.get("ERRINJCTL", "")
 KVNODE = os.environ.get("ERRINJ_KVNODE", "")
@@ -79,37 +78,16 @@ class Lines:
 
     def __init__(self, *args):
         self.proc = subprocess.Popen([ERRINJCTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.out, self.err = queue.Queue(), queue.Queue()
-        self.err_seen = []
-        for pipe, q in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._read, args=(pipe, q), daemon=True).start()
-
-    @staticmethod
-    def _read(pipe, q):
-        for line in iter(pipe.readline, ""):
-            q.put(line.rstrip("\n"))
+        self.out, self.err = LineReader(self.proc.stdout), LineReader(self.proc.stderr)
 
     def next_out(self):
-        try:
-            return self.out.get(timeout=DEADLINE)
-        except queue.Empty:
-            pytest.fail("no output line from errinjctl in time; stderr: " + " | ".join(self.drain_err()))
+        line = self.out.next(DEADLINE)
+        if line is None:
+            pytest.fail("errinjctl ended its output; stderr: " + " | ".join(self.err.seen))
+        return line
 
     def wait_err(self, pattern):
-        rx = re.compile(pattern)
-        while True:
-            try:
-                line = self.err.get(timeout=DEADLINE)
-            except queue.Empty:
-                pytest.fail(f"errinjctl never said {pattern!r} on stderr; it said: {self.err_seen}")
-            self.err_seen.append(line)
-            if rx.search(line):
-                return line
-
-    def drain_err(self):
-        while not self.err.empty():
-            self.err_seen.append(self.err.get())
-        return self.err_seen
+        return self.err.expect(pattern, DEADLINE).string
 
     def close(self):
         if self.proc.poll() is None:

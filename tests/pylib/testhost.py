@@ -164,22 +164,30 @@ class Host:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-    async def wait_exit(self, timeout: float = EXIT_DEADLINE) -> int:
+    async def wait_gone(self, timeout: float = EXIT_DEADLINE) -> bool:
+        """Waits for the process to exit, killing it if it has not within ``timeout``, and for
+        its output to be read. True if it exited by itself."""
         try:
-            self.returncode = await asyncio.wait_for(self.proc.wait(), timeout)
+            await asyncio.wait_for(self.proc.wait(), timeout)
+            exited = True
         except asyncio.TimeoutError:
             self.proc.kill()
             await self.proc.wait()
-            pytest.fail(f"test host did not exit within {timeout}s of quit; killed it; stderr: {self.stderr_text()}")
+            exited = False
         await asyncio.wait_for(asyncio.gather(self._stdout_task, self._stderr_task), DEADLINE)
+        self.returncode = self.proc.returncode
+        return exited
+
+    async def wait_exit(self, timeout: float = EXIT_DEADLINE) -> int:
+        if not await self.wait_gone(timeout):
+            pytest.fail(f"test host did not exit within {timeout}s of quit; killed it; stderr: {self.stderr_text()}")
         return self.returncode
 
     async def kill(self) -> int:
         """Kills the process at once (SIGKILL) and returns its exit status."""
         if self.proc.returncode is None:
             self.proc.kill()
-        self.returncode = await self.proc.wait()
-        await asyncio.wait_for(asyncio.gather(self._stdout_task, self._stderr_task), DEADLINE)
+        await self.wait_gone()
         return self.returncode
 
     async def quit(self, timeout: float = EXIT_DEADLINE) -> int:
@@ -262,14 +270,8 @@ async def exit_problems(h: Host) -> List[str]:
     problems = []
     if h.returncode is None:
         await h.send_quit()
-        try:
-            await asyncio.wait_for(h.proc.wait(), EXIT_DEADLINE)
-        except asyncio.TimeoutError:
-            h.proc.kill()
-            await h.proc.wait()
+        if not await h.wait_gone(EXIT_DEADLINE):
             problems.append(f"test host did not exit within {EXIT_DEADLINE}s of quit (killed)")
-        await asyncio.wait_for(asyncio.gather(h._stdout_task, h._stderr_task), DEADLINE)
-        h.returncode = h.proc.returncode
     if h.returncode != 0:
         problems.append(f"test host exited with {h.returncode}, expected 0")
     if h.sanitizer_report():
