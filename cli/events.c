@@ -349,7 +349,8 @@ static int run_wait_on_server(watch *w, double timeout)
         char err[CURL_ERROR_SIZE + 256];
         /* The server answers 408 at the end of the slice; a little longer means it is stuck. */
         double sent_at = mono_now();
-        int sent = http_request_timeout(&ctl->client, "GET", path.s, NULL, slice + 2, &resp, err, sizeof(err));
+        int sent =
+            http_request_timeout(&ctl->client, "GET", path.s, NULL, slice + 2, &resp, err, sizeof(err));
         strbuf_free(&path);
         /* curl's own clock may stop a hair short of slice + 2: a failure after more than the
          * slice itself is a server that accepted and never answered, not one out of reach. */
@@ -369,7 +370,8 @@ static int run_wait_on_server(watch *w, double timeout)
         } else if (resp.status == 408) {
             char what[512];
             http_error_describe(&resp, what, sizeof(what));
-            complain(ctl, "timed out after %g s waiting for %s (phase %s): %s", timeout, w->name, w->phase, what);
+            complain(ctl, "timed out after %g s waiting for %s (phase %s): %s", timeout, w->name, w->phase,
+                     what);
             rc = EXIT_TIMED_OUT;
         } else {
             api_complain_status(ctl, &resp);

@@ -145,7 +145,8 @@ static void print_main_help(void)
 
 static void print_command_help(command_id id)
 {
-    printf("Usage: errinjctl [GLOBAL OPTIONS] %s %s\n\n%s", command_name(id), helps[id].synopsis, helps[id].text);
+    printf("Usage: errinjctl [GLOBAL OPTIONS] %s %s\n\n%s", command_name(id), helps[id].synopsis,
+           helps[id].text);
     printf("\nGlobal options (--url, --token, -v) are described by 'errinjctl --help'.\n");
 }
 

@@ -58,9 +58,9 @@ static int dispatch(ctl *ctl)
         if (ctl->url_count > 1) {
             strbuf list = {0};
             append_every_node_commands(&list);
-            int rc = usage_error_global(ctl, "takes one --url (%s act on several nodes)", strbuf_str(&list));
+            complain(ctl, "takes one --url (%s act on several nodes)", strbuf_str(&list));
             strbuf_free(&list);
-            return rc;
+            return usage_hint(NULL); /* --url is described in the main help */
         }
         return run_on_node(ctl, ctl->urls[0]);
     case REACH_EVERY_NODE:

@@ -47,11 +47,9 @@ void notef(const ctl *ctl, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A usage error and where to read more: the command's help, or with `global` the main help. */
-static int vusage(const ctl *ctl, int global, const char *fmt, va_list ap)
+int usage_hint(const ctl *ctl)
 {
-    vcomplain(ctl, "", fmt, ap);
-    if (!global && ctl && ctl->command != CMD_NONE)
+    if (ctl && ctl->command != CMD_NONE)
         fprintf(stderr, "Try 'errinjctl %s --help'.\n", command_name(ctl->command));
     else
         fputs("Try 'errinjctl --help'.\n", stderr);
@@ -62,18 +60,9 @@ int usage_error(const ctl *ctl, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vusage(ctl, 0, fmt, ap);
+    vcomplain(ctl, "", fmt, ap);
     va_end(ap);
-    return rc;
-}
-
-int usage_error_global(const ctl *ctl, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = vusage(ctl, 1, fmt, ap);
-    va_end(ap);
-    return rc;
+    return usage_hint(ctl);
 }
 
 void out_of_memory(const ctl *ctl)

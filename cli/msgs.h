@@ -22,8 +22,9 @@ void notef(const ctl *ctl, const char *fmt, ...) MSGS_PRINTF(2, 3);
 /* A usage error, followed by "Try 'errinjctl COMMAND --help'."; returns EXIT_USAGE. */
 int usage_error(const ctl *ctl, const char *fmt, ...) MSGS_PRINTF(2, 3);
 
-/* The same, pointing at 'errinjctl --help' whatever the command (for the global options). */
-int usage_error_global(const ctl *ctl, const char *fmt, ...) MSGS_PRINTF(2, 3);
+/* "Try 'errinjctl COMMAND --help'." (with ctl NULL or before the command: 'errinjctl --help');
+ * returns EXIT_USAGE. */
+int usage_hint(const ctl *ctl);
 
 /* "out of memory", then exit 3: errinjctl is a short-lived command, and an allocation that
  * fails ends it rather than threading an error through every caller. */

@@ -153,7 +153,8 @@ static void parser_add(parser *p, const struct option *options)
 }
 
 /* mode: "+" (stop at the first non-option) or "-" (return non-options in order). */
-static void parser_init(parser *p, ctl *ctl, int argc, char **argv, const char *mode, const char *short_options)
+static void parser_init(parser *p, ctl *ctl, int argc, char **argv, const char *mode,
+                        const char *short_options)
 {
     memset(p, 0, sizeof(*p));
     p->ctl = ctl;

@@ -142,11 +142,14 @@ int act_coverage(ctl *ctl)
         fit(&w_name, api_string(p, "name", "?"));
         fit(&w_location, locations[i]);
     }
-    printf("%-*s  %-*s  %8s  %8s  %8s\n", w_name, "POINT", w_location, "LOCATION", "ARMED", "REACHED", "FIRED");
+    printf("%-*s  %-*s  %8s  %8s  %8s\n", w_name, "POINT", w_location, "LOCATION", "ARMED", "REACHED",
+           "FIRED");
     json_array_foreach(rows, i, p) {
-        printf("%-*s  %-*s  %8" JSON_INTEGER_FORMAT "  %8" JSON_INTEGER_FORMAT "  %8" JSON_INTEGER_FORMAT "\n",
+        printf("%-*s  %-*s  %8" JSON_INTEGER_FORMAT "  %8" JSON_INTEGER_FORMAT "  %8" JSON_INTEGER_FORMAT
+               "\n",
                w_name, api_string(p, "name", "?"), w_location, locations[i],
-               json_integer_value(json_object_get(p, "armed")), json_integer_value(json_object_get(p, "evaluations")),
+               json_integer_value(json_object_get(p, "armed")),
+               json_integer_value(json_object_get(p, "evaluations")),
                json_integer_value(json_object_get(p, "enters")));
     }
     free_locations(locations, n);

@@ -94,6 +94,12 @@ class Lines:
             self.proc.kill()
         self.proc.wait()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 def test_list_enable_disable_message_act_on_every_node_and_tag_each_line(nodes):
     r = ctl(*urls(nodes), "enable", "kv_put_fail", "-p", "k=v")
@@ -139,8 +145,7 @@ def test_commands_for_one_node_refuse_several_urls(nodes):
 
 def test_events_from_three_nodes_one_killed_mid_stream(nodes):
     assert ctl(*urls(nodes), "enable", "kv_put_fail").returncode == 0
-    ev = Lines(*urls(nodes), "events", "--json", "--since", "0")
-    try:
+    with Lines(*urls(nodes), "events", "--json", "--since", "0") as ev:
         for i, n in enumerate(nodes):
             assert n.put(f"a{i}") == "ERR injected"
         got = {}
@@ -165,8 +170,6 @@ def test_events_from_three_nodes_one_killed_mid_stream(nodes):
         nodes[2].kill()
         assert ev.proc.wait(timeout=DEADLINE) == 3
         ev.wait_err("3 of 3 nodes failed")
-    finally:
-        ev.close()
 
 
 def test_text_lines_are_prefixed_with_the_node(nodes):
@@ -180,8 +183,7 @@ def test_text_lines_are_prefixed_with_the_node(nodes):
 
 def test_wait_all_returns_when_every_node_saw_the_event(nodes):
     assert ctl(*urls(nodes), "enable", "kv_put_fail").returncode == 0
-    w = Lines(*urls(nodes), "wait", "kv_put_fail", "--all", "--json", "--since", "0", "--timeout", "60")
-    try:
+    with Lines(*urls(nodes), "wait", "kv_put_fail", "--all", "--json", "--since", "0", "--timeout", "60") as w:
         assert nodes[0].put("w0") == "ERR injected"
         assert nodes[1].put("w1") == "ERR injected"
         seen = {json.loads(w.next_out())["node"] for _ in range(2)}
@@ -190,19 +192,14 @@ def test_wait_all_returns_when_every_node_saw_the_event(nodes):
         assert nodes[2].put("w2") == "ERR injected"
         assert json.loads(w.next_out())["node"] == nodes[2].label
         assert w.proc.wait(timeout=DEADLINE) == 0
-    finally:
-        w.close()
 
 
 def test_wait_without_all_returns_when_one_node_saw_it(nodes):
     assert ctl(*urls(nodes), "enable", "kv_put_fail").returncode == 0
-    w = Lines(*urls(nodes), "wait", "kv_put_fail", "--json", "--since", "0", "--timeout", "60")
-    try:
+    with Lines(*urls(nodes), "wait", "kv_put_fail", "--json", "--since", "0", "--timeout", "60") as w:
         assert nodes[1].put("x") == "ERR injected"
         assert json.loads(w.next_out())["node"] == nodes[1].label
         assert w.proc.wait(timeout=DEADLINE) == 0
-    finally:
-        w.close()
 
 
 def test_wait_all_with_a_node_down_waits_for_the_others(nodes):
@@ -212,14 +209,11 @@ def test_wait_all_with_a_node_down_waits_for_the_others(nodes):
         args = [*urls(nodes), "wait", "kv_put_fail", "--all", "--since", "0", "--timeout", "60"]
         if strict:
             args.append("--strict")
-        w = Lines(*args)
-        try:
+        with Lines(*args) as w:
             if not strict:
                 w.wait_err(re.escape(f"[{nodes[1].label}] errinjctl: wait:"))
                 assert nodes[0].put("d0") == "ERR injected" and nodes[2].put("d2") == "ERR injected"
             assert w.proc.wait(timeout=DEADLINE) == want
-        finally:
-            w.close()
 
 
 def test_wait_all_times_out_when_a_node_never_sees_it(nodes):

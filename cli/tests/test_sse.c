@@ -178,53 +178,55 @@ static void expect_any_line_end(const char *template, const char *expected)
     }
 }
 
-static void test_event_with_id_and_json_data_is_dispatched(void **state)
-{
-    (void)state;
-    expect_any_line_end("id: 42\ndata: {\"injection\":\"a\",\"seq\":42}\n\n",
-                        "Emessage|{\"injection\":\"a\",\"seq\":42}|42\n");
-}
+/*
+ * Streams whose transcript must be the same with LF, CR and CRLF line ends and every split: one
+ * row a behaviour, named for what it pins. The tests that need more than a transcript follow.
+ */
+typedef struct line_end_case {
+    const char *name;
+    const char *stream; /* written with LF line ends */
+    const char *transcript;
+} line_end_case;
 
-static void test_comments_are_reported_without_leading_space(void **state)
-{
-    (void)state;
-    expect_any_line_end(": connected\n\n: ping\n:ping2\n:  two spaces\n:\n",
-                        "Cconnected\nCping\nCping2\nC two spaces\nC\n");
-}
+static const line_end_case line_end_cases[] = {
+    {"event_with_id_and_json_data_is_dispatched",
+     "id: 42\ndata: {\"injection\":\"a\",\"seq\":42}\n\n",
+     "Emessage|{\"injection\":\"a\",\"seq\":42}|42\n"},
+    {"comments_are_reported_without_leading_space",
+     ": connected\n\n: ping\n:ping2\n:  two spaces\n:\n",
+     "Cconnected\nCping\nCping2\nC two spaces\nC\n"},
+    {"server_stream_of_connect_events_and_pings",
+     ": connected\n\nid: 1\ndata: {\"seq\":1}\n\n: ping\n\nid: 2\ndata: {\"seq\":2}\n\n",
+     "Cconnected\nEmessage|{\"seq\":1}|1\nCping\nEmessage|{\"seq\":2}|2\n"},
+    {"multi_line_data_is_joined_with_lf",
+     "data: first\ndata:second\ndata\ndata:  indented\n\n",
+     "Emessage|first\\nsecond\\n\\n indented|\n"},
+    {"one_space_after_colon_is_dropped_and_colons_in_value_kept",
+     "data:x\n\ndata: y\n\ndata:  z\n\ndata: a:b: c\n\n",
+     "Emessage|x|\nEmessage|y|\nEmessage| z|\nEmessage|a:b: c|\n"},
+    {"empty_data_line_dispatches_empty_event",
+     "data\n\ndata:\n\n",
+     "Emessage||\nEmessage||\n"},
+    {"id_persists_until_changed",
+     "id: 5\ndata: x\n\ndata: y\n\nid: 6\n\ndata: z\n\nid\ndata: w\n\n",
+     "Emessage|x|5\nEmessage|y|5\nEmessage|z|6\nEmessage|w|\n"},
+    {"overflow_event_has_its_type_and_type_resets_after",
+     "id: 3\ndata: {\"seq\":3}\n\nevent: overflow\ndata: {\"dropped\":4,\"next_seq\":8}\n\n"
+     "id: 8\ndata: {\"seq\":8}\n\n",
+     "Emessage|{\"seq\":3}|3\nEoverflow|{\"dropped\":4,\"next_seq\":8}|3\n"
+     "Emessage|{\"seq\":8}|8\n"},
+    {"event_type_without_data_is_not_dispatched_and_resets",
+     "event: overflow\n\ndata: x\n\nevent:\ndata: y\n\n",
+     "Emessage|x|\nEmessage|y|\n"},
+    {"unknown_fields_and_lines_without_colon_are_ignored",
+     "foo: bar\nbaz\ndata: x\nDATA: y\nData\n\n",
+     "Emessage|x|\n"},
+};
 
-static void test_server_stream_of_connect_events_and_pings(void **state)
+static void test_line_end_case(void **state)
 {
-    (void)state;
-    expect_any_line_end(": connected\n\nid: 1\ndata: {\"seq\":1}\n\n: ping\n\nid: 2\ndata: "
-                        "{\"seq\":2}\n\n",
-                        "Cconnected\nEmessage|{\"seq\":1}|1\nCping\nEmessage|{\"seq\":2}|2\n");
-}
-
-static void test_multi_line_data_is_joined_with_lf(void **state)
-{
-    (void)state;
-    expect_any_line_end("data: first\ndata:second\ndata\ndata:  indented\n\n",
-                        "Emessage|first\\nsecond\\n\\n indented|\n");
-}
-
-static void test_one_space_after_colon_is_dropped_and_colons_in_value_kept(void **state)
-{
-    (void)state;
-    expect_any_line_end("data:x\n\ndata: y\n\ndata:  z\n\ndata: a:b: c\n\n",
-                        "Emessage|x|\nEmessage|y|\nEmessage| z|\nEmessage|a:b: c|\n");
-}
-
-static void test_empty_data_line_dispatches_empty_event(void **state)
-{
-    (void)state;
-    expect_any_line_end("data\n\ndata:\n\n", "Emessage||\nEmessage||\n");
-}
-
-static void test_id_persists_until_changed(void **state)
-{
-    (void)state;
-    expect_any_line_end("id: 5\ndata: x\n\ndata: y\n\nid: 6\n\ndata: z\n\nid\ndata: w\n\n",
-                        "Emessage|x|5\nEmessage|y|5\nEmessage|z|6\nEmessage|w|\n");
+    const line_end_case *c = *state;
+    expect_any_line_end(c->stream, c->transcript);
 }
 
 static void test_id_with_nul_is_ignored(void **state)
@@ -252,21 +254,6 @@ static void test_id_sets_last_event_id_even_without_data(void **state)
     free(t.text);
 }
 
-static void test_overflow_event_has_its_type_and_type_resets_after(void **state)
-{
-    (void)state;
-    expect_any_line_end("id: 3\ndata: {\"seq\":3}\n\nevent: overflow\ndata: "
-                        "{\"dropped\":4,\"next_seq\":8}\n\nid: 8\ndata: {\"seq\":8}\n\n",
-                        "Emessage|{\"seq\":3}|3\nEoverflow|{\"dropped\":4,\"next_seq\":8}|3\n"
-                        "Emessage|{\"seq\":8}|8\n");
-}
-
-static void test_event_type_without_data_is_not_dispatched_and_resets(void **state)
-{
-    (void)state;
-    expect_any_line_end("event: overflow\n\ndata: x\n\nevent:\ndata: y\n\n", "Emessage|x|\nEmessage|y|\n");
-}
-
 static void test_unfinished_event_at_end_is_discarded(void **state)
 {
     (void)state;
@@ -289,12 +276,6 @@ static void test_cr_then_cr_is_two_line_ends(void **state)
     /* "\r\r" ends the data line and then a blank line; "\r\n" alone is one line end. */
     expect_all_splits("data: a\r\rdata: b\r\n\r\n", "Emessage|a|\nEmessage|b|\n");
     expect_all_splits("data: a\n\r\n", "Emessage|a|\n");
-}
-
-static void test_unknown_fields_and_lines_without_colon_are_ignored(void **state)
-{
-    (void)state;
-    expect_any_line_end("foo: bar\nbaz\ndata: x\nDATA: y\nData\n\n", "Emessage|x|\n");
 }
 
 static void test_retry_field_sets_reconnection_time_when_all_digits(void **state)
@@ -410,22 +391,13 @@ static void test_finish_resets_for_a_new_stream(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_event_with_id_and_json_data_is_dispatched),
-        cmocka_unit_test(test_comments_are_reported_without_leading_space),
-        cmocka_unit_test(test_server_stream_of_connect_events_and_pings),
-        cmocka_unit_test(test_multi_line_data_is_joined_with_lf),
-        cmocka_unit_test(test_one_space_after_colon_is_dropped_and_colons_in_value_kept),
-        cmocka_unit_test(test_empty_data_line_dispatches_empty_event),
-        cmocka_unit_test(test_id_persists_until_changed),
+    enum { N_LINE_END = sizeof(line_end_cases) / sizeof(line_end_cases[0]) };
+    struct CMUnitTest tests[N_LINE_END + 32] = {
         cmocka_unit_test(test_id_with_nul_is_ignored),
         cmocka_unit_test(test_id_sets_last_event_id_even_without_data),
-        cmocka_unit_test(test_overflow_event_has_its_type_and_type_resets_after),
-        cmocka_unit_test(test_event_type_without_data_is_not_dispatched_and_resets),
         cmocka_unit_test(test_unfinished_event_at_end_is_discarded),
         cmocka_unit_test(test_mixed_line_ends_in_one_stream),
         cmocka_unit_test(test_cr_then_cr_is_two_line_ends),
-        cmocka_unit_test(test_unknown_fields_and_lines_without_colon_are_ignored),
         cmocka_unit_test(test_retry_field_sets_reconnection_time_when_all_digits),
         cmocka_unit_test(test_leading_byte_order_mark_is_skipped_once),
         cmocka_unit_test(test_line_at_the_cap_is_accepted_and_one_byte_over_fails),
@@ -434,5 +406,12 @@ int main(void)
         cmocka_unit_test(test_callback_stop_value_is_returned),
         cmocka_unit_test(test_finish_resets_for_a_new_stream),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* The table's rows after the tests above, each its own named test. */
+    size_t n = 0;
+    while (tests[n].name)
+        n++;
+    for (size_t i = 0; i < N_LINE_END; i++)
+        tests[n++] = (struct CMUnitTest){line_end_cases[i].name, test_line_end_case, NULL, NULL,
+                                         (void *)&line_end_cases[i]};
+    return _cmocka_run_group_tests("test_sse", tests, n, NULL, NULL);
 }
