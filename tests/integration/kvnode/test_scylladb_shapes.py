@@ -190,3 +190,18 @@ async def test_inject_disconnect_drops_the_connections_from_an_address(manager, 
     assert await asyncio.wait_for(kv.reader.read(), DEADLINE) == b"", "the connection was not dropped"
     again = await connect(kvnode)
     assert await again.call("GET d") == "VALUE v"
+
+
+async def test_inject_disconnect_without_a_handler_is_http_error_404(host):
+    """A program that registered no disconnect handler (the test host) answers 404, and the
+    client raises it as ScyllaDB's client would."""
+    h = await host()
+    api = RESTClient(port=h.port)
+    try:
+        with pytest.raises(HTTPError) as info:
+            await api.inject_disconnect("127.0.0.1", "127.0.0.2")
+    finally:
+        await api.close()
+    assert info.value.code == 404
+    assert info.value.uri.endswith("/v2/error_injection/disconnect/127.0.0.2")
+    assert json.loads(info.value.message)["code"] == 404
