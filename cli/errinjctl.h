@@ -6,7 +6,8 @@
  * turns the command line into a ctl (getopt_long), msgs.c is the one way to say something on
  * stderr, help.c holds the help texts, rest.c the commands that are one REST exchange,
  * events.c the commands that read events, and multi.c runs a command on several nodes. The
- * commands talk to the server only through http.c (libcurl) and sse.c (the stream parser).
+ * commands talk to the server only through api.c (paths, checked answers), http.c (libcurl)
+ * and sse.c (the stream parser); strbuf.c builds their strings.
  *
  * Every command is parsed completely before anything is sent, so a usage error never leaves
  * one node changed and another not.

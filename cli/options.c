@@ -181,6 +181,7 @@ static int is_exact_long(const parser *p, const char *arg)
 
 static int takes_value(const parser *p, int c)
 {
+    /* Past the mode letter and the ':' that parser_init() put first. */
     const char *at = c > 0 && c < 256 ? strchr(p->short_options + 2, c) : NULL;
     return at && at[1] == ':';
 }
