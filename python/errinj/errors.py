@@ -24,7 +24,8 @@ class HTTPError(Exception):
 
     errinj adds ``error_message`` (the ``message`` field of that JSON body, or the stripped body
     when it is not such JSON), ``error_code`` (the JSON ``code``, if any), ``method``, and the
-    aliases ``status`` (= ``code``), ``url`` (= ``uri``) and ``body`` (= ``message``).
+    aliases ``status`` (= ``code``), ``url`` (= ``uri``) and ``body`` (= ``message``). errinj 0.1's
+    ``HTTPError(url, status, message, body=text)`` still builds the same error.
 
     Python's ``except`` matches the class itself (not a look-alike of the same name): a ScyllaDB
     test written ``from test.pylib.rest_client import HTTPError`` catches this class once that
@@ -33,8 +34,15 @@ class HTTPError(Exception):
     """
 
     def __init__(self, uri: str, code: int, params: Any = None, json: Optional[Mapping] = None,
-                 message: str = "", *, method: str = "GET",
-                 error_message: Optional[str] = None, error_code: Optional[int] = None) -> None:
+                 message: str = "", *, method: str = "GET", error_message: Optional[str] = None,
+                 error_code: Optional[int] = None, body: Optional[str] = None) -> None:
+        if isinstance(params, str) and not message:
+            # errinj 0.1's form, HTTPError(url, status, message[, body=raw text]): the third
+            # argument is the server's message (ScyllaDB's form passes the query there, never a str).
+            error_message = params if error_message is None else error_message
+            message, params = (body if body is not None else params), None
+        elif body is not None and not message:
+            message = body
         super().__init__(message)
         self.uri = uri
         self.code = code

@@ -117,6 +117,15 @@ def test_http_error_is_built_with_scylladbs_positional_arguments():
     assert str(err).startswith("HTTP error 500")
 
 
+def test_http_error_is_still_built_with_errinj_0_1s_arguments():
+    err = HTTPError("http://h:1/p", 400, "bad term", method="POST", json={"k": "v"})
+    assert (err.code, err.error_message, err.message, err.params, err.json, err.method) == \
+        (400, "bad term", "bad term", None, {"k": "v"}, "POST")
+    raw = '{"message": "bad term", "code": 400}'
+    err = HTTPError("http://h:1/p", 400, "bad term", body=raw, error_code=400)
+    assert (err.error_message, err.message, err.body, err.error_code) == ("bad term", raw, raw, 400)
+
+
 async def test_unknown_path_and_non_json_error_bodies(server, api):
     with pytest.raises(HTTPError) as info:
         await api._request("GET", "127.0.0.1", "/nope")
