@@ -15,10 +15,16 @@
  * The second figure is the bare call measured in the same process, a few microseconds apart, so
  * the difference is the wrapper's cost without the noise between processes; in a process without
  * the preload both are libc's and their difference shows the noise that is left.
+ *
+ * BENCH_IDLE_THREAD=1 in the environment starts one more thread that only waits, as errinj-run's server thread does most of
+ * the time: a process with a second thread pays glibc's multi-threaded paths (the cancellation
+ * bookkeeping around each blocking call, the allocator's locks), whatever is preloaded, and this
+ * shows that cost apart from the wrappers'.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +139,18 @@ static void row_calloc(long n)
     }
 }
 
+static int g_idle_pipe[2];
+
+/* Waits on a pipe nobody writes to: a thread that exists and never runs. */
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    char byte;
+    for (;;)
+        if (read(g_idle_pipe[0], &byte, 1) <= 0)
+            return NULL;
+}
+
 struct row {
     const char *name;
     void (*fn)(long);
@@ -142,6 +160,11 @@ struct row {
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    const char *idle_env = getenv("BENCH_IDLE_THREAD");
+    int idle = idle_env != NULL && strcmp(idle_env, "1") == 0;
+    pthread_t idler;
+    if (idle && (pipe(g_idle_pipe) != 0 || pthread_create(&idler, NULL, idle_thread, NULL) != 0))
+        return 1;
     g_own = (struct calls){write, read, pread64, writev, open, close, fsync, send, recv, malloc, calloc, free};
     void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
     if (libc == NULL)

@@ -458,6 +458,7 @@ def preload_configs(build):
     own = json.dumps([{"name": n, "parameters": {"path": "/no/such/dir/*"}} for n in PRELOAD_OWN_POINTS_OFF_PATH])
     configs = [
         ("bare", [], {}),
+        ("bare, one idle thread", [], {"BENCH_IDLE_THREAD": "1"}),
         ("preload, no server", [], {"LD_PRELOAD": str((build / "preload" / "liberrinj-preload.so").resolve())}),
         ("errinj-run", run, {}),
         ("errinj-run, libc.unlink on", run, {"ERRINJ_AT_STARTUP": json.dumps([{"name": "libc.unlink"}])}),
@@ -505,8 +506,12 @@ def run_preload(rep, build, quick):
                 deltas.setdefault(key, []).append(float(ns) - float(libc_ns))
     rep("Nanoseconds per call (per pair for open+close, send+recv, malloc+free, calloc+free), one "
         f"process per column pinned to one CPU, the 10th percentile of 1,001 short rounds of each loop (a "
-        "few hundred calls each), the lowest of {rounds} interleaved runs. The calls: 1 byte to /dev/null or from /dev/zero, fsync of /dev/null (EINVAL), "
-        "1 byte each way over an AF_UNIX socketpair, 64-byte blocks. \"preload, no server\": "
+        f"few hundred calls each), the lowest of {rounds} interleaved runs. The calls: 1 byte to /dev/null or from /dev/zero, fsync of /dev/null (EINVAL), "
+        "1 byte each way over an AF_UNIX socketpair, 64-byte blocks. \"bare, one idle thread\": the bare "
+        "program with a second thread that only waits, as errinj-run's server thread mostly does: glibc then "
+        "takes its multi-threaded paths (cancellation bookkeeping around each blocking call, allocator locks), "
+        "so that column, not \"bare\", is what errinj-run's wrappers are to be compared with across "
+        "processes. \"preload, no server\": "
         "LD_PRELOAD=liberrinj-preload.so without a listen address, so no server thread. \"own point on, path "
         "not matching\": libc.write, read, open, close, fsync, send and recv enabled with a path no call has, "
         "so each call takes the parameter match and passes (malloc has no path: -).\n")
@@ -538,10 +543,28 @@ def run_preload(rep, build, quick):
     def med(name, row):
         d = sorted(deltas.get((name, row), []))
         return d[len(d) // 2] if d else float("nan")
-    worst = max(rows, key=lambda r: med("errinj-run", r) - med("bare", r))
-    w = med("errinj-run", worst) - med("bare", worst)
-    rep(f"- at most 5 ns over the bare call with nothing enabled (errinj-run's in-process difference less the "
-        f"bare process's): worst row {worst} at {w:+.1f} ns: {'met' if w <= 5 else 'MISSED'}")
+    # The wrapper's cost is errinj-run's own difference; the bare processes' differences (both loops
+    # calling libc) are the noise floor it is read against, not a correction: a negative one would
+    # inflate it.
+    checks = []
+    for name in ("errinj-run", "preload, no server"):
+        worst = max(rows, key=lambda r: med(name, r))
+        checks.append((name, worst, med(name, worst)))
+    noise = max(abs(med(n, r)) for n in ("bare", "bare, one idle thread") for r in rows)
+    met = all(w <= 5 for _, _, w in checks)
+    rep("- at most 5 ns over the bare call with nothing enabled (the in-process difference): "
+        + "; ".join(f"{n}: worst row {r} at {w:+.1f} ns" for n, r, w in checks)
+        + f" (noise floor, the bare processes' largest difference: {noise:.1f} ns): {'met' if met else 'MISSED'}")
+    def across(name, base):
+        d = {r: best[(name, r)] - best[(base, r)] for r in rows if (name, r) in best and (base, r) in best}
+        if not d:
+            return "-"
+        r = max(d, key=d.get)
+        return f"worst row {r} at {d[r]:+.1f} ns"
+    rep(f"- across processes (lowest figures, noisier than the above): preload, no server - bare: "
+        f"{across('preload, no server', 'bare')}; errinj-run - bare, one idle thread: "
+        f"{across('errinj-run', 'bare, one idle thread')}; errinj-run - bare: {across('errinj-run', 'bare')} "
+        "(the server thread's cost inside glibc, the same as the idle thread's)")
     fiu_names = [n for n in names if n.startswith("fiu-run")]
     if fiu_names:
         missed = []
