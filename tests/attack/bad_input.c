@@ -25,8 +25,24 @@
  * Usage: attack_bad_input PATH-TO-errinj-testhost
  */
 #define _GNU_SOURCE
+#include "clock.h"
 #include "host.h"
-#include "netclient.h"
+#include "net.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <pthread.h>
@@ -441,15 +457,6 @@ static const struct row g_rows[] = {
 
 /* ---- the context and its checks ------------------------------------------------------------ */
 
-/* Polls a condition with a deadline (for things only a later event, like a heartbeat, settles). */
-#define WAIT_UNTIL(cond, seconds)                                                                            \
-    __extension__({                                                                                          \
-        double deadline_ = net_now() + (seconds);                                                            \
-        while (!(cond) && net_now() < deadline_)                                                             \
-            sched_yield();                                                                                   \
-        (bool)(cond);                                                                                        \
-    })
-
 struct ctx {
     struct host host;
     unsigned port;
@@ -504,17 +511,7 @@ static int api(struct ctx *c, const char *method, const char *target, const char
 /* A field of GET /status, or -1. */
 static long long status_field(struct ctx *c, const char *key)
 {
-    struct net_response r;
-    long long value = -1;
-    if (api(c, "GET", API "/status", NULL, &r) == 200) {
-        json_t *j = json_loads(r.body.data, 0, NULL);
-        json_t *v = json_object_get(j, key);
-        if (json_is_integer(v))
-            value = json_integer_value(v);
-        json_decref(j);
-    }
-    net_response_free(&r);
-    return value;
+    return net_status_field(c->port, AUTH_LINE, key, IO_TIMEOUT_S);
 }
 
 /* Waits until the server counts n subscribers: streams a client closed go when the next
@@ -724,8 +721,8 @@ static void others_are_served(struct ctx *c, const char *when)
             row_fail(c, "%s: the host did not fire", when);
         struct net_sse_event ev;
         int got = 0;
-        double deadline = net_now() + DEADLINE_S;
-        while (got == 0 && net_now() < deadline && !s.closed) {
+        double deadline = test_now() + DEADLINE_S;
+        while (got == 0 && test_now() < deadline && !s.closed) {
             got = net_sse_next(&s, &ev);
             if (got == 0)
                 net_sse_read(&s, 65536);
@@ -737,28 +734,6 @@ static void others_are_served(struct ctx *c, const char *when)
     if (api(c, "DELETE", INJ "attack.probe", NULL, &r) != 200)
         row_fail(c, "%s: disable attack.probe: %d", when, r.status);
     net_response_free(&r);
-}
-
-static bool nothing_to_read(int fd)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    return poll(&pfd, 1, 0) == 0;
-}
-
-/* Waits for the server to close fd (EOF or reset); false if it has not within seconds. */
-static bool closed_by_server(int fd, double seconds)
-{
-    double deadline = net_now() + seconds;
-    char buf[4096];
-    while (net_now() < deadline) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, 1000) > 0) {
-            ssize_t n = recv(fd, buf, sizeof(buf), 0);
-            if (n <= 0)
-                return true;
-        }
-    }
-    return false;
 }
 
 static void half_requests_that_stall(struct ctx *c, struct result *res)
@@ -774,7 +749,7 @@ static void half_requests_that_stall(struct ctx *c, struct result *res)
         "POST " INJ "attack.pre/message HTTP/1.1\r\n{HOST}{AUTH}Content-Length: 10\r\n\r\n",
     };
     enum { N_HALF = sizeof(halves) / sizeof(halves[0]), N_BIG = 4 };
-    long rss0 = host_rss_kib(c->host.pid);
+    long rss0 = proc_rss_kib(c->host.pid);
     int fds[N_HALF + N_BIG];
     int n = 0;
     for (size_t i = 0; i < N_HALF; i++, n++) {
@@ -803,13 +778,13 @@ static void half_requests_that_stall(struct ctx *c, struct result *res)
     /* Meanwhile: everybody else is served, and the stalled clients get nothing. */
     others_are_served(c, "while clients stall");
     for (int i = 0; i < n; i++)
-        if (fds[i] >= 0 && !nothing_to_read(fds[i]))
+        if (fds[i] >= 0 && !net_nothing_pending(fds[i]))
             row_fail(c, "stalled client %d got a reply or was closed before the idle timeout", i);
     struct net_response r;
     if (api(c, "GET", INJ "attack.half", NULL, &r) != 200 || strstr(r.body.data, "\"enabled\":false") == NULL)
         row_fail(c, "attack.half: %d %s", r.status, r.body.data);
     net_response_free(&r);
-    long rss1 = host_rss_kib(c->host.pid);
+    long rss1 = proc_rss_kib(c->host.pid);
     /* Each 1 MiB - 1 body is held until the request completes or times out: bounded by
      * the connection limit times 1 MiB. Here: 4 MiB and change. */
     long bound = (N_BIG + 16) * 1024;
@@ -820,13 +795,13 @@ static void half_requests_that_stall(struct ctx *c, struct result *res)
     const char *long_run = getenv("ERRINJ_ATTACK_LONG");
     if (long_run != NULL && strcmp(long_run, "1") == 0) {
         /* libmicrohttpd's idle timeout, as server.c sets it: 2 * heartbeat + 30 s. */
-        double idle = 2 * HEARTBEAT_MS / 1000 + 30, t0 = net_now();
+        double idle = 2 * HEARTBEAT_MS / 1000 + 30, t0 = test_now();
         for (int i = 0; i < n; i++)
-            if (fds[i] >= 0 && !closed_by_server(fds[i], idle + 15 - (net_now() - t0)))
-                row_fail(c, "stalled client %d still open %.0f s after it stalled", i, net_now() - t0);
+            if (fds[i] >= 0 && !net_closed_by_peer(fds[i], idle + 15 - (test_now() - t0)))
+                row_fail(c, "stalled client %d still open %.0f s after it stalled", i, test_now() - t0);
         printf(
             "    the server closed all %d stalled clients %.1f s after they stalled (idle timeout %.0f s)\n",
-            n, net_now() - t0, idle);
+            n, test_now() - t0, idle);
         others_are_served(c, "after the idle timeout");
     }
     for (int i = 0; i < n; i++)
@@ -891,9 +866,9 @@ static void *rest_main(void *arg)
     struct rest_loop *rl = arg;
     while (!atomic_load(&rl->stop)) {
         struct net_response r;
-        double t0 = net_now();
+        double t0 = test_now();
         int status = api(rl->c, "GET", INJ "attack.pre/enters", NULL, &r);
-        long us = (long)((net_now() - t0) * 1e6);
+        long us = (long)((test_now() - t0) * 1e6);
         net_response_free(&r);
         atomic_fetch_add(&rl->calls, 1);
         if (status != 200)
@@ -950,10 +925,10 @@ static void streams_that_are_never_read(struct ctx *c, struct result *res)
     /* Warm up (the history fills and stays full), then measure what more of the same costs. */
     if (!host_fire(c, "attack.flood", FLOOD))
         row_fail(c, "the host did not fire the first flood");
-    long rss_warm = host_rss_kib(c->host.pid);
+    long rss_warm = proc_rss_kib(c->host.pid);
     if (!host_fire(c, "attack.flood", FLOOD))
         row_fail(c, "the host did not fire the second flood");
-    long rss_end = host_rss_kib(c->host.pid);
+    long rss_end = proc_rss_kib(c->host.pid);
     long long final = status_field(c, "seq");
     atomic_store(&rd.until, (uint64_t)(final > 0 ? final : 1));
     if (!WAIT_UNTIL(atomic_load(&rd.done), 60.0))
@@ -1071,7 +1046,7 @@ static void bad_inputs_get_their_status_and_change_nothing(void **state)
         if (!snapshot_take(c, &before))
             row_fail(c, "cannot read the state before the row");
         struct result res = {0};
-        double t0 = net_now();
+        double t0 = test_now();
         if (row->scenario != NULL)
             row->scenario(c, &res);
         else
@@ -1109,7 +1084,7 @@ static void bad_inputs_get_their_status_and_change_nothing(void **state)
             snprintf(message, sizeof(message), " \"%s\"", json_string_value(json_object_get(j, "message")));
         json_decref(j);
         printf("%s [%3zu] %-60.60s -> %d%s (%.2f s)\n", c->row_failures ? "FAIL" : "ok  ", i + 1, row->what,
-               res.status, message, net_now() - t0);
+               res.status, message, test_now() - t0);
         fflush(stdout);
         if (c->row_failures == 0)
             passed++;
@@ -1135,11 +1110,9 @@ static void bad_inputs_get_their_status_and_change_nothing(void **state)
 
 int main(int argc, char **argv)
 {
-    g_testhost = argc > 1 ? argv[1] : getenv("ERRINJ_TESTHOST");
-    if (g_testhost == NULL) {
-        fprintf(stderr, "usage: %s PATH-TO-errinj-testhost\n", argv[0]);
+    g_testhost = host_program(argc, argv);
+    if (g_testhost == NULL)
         return 2;
-    }
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_inputs_get_their_status_and_change_nothing),

@@ -12,8 +12,24 @@
  * Usage: attack_big_events PATH-TO-errinj-testhost
  */
 #define _GNU_SOURCE
+#include "clock.h"
 #include "host.h"
-#include "netclient.h"
+#include "net.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <setjmp.h>
@@ -38,29 +54,11 @@ static int kill_host(void **state)
     return 0;
 }
 
-static bool open_stream(struct net_sse *s, unsigned port, const char *target)
-{
-    if (!net_sse_open(s, port, target, NULL, 30.0, 0) || s->status != 200)
-        return false;
-    for (;;) {
-        struct net_sse_event ev;
-        int got = net_sse_next(s, &ev);
-        if (s->comments > 0)
-            return true;
-        if (got == 0 && !net_sse_read(s, 4096))
-            return false;
-    }
-}
-
 /* The next event within the socket timeout, as JSON (with the length of its data line). */
 static json_t *next_event(struct net_sse *s, size_t *line_len)
 {
     struct net_sse_event ev;
-    int got;
-    while ((got = net_sse_next(s, &ev)) == 0)
-        if (!net_sse_read(s, 65536))
-            return NULL;
-    if (got != 1)
+    if (net_sse_next_event(s, &ev) != 1)
         return NULL;
     *line_len = strlen("data: ") + ev.data_len + 1;
     return json_loadb(ev.data, ev.data_len, 0, NULL);
@@ -87,33 +85,33 @@ static void an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib(void **st
     net_buf_add(&body, "}", 1);
     printf("a body of %zu bytes with %d keys\n", body.len, KEYS);
     struct net_response r;
-    double t0 = net_now();
+    double t0 = test_now();
     assert_int_equal(net_request(h->port, "POST", API "/injection/big.keys", NULL, body.data, body.len, 30.0, &r), 200);
     net_response_free(&r);
-    double t_enable = net_now() - t0;
+    double t_enable = test_now() - t0;
     assert_int_equal(net_request(h->port, "POST", API "/injection/big.other", NULL, NULL, 0, 30.0, &r), 200);
     net_response_free(&r);
 
     struct net_sse big, other;
-    assert_true(open_stream(&big, h->port, API "/events?injection=big.keys"));
-    assert_true(open_stream(&other, h->port, API "/events?injection=big.other"));
+    assert_true(net_sse_open_connected(&big, h->port, API "/events?injection=big.keys", NULL, 30.0, 0));
+    assert_true(net_sse_open_connected(&other, h->port, API "/events?injection=big.other", NULL, 30.0, 0));
     const char *long_run = getenv("ERRINJ_ATTACK_LONG");
     int fires = long_run != NULL && strcmp(long_run, "1") == 0 ? 200 : 5;
     char line[256];
-    t0 = net_now();
+    t0 = test_now();
     assert_true(host_send(h, "fire enter big.keys %d", fires));
     assert_true(host_send(h, "fire enter big.other 1"));
     assert_true(host_line(h, line, sizeof(line), 30.0));
     assert_true(host_line(h, line, sizeof(line), 30.0));
     /* REST and the other stream are served while the big events are built and sent. */
-    double q0 = net_now();
+    double q0 = test_now();
     assert_int_equal(net_request(h->port, "GET", API "/status", NULL, NULL, 0, DEADLINE_S, &r), 200);
     net_response_free(&r);
-    double t_rest = net_now() - q0;
+    double t_rest = test_now() - q0;
     size_t line_len = 0;
     json_t *ev = next_event(&other, &line_len);
     assert_non_null(ev);
-    double t_other = net_now() - t0;
+    double t_other = test_now() - t0;
     json_decref(ev);
     size_t longest = 0;
     for (int i = 0; i < fires; i++) {
@@ -127,7 +125,7 @@ static void an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib(void **st
         assert_true(json_object_size(json_object_get(ev, "parameters")) > 1000);
         json_decref(ev);
     }
-    double t_big = net_now() - t0;
+    double t_big = test_now() - t0;
     /* Every parameter is still readable, whole. */
     assert_int_equal(net_request(h->port, "GET", API "/injection/big.keys", NULL, NULL, 0, 30.0, &r), 200);
     json_t *got = json_loadb(r.body.data, r.body.len, 0, NULL);
@@ -147,11 +145,9 @@ static void an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib(void **st
 
 int main(int argc, char **argv)
 {
-    g_testhost = argc > 1 ? argv[1] : getenv("ERRINJ_TESTHOST");
-    if (g_testhost == NULL) {
-        fprintf(stderr, "usage: %s PATH-TO-errinj-testhost\n", argv[0]);
+    g_testhost = host_program(argc, argv);
+    if (g_testhost == NULL)
         return 2;
-    }
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib, kill_host),

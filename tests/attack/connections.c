@@ -20,8 +20,24 @@
  * Usage: attack_connections PATH-TO-errinj-testhost
  */
 #define _GNU_SOURCE
+#include "clock.h"
 #include "host.h"
-#include "netclient.h"
+#include "net.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,47 +63,17 @@ static int kill_host(void **state)
 }
 static bool g_long;
 
-static long long status_field(unsigned port, const char *key)
-{
-    struct net_response r;
-    long long v = -1;
-    if (net_request(port, "GET", API "/status", NULL, NULL, 0, 5.0, &r) == 200) {
-        char pat[64];
-        snprintf(pat, sizeof(pat), "\"%s\":", key);
-        const char *p = strstr(r.body.data, pat);
-        if (p != NULL)
-            v = strtoll(p + strlen(pat), NULL, 10);
-    }
-    net_response_free(&r);
-    return v;
-}
-
 /* Seconds until /status reports `subscribers` == n, or -1 after DEADLINE_S. */
 static double until_subscribers(unsigned port, long long n)
 {
-    double t0 = net_now();
-    while (net_now() - t0 < DEADLINE_S) {
-        if (status_field(port, "subscribers") == n)
-            return net_now() - t0;
+    double t0 = test_now();
+    while (test_now() - t0 < DEADLINE_S) {
+        if (net_status_field(port, NULL, "subscribers", 5.0) == n)
+            return test_now() - t0;
         struct pollfd none;
         poll(&none, 0, 5); /* a bounded poll of another process's state */
     }
     return -1;
-}
-
-/* Opens a stream and reads to ": connected". */
-static bool open_stream(struct net_sse *s, unsigned port, double timeout_s)
-{
-    if (!net_sse_open(s, port, API "/events", NULL, timeout_s, 0) || s->status != 200)
-        return false;
-    for (;;) {
-        struct net_sse_event ev;
-        int got = net_sse_next(s, &ev);
-        if (s->comments > 0)
-            return true;
-        if (got == 0 && !net_sse_read(s, 4096))
-            return false;
-    }
 }
 
 static int stream_status(unsigned port)
@@ -108,8 +94,8 @@ static void a_stream_closed_by_its_client_frees_its_slot_at_once(void **state)
     struct host *h = &g_host;
     assert_true(host_start(h, g_testhost, args, 0));
     struct net_sse a, b, c;
-    assert_true(open_stream(&a, h->port, IO_TIMEOUT_S));
-    assert_true(open_stream(&b, h->port, IO_TIMEOUT_S));
+    assert_true(net_sse_open_connected(&a, h->port, API "/events", NULL, IO_TIMEOUT_S, 0));
+    assert_true(net_sse_open_connected(&b, h->port, API "/events", NULL, IO_TIMEOUT_S, 0));
     assert_int_equal(stream_status(h->port), 503);
 
     net_sse_close(&a, false); /* FIN */
@@ -119,22 +105,22 @@ static void a_stream_closed_by_its_client_frees_its_slot_at_once(void **state)
     printf("heartbeat 60 s: slot freed %.3f s after a FIN, %.3f s after a RST\n", fin_s, rst_s);
     assert_true(fin_s >= 0);
     assert_true(rst_s >= 0);
-    assert_true(open_stream(&c, h->port, IO_TIMEOUT_S));
+    assert_true(net_sse_open_connected(&c, h->port, API "/events", NULL, IO_TIMEOUT_S, 0));
     net_sse_close(&c, false);
 
     if (g_long) {
         /* A suite that opens and closes a stream per test, 50 a second, for a minute: never a 503. */
-        double t0 = net_now(), next = t0;
+        double t0 = test_now(), next = t0;
         int opened = 0, refused = 0;
-        while (net_now() - t0 < 60.0) {
+        while (test_now() - t0 < 60.0) {
             struct net_sse s;
-            if (open_stream(&s, h->port, 5.0))
+            if (net_sse_open_connected(&s, h->port, API "/events", NULL, 5.0, 0))
                 opened++;
             else
                 refused++;
             net_sse_close(&s, opened % 2 == 0);
             next += 0.02;
-            double wait = next - net_now();
+            double wait = next - test_now();
             if (wait > 0) {
                 struct pollfd none;
                 poll(&none, 0, (int)(wait * 1000)); /* the pacing is the behaviour under test */
@@ -180,13 +166,13 @@ static void service_resumes_within_a_second_of_a_descriptor_being_freed(void **s
             fail_msg("round %d: %d streams with RLIMIT_NOFILE %d", round, opened, NOFILE);
         /* One client leaves: its descriptor is the one service resumes with. */
         net_sse_close(&streams[opened - 1], true);
-        double t0 = net_now(), resumed = -1;
-        while (net_now() - t0 < DEADLINE_S) {
+        double t0 = test_now(), resumed = -1;
+        while (test_now() - t0 < DEADLINE_S) {
             struct net_response r;
             int status = net_request(h->port, "GET", API "/status", NULL, NULL, 0, 1.0, &r);
             net_response_free(&r);
             if (status == 200) {
-                resumed = net_now() - t0;
+                resumed = test_now() - t0;
                 break;
             }
         }
@@ -206,45 +192,22 @@ static void service_resumes_within_a_second_of_a_descriptor_being_freed(void **s
 
 /* ---- slow clients ------------------------------------------------------------------------- */
 
-/* A connection whose connect() does not wait: a server that stopped accepting leaves it in the
- * listener's backlog, where it stays idle as far as the attacker cares. -1 on failure. */
-static int connect_without_waiting(unsigned port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* True when fd has neither data nor an end of stream to read: the server keeps it open. */
-static bool nothing_pending(int fd)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    return poll(&pfd, 1, 0) == 0;
-}
-
 /* Seconds until the server closed fd (EOF or reset), sending it one byte every `every_s`
  * meanwhile; -1 if it was still open after `seconds`. */
 static double closed_while_trickling(int fd, double every_s, double seconds)
 {
-    double t0 = net_now(), next_byte = t0 + every_s;
-    while (net_now() - t0 < seconds) {
+    double t0 = test_now(), next_byte = t0 + every_s;
+    while (test_now() - t0 < seconds) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (poll(&pfd, 1, 100) > 0) {
             char buf[512];
             ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
             if (n == 0 || (n < 0 && errno != EAGAIN))
-                return net_now() - t0;
+                return test_now() - t0;
         }
-        if (net_now() >= next_byte) {
+        if (test_now() >= next_byte) {
             if (send(fd, "a", 1, MSG_NOSIGNAL) < 0)
-                return net_now() - t0;
+                return test_now() - t0;
             next_byte += every_s;
         }
     }
@@ -284,7 +247,7 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
     assert_true(host_start(h, g_testhost, args, 8192));
     static struct net_sse streams[SUBSCRIBERS];
     for (int i = 0; i < SUBSCRIBERS; i++)
-        assert_true(open_stream(&streams[i], h->port, IO_TIMEOUT_S));
+        assert_true(net_sse_open_connected(&streams[i], h->port, API "/events", NULL, IO_TIMEOUT_S, 0));
     assert_int_equal(stream_status(h->port), 503);
     struct net_response r0;
     assert_int_equal(net_request(h->port, "POST", API "/injection/slow.after", NULL, NULL, 0, IO_TIMEOUT_S, &r0), 200);
@@ -296,18 +259,18 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
     static const char *const first[] = {"", "G", "POST " API "/injection/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                                  "Content-Length: 100\r\n\r\n{\"k\":"};
     for (int i = 0; i < SLOW; i++) {
-        slow[i] = connect_without_waiting(h->port);
+        slow[i] = net_connect_nowait(h->port);
         if (slow[i] >= 0 && first[i % 3][0] != '\0')
             send(slow[i], first[i % 3], strlen(first[i % 3]), MSG_NOSIGNAL);
     }
     /* REST requests for a while, the slow clients sending a byte every 5 s meanwhile. */
-    double seconds = g_long ? 60.0 : 12.0, t0 = net_now(), next_byte = t0 + 5.0, worst = 0;
+    double seconds = g_long ? 60.0 : 12.0, t0 = test_now(), next_byte = t0 + 5.0, worst = 0;
     int answered = 0, asked = 0, reconnected = 0;
-    while (net_now() - t0 < seconds) {
+    while (test_now() - t0 < seconds) {
         struct net_response r;
-        double q0 = net_now();
+        double q0 = test_now();
         int status = net_request(h->port, "GET", API "/status", NULL, NULL, 0, 5.0, &r);
-        double took = net_now() - q0;
+        double took = test_now() - q0;
         net_response_free(&r);
         asked++;
         if (status == 200) {
@@ -316,12 +279,12 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
         } else {
             printf("  /status at %.1f s: status %d after %.2f s\n", q0 - t0, status, took);
         }
-        if (net_now() >= next_byte) {
+        if (test_now() >= next_byte) {
             for (int i = 0; i < SLOW; i++) {
                 if (slow[i] >= 0 && send(slow[i], "a", 1, MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
                     close(slow[i]);
                     /* In the long run the attacker comes back as soon as it is thrown out. */
-                    slow[i] = g_long ? connect_without_waiting(h->port) : -1;
+                    slow[i] = g_long ? net_connect_nowait(h->port) : -1;
                     reconnected += slow[i] >= 0;
                 }
             }
@@ -333,7 +296,7 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
     int still_open = 0;
     for (int i = 0; i < SLOW; i++) {
         if (slow[i] >= 0) {
-            still_open += nothing_pending(slow[i]);
+            still_open += net_nothing_pending(slow[i]);
             net_reset(slow[i]);
         }
     }
@@ -359,11 +322,9 @@ static void rest_is_answered_beside_every_stream_and_2000_slow_connections(void 
 
 int main(int argc, char **argv)
 {
-    g_testhost = argc > 1 ? argv[1] : getenv("ERRINJ_TESTHOST");
-    if (g_testhost == NULL) {
-        fprintf(stderr, "usage: %s PATH-TO-errinj-testhost\n", argv[0]);
+    g_testhost = host_program(argc, argv);
+    if (g_testhost == NULL)
         return 2;
-    }
     const char *long_run = getenv("ERRINJ_ATTACK_LONG");
     g_long = long_run != NULL && strcmp(long_run, "1") == 0;
     signal(SIGPIPE, SIG_IGN);

@@ -24,8 +24,25 @@
 #define _GNU_SOURCE
 #include <errinj.h>
 
+#include "clock.h"
 #include "host.h"
-#include "netclient.h"
+#include "net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <pthread.h>
@@ -54,15 +71,6 @@ const char *__tsan_default_options(void)
 #define DEADLINE_S 30.0
 
 static const char *g_testhost;
-
-/* Polls a condition with a deadline: for states only another thread or process settles. */
-#define WAIT_UNTIL(cond, seconds)                                                                            \
-    __extension__({                                                                                          \
-        double deadline_ = net_now() + (seconds);                                                            \
-        while (!(cond) && net_now() < deadline_)                                                             \
-            sched_yield();                                                                                   \
-        (bool)(cond);                                                                                        \
-    })
 
 /* The server of the running test, stopped by the teardown if the test failed before it could. */
 static errinj_server *g_srv;
@@ -94,45 +102,6 @@ static int call(unsigned port, const char *method, const char *target)
     int status = net_request(port, method, target, NULL, NULL, 0, IO_TIMEOUT_S, &r);
     net_response_free(&r);
     return status;
-}
-
-/* Opens a stream and reads up to ": connected": from then on it gets whatever fires. */
-static bool open_stream(struct net_sse *s, unsigned port, const char *target, int rcvbuf)
-{
-    if (!net_sse_open(s, port, target, NULL, IO_TIMEOUT_S, rcvbuf) || s->status != 200)
-        return false;
-    while (s->comments == 0) {
-        struct net_sse_event ev;
-        int got = net_sse_next(s, &ev);
-        if (got == 0 && !net_sse_read(s, 4096))
-            return false;
-    }
-    return true;
-}
-
-/* The next event (not a comment) within the socket timeout; false at the end of the stream. */
-static bool next_event(struct net_sse *s, struct net_sse_event *ev)
-{
-    for (;;) {
-        int got = net_sse_next(s, ev);
-        if (got != 0)
-            return got == 1;
-        if (!net_sse_read(s, 65536))
-            return false;
-    }
-}
-
-/* Waits for the server to close fd (EOF or reset), reading and dropping what comes first. */
-static bool closed_by_server(int fd, double seconds)
-{
-    double deadline = net_now() + seconds;
-    char buf[65536];
-    while (net_now() < deadline) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, 1000) > 0 && recv(fd, buf, sizeof(buf), 0) <= 0)
-            return true;
-    }
-    return false;
 }
 
 /* ---- the server stopped under load -------------------------------------------------------- */
@@ -183,7 +152,7 @@ static void *stream_reader_main(void *arg)
 {
     struct stream_reader *sr = arg;
     struct net_sse_event ev;
-    while (next_event(&sr->s, &ev))
+    while (net_sse_next_event(&sr->s, &ev) == 1)
         if (strstr(ev.data, "\"phase\":\"waiting\"") != NULL)
             sr->waiting++;
     sr->ended_cleanly = sr->s.ended_cleanly;
@@ -209,14 +178,14 @@ static void stop_ends_streams_and_releases_parked_handlers_under_load(void **sta
     struct stream_reader readers[READERS];
     memset(readers, 0, sizeof(readers));
     for (int i = 0; i < READERS; i++) {
-        assert_true(open_stream(&readers[i].s, port,
-                                API "/events?phase=all&injection=fault.park&injection=fault_park_handler",
-                                0));
+        assert_true(net_sse_open_connected(&readers[i].s, port,
+                                           API "/events?phase=all&injection=fault.park&injection=fault_park_handler",
+                                           NULL, IO_TIMEOUT_S, 0));
         pthread_create(&readers[i].thread, NULL, stream_reader_main, &readers[i]);
     }
     struct net_sse deaf[DEAF];
     for (int i = 0; i < DEAF; i++)
-        assert_true(open_stream(&deaf[i], port, API "/events", 4096));
+        assert_true(net_sse_open_connected(&deaf[i], port, API "/events", NULL, IO_TIMEOUT_S, 4096));
     int half = net_connect(port, IO_TIMEOUT_S, 0);
     assert_true(half >= 0);
     const char partial[] = "POST " INJ "fault.half HTTP/1.1\r\nContent-Length: 10\r\n\r\n{";
@@ -242,9 +211,9 @@ static void stop_ends_streams_and_releases_parked_handlers_under_load(void **sta
     if (!WAIT_UNTIL(atomic_load(&fired) > 20000, DEADLINE_S))
         fail_msg("the busy thread fired only %lu times", atomic_load(&fired));
 
-    double t0 = net_now();
+    double t0 = test_now();
     stop_server(srv);
-    double took = net_now() - t0;
+    double took = test_now() - t0;
 
     /* Every parked thread returns 0 (released by the disable that stop does). */
     for (int i = 0; i < PARKED_RT + PARKED_SITE; i++) {
@@ -266,11 +235,11 @@ static void stop_ends_streams_and_releases_parked_handlers_under_load(void **sta
         net_sse_close(&readers[i].s, false);
     }
     for (int i = 0; i < DEAF; i++) {
-        if (!closed_by_server(deaf[i].fd, DEADLINE_S))
+        if (!net_closed_by_peer(deaf[i].fd, DEADLINE_S))
             fail_msg("deaf stream %d still open after stop", i);
         net_sse_close(&deaf[i], false);
     }
-    if (!closed_by_server(half, DEADLINE_S))
+    if (!net_closed_by_peer(half, DEADLINE_S))
         fail_msg("the half request's connection is still open after stop");
     close(half);
     printf("stop took %.2f s with %d reading streams, %d never read, a half request, %d parked threads and a "
@@ -412,7 +381,7 @@ static void a_slow_subscriber_callback_slows_only_the_thread_that_fired(void **s
     assert_int_equal(errinj_enable("fault.slow", false, NULL), 0);
     assert_int_equal(errinj_enable("fault.fast", false, NULL), 0);
     struct net_sse s;
-    assert_true(open_stream(&s, port, API "/events?injection=fault.slow&injection=fault.fast", 0));
+    assert_true(net_sse_open_connected(&s, port, API "/events?injection=fault.slow&injection=fault.fast", NULL, IO_TIMEOUT_S, 0));
     reset_slow_callback();
     /* Subscribing waits for every running callback: both subscribe before any callback blocks. */
     atomic_ulong counted = 0;
@@ -440,7 +409,7 @@ static void a_slow_subscriber_callback_slows_only_the_thread_that_fired(void **s
     unsigned slow_events = 0, fast_events = 0;
     while (slow_events + fast_events < FAST + 1) {
         struct net_sse_event ev;
-        if (!next_event(&s, &ev))
+        if (net_sse_next_event(&s, &ev) != 1)
             fail_msg("the stream ended after %u + %u events", slow_events, fast_events);
         assert_false(ev.overflow);
         if (strstr(ev.data, "\"injection\":\"fault.slow\"") != NULL)
@@ -547,9 +516,9 @@ static void *child_waiter_main(void *arg)
 /* The child's part: returns its exit status (0, or the number of the step that failed). */
 static int child_main(errinj_server *parent_srv, unsigned parent_port, uint64_t enters_before)
 {
-    double t0 = net_now();
+    double t0 = test_now();
     errinj_server_stop(parent_srv); /* orphaned: returns at once, touches nothing of the parent */
-    if (net_now() - t0 > 1.0)
+    if (test_now() - t0 > 1.0)
         return 10;
     if (!errinj_inject_enter("fault.fork") || errinj_enters("fault.fork") != enters_before + 1)
         return 11;
@@ -579,11 +548,11 @@ static int child_main(errinj_server *parent_srv, unsigned parent_port, uint64_t 
         return 16; /* the injections are inherited */
     net_response_free(&r);
     struct net_sse s;
-    if (!open_stream(&s, port, API "/events?injection=fault.fork", 0))
+    if (!net_sse_open_connected(&s, port, API "/events?injection=fault.fork", NULL, IO_TIMEOUT_S, 0))
         return 17;
     errinj_inject_enter("fault.fork");
     struct net_sse_event ev;
-    if (!next_event(&s, &ev) || strstr(ev.data, "\"injection\":\"fault.fork\"") == NULL)
+    if (net_sse_next_event(&s, &ev) != 1 || strstr(ev.data, "\"injection\":\"fault.fork\"") == NULL)
         return 18;
     net_sse_close(&s, false);
     /* The parent's parked thread does not exist here. A thread of the child parks on the same
@@ -600,9 +569,9 @@ static int child_main(errinj_server *parent_srv, unsigned parent_port, uint64_t 
         return 21;
     if (errinj_disable("fault.fork.park") != 0)
         return 22;
-    t0 = net_now();
+    t0 = test_now();
     errinj_server_stop(mine);
-    if (net_now() - t0 > 5.0)
+    if (test_now() - t0 > 5.0)
         return 23;
     printf("child: orphaned stop returned at once; fired; own server on port %u answered and streamed; "
            "inherited waiters count of the parent's parked thread: %u\n",
@@ -624,7 +593,7 @@ static void fork_child_has_an_orphaned_server_and_may_start_its_own(void **state
     assert_int_equal(errinj_enable("fault.fork.park", false, NULL), 0);
     assert_true(errinj_inject_enter("fault.fork"));
     struct net_sse s;
-    assert_true(open_stream(&s, port, API "/events?injection=fault.fork&injection=fault.fork.parent", 0));
+    assert_true(net_sse_open_connected(&s, port, API "/events?injection=fault.fork&injection=fault.fork.parent", NULL, IO_TIMEOUT_S, 0));
     struct net_sse_event ev;
     /* A parent thread parked at fork time: it must not be released by anything the child does. */
     atomic_store(&g_parent_parked.rc, 12345);
@@ -681,14 +650,14 @@ static void fork_child_has_an_orphaned_server_and_may_start_its_own(void **state
     net_response_free(&r);
     /* The stream goes on, and the first event on it is the parent's, none of the child's. */
     assert_true(errinj_inject_enter("fault.fork.parent"));
-    assert_true(next_event(&s, &ev));
+    assert_int_equal(net_sse_next_event(&s, &ev), 1);
     if (strstr(ev.data, "\"injection\":\"fault.fork.parent\"") == NULL)
         fail_msg("the parent's stream got %s", ev.data);
     net_sse_close(&s, false);
     /* A new stream of the parent's server works too. */
-    assert_true(open_stream(&s, port, API "/events?injection=fault.fork.parent", 0));
+    assert_true(net_sse_open_connected(&s, port, API "/events?injection=fault.fork.parent", NULL, IO_TIMEOUT_S, 0));
     assert_true(errinj_inject_enter("fault.fork.parent"));
-    assert_true(next_event(&s, &ev));
+    assert_int_equal(net_sse_next_event(&s, &ev), 1);
     net_sse_close(&s, false);
     stop_server(srv); /* releases the parked thread */
     if (!WAIT_UNTIL(atomic_load(&g_parent_parked.done), DEADLINE_S))
@@ -756,7 +725,7 @@ static void ten_thousand_names_are_enabled_listed_and_disabled_over_rest(void **
     errinj_server *srv = start_server(0);
     unsigned port = errinj_server_port(srv);
     int fd = -1;
-    double t0 = net_now();
+    double t0 = test_now();
     for (int i = 0; i < NAMES; i++) {
         char target[128];
         snprintf(target, sizeof(target), INJ "bulk.%05d?one_shot=%s", i, i % 2 ? "true" : "false");
@@ -766,11 +735,11 @@ static void ten_thousand_names_are_enabled_listed_and_disabled_over_rest(void **
         if (status != 200)
             fail_msg("enable bulk.%05d: %d", i, status);
     }
-    double t_enable = net_now() - t0;
+    double t_enable = test_now() - t0;
     struct net_response r;
-    t0 = net_now();
+    t0 = test_now();
     assert_int_equal(keepalive_request(&fd, port, "GET", API "/injection", &r), 200);
-    double t_list = net_now() - t0;
+    double t_list = test_now() - t0;
     json_error_t jerr;
     json_t *list = json_loadb(r.body.data, r.body.len, 0, &jerr);
     if (!json_is_array(list))
@@ -797,9 +766,9 @@ static void ten_thousand_names_are_enabled_listed_and_disabled_over_rest(void **
     assert_true(errinj_inject_enter("bulk.09999")); /* a one-shot: fires once */
     assert_false(errinj_inject_enter("bulk.09999"));
     assert_false(errinj_inject_enter("bulk.10000")); /* never enabled */
-    t0 = net_now();
+    t0 = test_now();
     assert_int_equal(keepalive_request(&fd, port, "DELETE", API "/injection", &r), 200);
-    double t_disable = net_now() - t0;
+    double t_disable = test_now() - t0;
     net_response_free(&r);
     assert_int_equal(keepalive_request(&fd, port, "GET", API "/injection", &r), 200);
     assert_string_equal(r.body.data, "[]");
@@ -853,23 +822,23 @@ static void running_out_of_descriptors_refuses_cleanly_and_service_resumes(void 
     /* The streams go; the heartbeat finds them gone, and service resumes. */
     for (int i = 0; i < opened; i++)
         net_sse_close(&streams[i], true);
-    double t0 = net_now();
+    double t0 = test_now();
     int status = 0;
-    while (status != 200 && net_now() - t0 < DEADLINE_S) {
+    while (status != 200 && test_now() - t0 < DEADLINE_S) {
         status = net_request(h.port, "GET", API "/status", NULL, NULL, 0, 2.0, &r);
         net_response_free(&r);
     }
-    double resumed = net_now() - t0;
+    double resumed = test_now() - t0;
     assert_int_equal(status, 200);
     /* And streams work again: five of them get an event. */
     struct net_sse again[5];
     for (int i = 0; i < 5; i++)
-        assert_true(open_stream(&again[i], h.port, API "/events?injection=fault.fd", 0));
+        assert_true(net_sse_open_connected(&again[i], h.port, API "/events?injection=fault.fd", NULL, IO_TIMEOUT_S, 0));
     assert_true(host_send(&h, "fire enter fault.fd 1"));
     assert_true(host_line(&h, line, sizeof(line), DEADLINE_S));
     for (int i = 0; i < 5; i++) {
         struct net_sse_event ev;
-        assert_true(next_event(&again[i], &ev));
+        assert_int_equal(net_sse_next_event(&again[i], &ev), 1);
         assert_non_null(strstr(ev.data, "\"injection\":\"fault.fd\""));
         net_sse_close(&again[i], false);
     }
@@ -895,11 +864,9 @@ static int clean_up(void **state)
 
 int main(int argc, char **argv)
 {
-    g_testhost = argc > 1 ? argv[1] : getenv("ERRINJ_TESTHOST");
-    if (g_testhost == NULL) {
-        fprintf(stderr, "usage: %s PATH-TO-errinj-testhost\n", argv[0]);
+    g_testhost = host_program(argc, argv);
+    if (g_testhost == NULL)
         return 2;
-    }
     signal(SIGPIPE, SIG_IGN);
     errinj_set_log(NULL, NULL);
     const struct CMUnitTest tests[] = {

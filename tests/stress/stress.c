@@ -27,7 +27,24 @@
 #define _GNU_SOURCE
 #include <errinj.h>
 
-#include "netclient.h"
+#include "clock.h"
+#include "host.h"
+#include "net.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <malloc.h>
 #include <pthread.h>
@@ -255,9 +272,9 @@ static atomic_uint_fast64_t g_rest_calls, g_rest_us_total, g_rest_us_max;
 static void rest_expect(const char *method, const char *path, const char *body, const char *want_body)
 {
     struct net_response r;
-    double t0 = net_now();
+    double t0 = test_now();
     int status = net_request(g_port, method, path, AUTH, body, body ? strlen(body) : 0, IO_TIMEOUT_S, &r);
-    uint64_t us = (uint64_t)((net_now() - t0) * 1e6);
+    uint64_t us = (uint64_t)((test_now() - t0) * 1e6);
     atomic_fetch_add(&g_rest_calls, 1);
     atomic_fetch_add(&g_rest_us_total, us);
     uint_fast64_t max = atomic_load(&g_rest_us_max);
@@ -300,20 +317,10 @@ static void *rest_main(void *arg)
     return NULL;
 }
 
-/* GET /status's "seq" or "subscribers"; -1 on failure. */
+/* GET /status's "seq", "subscribers" or "dropped"; -1 on failure. */
 static long long status_field(const char *field)
 {
-    struct net_response r;
-    long long v = -1;
-    if (net_request(g_port, "GET", PREFIX "/status", AUTH, NULL, 0, IO_TIMEOUT_S, &r) == 200) {
-        char key[64];
-        snprintf(key, sizeof(key), "\"%s\":", field);
-        const char *at = strstr(r.body.data, key);
-        if (at != NULL)
-            v = atoll(at + strlen(key));
-    }
-    net_response_free(&r);
-    return v;
+    return net_status_field(g_port, AUTH, field, IO_TIMEOUT_S);
 }
 
 /* ---- SSE clients ------------------------------------------------------------------------- */
@@ -395,8 +402,8 @@ static void long_lived(struct client *c)
             break;
         }
         if (atomic_load(&g_final_seq) != 0 && deadline == 0)
-            deadline = net_now() + CATCH_UP_DEADLINE_S + 10;
-        if (deadline != 0 && net_now() > deadline) {
+            deadline = test_now() + CATCH_UP_DEADLINE_S + 10;
+        if (deadline != 0 && test_now() > deadline) {
             fail("client %d: never released", c->index);
             break;
         }
@@ -479,8 +486,8 @@ static void churn_once(struct client *c, uint64_t *last_seen)
         sleep_s(0.05 + (rand_r(&c->seed) % 250) / 1000.0); /* allow-sleep: a client that stops reading */
     int want = 1 + rand_r(&c->seed) % 400;
     uint64_t last = 0;
-    double until = net_now() + 2.0;
-    while (want > 0 && !atomic_load(&g_stop_clients) && net_now() < until) {
+    double until = test_now() + 2.0;
+    while (want > 0 && !atomic_load(&g_stop_clients) && test_now() < until) {
         struct net_sse_event ev;
         int rc;
         while (want > 0 && (rc = net_sse_next(&s, &ev)) == 1) {
@@ -523,16 +530,10 @@ static void *client_main(void *arg)
 
 /* ---- memory ------------------------------------------------------------------------------- */
 
+/* This process's resident set size in KiB. */
 static long rss_kib(void)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, resident = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+    return proc_rss_kib(getpid());
 }
 
 static atomic_long g_rss_peak;
@@ -560,7 +561,7 @@ static void *sampler_main(void *arg)
  */
 static uint64_t wait_long_lived(struct client *clients, int nlong, uint64_t final, double timeout_s, bool *stalled)
 {
-    double deadline = net_now() + timeout_s;
+    double deadline = test_now() + timeout_s;
     uint64_t last_lowest = UINT64_MAX, pings_then = 0;
     *stalled = false;
     for (;;) {
@@ -571,7 +572,7 @@ static uint64_t wait_long_lived(struct client *clients, int nlong, uint64_t fina
             highest = p > highest ? p : highest;
             pings += atomic_load(&clients[i].pings);
         }
-        if (lowest >= final || net_now() > deadline)
+        if (lowest >= final || test_now() > deadline)
             return lowest;
         if (lowest != last_lowest) {
             last_lowest = lowest;
@@ -661,7 +662,7 @@ static void run_round(int round, double seconds, struct totals *t)
     for (int i = 0; i < 2; i++)
         pthread_join(rest[i], NULL);
     /* Nothing fires any more: the last seq is final. Long-lived clients read up to it. */
-    double t_fired = net_now();
+    double t_fired = test_now();
     uint64_t final = (uint64_t)status_field("seq");
     atomic_store(&g_final_seq, final);
     atomic_store(&g_catch_up, true);
@@ -676,20 +677,20 @@ static void run_round(int round, double seconds, struct totals *t)
     if (reached < final)
         fail("round %d: long-lived clients reached seq %llu of %llu", round, (unsigned long long)reached,
              (unsigned long long)final);
-    double t_caught_up = net_now();
+    double t_caught_up = test_now();
     atomic_store(&g_release, true);
     for (int i = 0; i < opt.clients; i++)
         pthread_join(clients[i].thread, NULL);
-    double t_joined = net_now();
+    double t_joined = test_now();
 
     /* Every client is gone: the server must count none (dead ones are found by the heartbeat). */
-    double deadline = net_now() + 30.0;
+    double deadline = test_now() + 30.0;
     long long subs;
-    while ((subs = status_field("subscribers")) != 0 && net_now() < deadline)
+    while ((subs = status_field("subscribers")) != 0 && test_now() < deadline)
         sched_yield();
     if (subs != 0)
         fail("round %d: server still counts %lld subscribers after every client left", round, subs);
-    double t_gone = net_now();
+    double t_gone = test_now();
 
     /* Counters add up. */
     uint64_t hits = 0;
@@ -738,12 +739,12 @@ static void run_round(int round, double seconds, struct totals *t)
         }
     }
 
-    double t0 = net_now();
+    double t0 = test_now();
     errinj_server_stop(srv);
     say("round %d: wind-down: catch-up %.1f s, clients joined %.1f s, subscribers gone %.1f s, stop %.1f s", round,
-        t_caught_up - t_fired, t_joined - t_caught_up, t_gone - t_joined, net_now() - t0);
-    if (net_now() - t0 > 10.0)
-        fail("round %d: server stop took %.1f s", round, net_now() - t0);
+        t_caught_up - t_fired, t_joined - t_caught_up, t_gone - t_joined, test_now() - t0);
+    if (test_now() - t0 > 10.0)
+        fail("round %d: server stop took %.1f s", round, test_now() - t0);
     for (size_t i = 0; i < N_INJ; i++)
         if (errinj_is_enabled(g_inj[i].name))
             fail("%s still enabled after the server stopped", g_inj[i].name);
@@ -787,7 +788,7 @@ int main(int argc, char **argv)
 
     struct totals t = {0};
     long rss_start = rss_kib(), rss_after_first = 0;
-    double started = net_now();
+    double started = test_now();
     for (int r = 1; r <= opt.rounds; r++) {
         run_round(r, opt.seconds / opt.rounds, &t);
         malloc_trim(0);
@@ -813,7 +814,7 @@ int main(int argc, char **argv)
         "%llu connections (%llu reset abruptly, %llu refused 503), %llu hits, %llu events = %llu seqs, "
         "ring dropped %llu, long-lived received %llu + overflow-dropped %llu, %llu REST calls, "
         "RSS start %ld KiB, after round 1 %ld KiB, end %ld KiB, peak %ld KiB",
-        failures == 0 ? "passed" : "FAILED", net_now() - started, opt.rounds, opt.firers, opt.clients,
+        failures == 0 ? "passed" : "FAILED", test_now() - started, opt.rounds, opt.firers, opt.clients,
         t.long_lived / (unsigned)opt.rounds, t.overflow_clients, (unsigned long long)t.connects,
         (unsigned long long)t.resets, (unsigned long long)t.busy, (unsigned long long)t.hits,
         (unsigned long long)t.events, (unsigned long long)t.seqs, (unsigned long long)t.ring_dropped,

@@ -1,34 +1,23 @@
 /*
- * helpers.h - what the unit tests share: bounded waits with deadlines (tests never sleep to
- * synchronise) and an event recorder.
+ * helpers.h - what the unit tests share besides tests/lib: an event recorder, and the time they
+ * give a condition another thread settles (WAIT_UNTIL, from clock.h: tests never sleep to
+ * synchronise).
  */
 #ifndef ERRINJ_TEST_HELPERS_H
 #define ERRINJ_TEST_HELPERS_H
 
 #include <errinj.h>
 
+#include "clock.h"
+
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static inline double test_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Polls cond until it holds or 10 s pass; the result says which. */
-#define WAIT_UNTIL(cond)                                                                       \
-    __extension__({                                                                            \
-        double deadline_ = test_now() + 10.0;                                                  \
-        while (!(cond) && test_now() < deadline_)                                              \
-            sched_yield();                                                                     \
-        (bool)(cond);                                                                          \
-    })
+/* How long a unit test waits for a condition another thread settles. */
+#define WAIT_S 10.0
 
 /* Records events: name, phase, seq, shard, file, line and parameters. */
 #define RECORDER_MAX 4096

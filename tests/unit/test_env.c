@@ -10,24 +10,21 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
+#include "net.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "internals_helpers.h"
 
-#define DEADLINE_MS 10000
+#define DEADLINE_S 10.0
 
 
 static void expect_state(const char *expected, const char *what)
@@ -48,66 +45,17 @@ static int clean_slate(void **state)
     return 0;
 }
 
-/* ---- a tiny HTTP client ----------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int connect_loopback(unsigned port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
-}
-
+/* ---- requests, over tests/lib's client ---------------------------------------------------- */
 
 /* Sends one request (Connection: close); returns the status and the body (malloc'd) in *body. */
 static int http(unsigned port, const char *method, const char *path, const char *extra_headers, char **body)
 {
-    int fd = connect_loopback(port);
-    if (fd < 0)
-        fail_msg("connect to port %u: %s", port, strerror(errno));
-    char req[1024];
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n"
-                                       "Content-Length: 0\r\n%s\r\n",
-                     method, path, port, extra_headers != NULL ? extra_headers : "");
-    assert_int_equal(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
-    char buf[16384];
-    size_t len = 0;
-    int64_t deadline = now_ms() + DEADLINE_MS;
-    for (;;) {
-        int64_t left = deadline - now_ms();
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-            fail_msg("%s %s: no complete response within %d ms; got %.*s", method, path, DEADLINE_MS, (int)len, buf);
-        ssize_t got = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-        assert_true(got >= 0);
-        if (got == 0)
-            break;
-        len += (size_t)got;
-        assert_true(len < sizeof(buf) - 1);
-    }
-    close(fd);
-    buf[len] = '\0';
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-        fail_msg("%s %s: not an HTTP response: %s", method, path, buf);
-    const char *split = strstr(buf, "\r\n\r\n");
-    assert_non_null(split);
-    *body = strdup(split + 4);
+    struct net_response r;
+    int status = net_request(port, method, path, extra_headers, NULL, 0, DEADLINE_S, &r);
+    if (status <= 0)
+        fail_msg("%s %s: no HTTP response within %.0f s", method, path, DEADLINE_S);
+    *body = strdup(r.body.data);
+    net_response_free(&r);
     return status;
 }
 
@@ -243,7 +191,7 @@ static void a_bad_startup_list_starts_no_server(void **state)
     setenv("ERRINJ_HTTP", listen, 1);
     setenv("ERRINJ_AT_STARTUP", "[{\"name\":\"env.x\",\"extra\":1}]", 1);
     assert_int_equal(errinj_init_from_env(), ERRINJ_EINVAL);
-    int fd = connect_loopback(port);
+    int fd = net_connect(port, DEADLINE_S, 0);
     if (fd >= 0)
         fail_msg("a server listens on %s after a failed ERRINJ_AT_STARTUP", listen);
     expect_no_server_running("after a bad ERRINJ_AT_STARTUP");

@@ -142,7 +142,7 @@ static void disable_release_publishes_released(void **state)
     struct parked p;
     pthread_create(&p.thread, NULL, park, &p);
     /* The waiting event comes after the waiter is counted: wait for the event itself. */
-    assert_true(WAIT_UNTIL(recorder_count_of(&rec, "ev_wait", "waiting") == 1));
+    assert_true(WAIT_UNTIL(recorder_count_of(&rec, "ev_wait", "waiting") == 1, WAIT_S));
     assert_int_equal(errinj_waiters("ev_wait"), 1);
     errinj_disable("ev_wait");
     pthread_join(p.thread, NULL);
@@ -298,11 +298,11 @@ static void subscribing_while_threads_fire_is_safe(void **state)
         errinj_subscription *s;
         assert_int_equal(errinj_subscribe(count_cb, &seen, &s), 0);
         long start = (long)errinj__seq_last();
-        assert_true(WAIT_UNTIL((long)errinj__seq_last() > start + 2));
+        assert_true(WAIT_UNTIL((long)errinj__seq_last() > start + 2, WAIT_S));
         errinj_unsubscribe(s);
         long after = atomic_load(&seen);
         /* After unsubscribe returned, the callback never runs again. */
-        assert_true(WAIT_UNTIL((long)errinj__seq_last() > start + 10));
+        assert_true(WAIT_UNTIL((long)errinj__seq_last() > start + 10, WAIT_S));
         assert_int_equal(atomic_load(&seen), after);
     }
     atomic_store(&churn_stop, true);

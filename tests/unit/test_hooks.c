@@ -93,7 +93,7 @@ static void thread_start_hook_runs_on_the_server_thread(void **state)
     errinj_server_opts opts = {.listen = "127.0.0.1:0"};
     errinj_server *srv;
     assert_int_equal(errinj_server_start(&opts, &srv), 0);
-    assert_true(WAIT_UNTIL(atomic_load(&started) == 1));
+    assert_true(WAIT_UNTIL(atomic_load(&started) == 1, WAIT_S));
     errinj_server_stop(srv);
     errinj__hook_thread_start(NULL);
 }

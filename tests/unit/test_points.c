@@ -165,7 +165,7 @@ static void one_message_releases_every_waiting_handler(void **state)
     struct parked p[4];
     for (int i = 0; i < 4; i++)
         start_parked(&p[i], "pt_wait", ERRINJ_FOREVER);
-    assert_true(WAIT_UNTIL(errinj_waiters("pt_wait") == 4));
+    assert_true(WAIT_UNTIL(errinj_waiters("pt_wait") == 4, WAIT_S));
     errinj_message("pt_wait");
     for (int i = 0; i < 4; i++) {
         pthread_join(p[i].thread, NULL);
@@ -182,7 +182,7 @@ static void disable_releases_many_parked_handlers_with_zero(void **state)
     struct parked p[6];
     for (int i = 0; i < 6; i++)
         start_parked(&p[i], "pt_rt_wait", ERRINJ_FOREVER);
-    assert_true(WAIT_UNTIL(errinj_waiters("pt_rt_wait") == 6));
+    assert_true(WAIT_UNTIL(errinj_waiters("pt_rt_wait") == 6, WAIT_S));
     errinj_disable("pt_rt_wait");
     for (int i = 0; i < 6; i++) {
         pthread_join(p[i].thread, NULL);
@@ -197,7 +197,7 @@ static void disable_all_releases_parked_handlers(void **state)
     errinj_enable("pt_wait", false, NULL);
     struct parked p;
     start_parked(&p, "pt_wait", ERRINJ_FOREVER);
-    assert_true(WAIT_UNTIL(errinj_waiters("pt_wait") == 1));
+    assert_true(WAIT_UNTIL(errinj_waiters("pt_wait") == 1, WAIT_S));
     errinj_disable_all();
     pthread_join(p.thread, NULL);
     assert_int_equal(p.rc, 0);
@@ -266,7 +266,7 @@ static void one_shot_handler_stays_reachable_by_messages_until_it_returns(void *
     struct one_shot_thread t = {.s = &s};
     errinj_enable("pt_one_shot_handler", true, NULL);
     pthread_create(&t.thread, NULL, run_one_shot, &t);
-    assert_true(WAIT_UNTIL(errinj_waiters("pt_one_shot_handler") == 1));
+    assert_true(WAIT_UNTIL(errinj_waiters("pt_one_shot_handler") == 1, WAIT_S));
     /* It fired, so it is no longer enabled and a second hit does not run... */
     assert_false(errinj_is_enabled("pt_one_shot_handler"));
     assert_int_equal(errinj_inject_handler("pt_one_shot_handler", one_shot_body, &(struct one_shot_handler){0}), 0);
@@ -507,7 +507,7 @@ static void a_new_enable_does_not_inherit_messages_of_the_previous_one(void **st
     errinj_enable("pt_stale", true, NULL);
     pthread_t t;
     pthread_create(&t, NULL, run_lingering_one_shot, &s);
-    assert_true(WAIT_UNTIL(errinj_waiters("pt_stale") == 1));
+    assert_true(WAIT_UNTIL(errinj_waiters("pt_stale") == 1, WAIT_S));
     errinj_message("pt_stale");
     pthread_mutex_lock(&s.mu);
     while (!s.got_message)

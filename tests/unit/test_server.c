@@ -2,15 +2,20 @@
  * test_server.c - server.c: starting and stopping the embedded server, the listen address
  * rules, and the REST API and SSE stream as a client sees them over a plain TCP socket.
  *
- * The client here is deliberately tiny (connect, write the request, read with poll() and a
- * deadline) so that what the test sees is what went over the wire. Nothing waits by
- * sleeping: reads wait on poll() with a deadline, and "a thread has parked" is a bounded
+ * The client is tests/lib's (net.h): requests through net_request_family(), and streams read
+ * raw with its net_inbox, so that what the test sees is what went over the wire. Nothing waits
+ * by sleeping: reads wait on poll() with a deadline, and "a thread has parked" is a bounded
  * poll of errinj_waiters().
  */
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include "clock.h"
+#include "net.h"
+#include "threads.h"
+
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -28,121 +33,21 @@
 
 #include "internals_helpers.h"
 
+#define DEADLINE_S 10.0
 #define DEADLINE_MS 10000
 
-/* ---- a tiny HTTP client ----------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* ---- requests, over tests/lib's client ---------------------------------------------------- */
 
 /* Connects to the loopback address of `family` on `port`; -1 with errno on failure. */
 static int connect_loopback(int family, unsigned port)
 {
-    struct sockaddr_storage ss = {0};
-    socklen_t len;
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        a->sin6_addr = in6addr_loopback;
-        len = sizeof(*a);
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof(*a);
-    }
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = {.tv_sec = DEADLINE_MS / 1000};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
+    return net_connect_family(family, port, DEADLINE_S, 0);
 }
 
 static void send_all(int fd, const char *data, size_t len)
 {
-    while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            fail_msg("send: %s", n < 0 ? strerror(errno) : "wrote nothing");
-        data += n;
-        len -= (size_t)n;
-    }
-}
-
-/* A growing buffer of what the server sent. */
-struct inbox {
-    char *data;
-    size_t len, cap;
-    bool eof;
-};
-
-static void inbox_free(struct inbox *in)
-{
-    free(in->data);
-    *in = (struct inbox){0};
-}
-
-/* Reads once, waiting at most until `deadline` (now_ms()); false when the deadline passed. */
-static bool read_some(int fd, struct inbox *in, int64_t deadline)
-{
-    int64_t left = deadline - now_ms();
-    if (left <= 0)
-        return false;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int rc = poll(&pfd, 1, (int)left);
-    if (rc == 0)
-        return false;
-    assert_true(rc > 0);
-    if (in->cap - in->len < 4097) {
-        in->cap = in->cap * 2 + 8192;
-        in->data = realloc(in->data, in->cap);
-        assert_non_null(in->data);
-    }
-    ssize_t n = recv(fd, in->data + in->len, in->cap - in->len - 1, 0);
-    if (n < 0 && errno == ECONNRESET)
-        n = 0, in->eof = true; /* noted by the caller through `eof`; a reset is no clean end */
-    else if (n == 0)
-        in->eof = true;
-    assert_true(n >= 0);
-    in->len += (size_t)n;
-    in->data[in->len] = '\0';
-    return true;
-}
-
-/* Reads until `needle` has arrived (after `from`); returns where, or NULL at EOF or deadline. */
-static const char *read_until(int fd, struct inbox *in, size_t from, const char *needle, int64_t deadline)
-{
-    for (;;) {
-        if (in->len > from) {
-            const char *hit = strstr(in->data + from, needle);
-            if (hit != NULL)
-                return hit;
-        }
-        if (in->eof || !read_some(fd, in, deadline))
-            return NULL;
-    }
-}
-
-/* Reads until the server closes the connection; false at the deadline. */
-static bool read_to_eof(int fd, struct inbox *in, int64_t deadline)
-{
-    while (!in->eof)
-        if (!read_some(fd, in, deadline))
-            return false;
-    return true;
+    if (!net_send_all(fd, data, len))
+        fail_msg("send: %s", strerror(errno));
 }
 
 struct response {
@@ -162,31 +67,12 @@ static void response_free(struct response *r)
 static struct response http_on(int family, unsigned port, const char *method, const char *target,
                                const char *extra_headers, const char *body, size_t body_len)
 {
-    int fd = connect_loopback(family, port);
-    if (fd < 0)
-        fail_msg("connect to port %u: %s", port, strerror(errno));
-    char head[2048];
-    int n = snprintf(head, sizeof(head),
-                     "%s %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\nContent-Length: %zu\r\n%s\r\n", method,
-                     target, family == AF_INET6 ? "[::1]" : "127.0.0.1", port, body_len,
-                     extra_headers != NULL ? extra_headers : "");
-    assert_true(n > 0 && (size_t)n < sizeof(head));
-    send_all(fd, head, (size_t)n);
-    if (body_len > 0)
-        send_all(fd, body, body_len);
-    struct inbox in = {0};
-    if (!read_to_eof(fd, &in, now_ms() + DEADLINE_MS))
-        fail_msg("%s %s: no complete response within %d ms; got %s", method, target, DEADLINE_MS,
-                 in.data != NULL ? in.data : "nothing");
-    close(fd);
-    struct response r = {0};
-    if (in.len < 12 || sscanf(in.data, "HTTP/1.%*d %d", &r.status) != 1)
-        fail_msg("%s %s: not an HTTP response: %s", method, target, in.data != NULL ? in.data : "nothing");
-    char *split = strstr(in.data, "\r\n\r\n");
-    assert_non_null(split);
-    r.head = strndup(in.data, (size_t)(split - in.data));
-    r.body = strdup(split + 4);
-    inbox_free(&in);
+    struct net_response got;
+    int status = net_request_family(family, port, method, target, extra_headers, body, body_len, DEADLINE_S, &got);
+    if (status <= 0)
+        fail_msg("%s %s: no complete response within %.0f s", method, target, DEADLINE_S);
+    struct response r = {.status = status, .head = strdup(got.headers), .body = strdup(got.body.data)};
+    net_response_free(&got);
     return r;
 }
 
@@ -460,12 +346,12 @@ static void a_remote_host_header_is_forbidden_over_the_socket(void **state)
     const char *req = "POST /v2/error_injection/injection/srv.rebind HTTP/1.1\r\nHost: evil.example\r\n"
                       "Connection: close\r\nContent-Length: 0\r\n\r\n";
     send_all(fd, req, strlen(req));
-    struct inbox in = {0};
-    assert_true(read_to_eof(fd, &in, now_ms() + DEADLINE_MS));
+    struct net_inbox in = {0};
+    assert_true(net_inbox_to_eof(fd, &in, test_now() + DEADLINE_S));
     close(fd);
     if (strncmp(in.data, "HTTP/1.1 403", 12) != 0)
         fail_msg("remote Host: %s, expected 403", in.data);
-    inbox_free(&in);
+    net_inbox_free(&in);
     assert_false(errinj_is_enabled("srv.rebind"));
     errinj_server_stop(srv);
 }
@@ -525,7 +411,7 @@ static void a_body_over_one_mib_is_413_and_changes_nothing(void **state)
 /* ---- the SSE stream ------------------------------------------------------------------------- */
 
 /* Opens GET /v2/error_injection/events?query and reads through ": connected\n\n". */
-static int open_stream(unsigned port, const char *query, struct inbox *in)
+static int open_stream(unsigned port, const char *query, struct net_inbox *in)
 {
     int fd = connect_loopback(AF_INET, port);
     if (fd < 0)
@@ -534,7 +420,7 @@ static int open_stream(unsigned port, const char *query, struct inbox *in)
     int n = snprintf(req, sizeof(req), "GET /v2/error_injection/events%s%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
                      query != NULL ? "?" : "", query != NULL ? query : "", port);
     send_all(fd, req, (size_t)n);
-    const char *hit = read_until(fd, in, 0, ": connected\n\n", now_ms() + DEADLINE_MS);
+    const char *hit = net_inbox_until(fd, in, 0, ": connected\n\n", test_now() + DEADLINE_S);
     if (hit == NULL)
         fail_msg("no \": connected\" within %d ms; got %s", DEADLINE_MS, in->data != NULL ? in->data : "nothing");
     if (strncmp(in->data, "HTTP/1.1 200", 12) != 0)
@@ -550,11 +436,11 @@ static int open_stream(unsigned port, const char *query, struct inbox *in)
 }
 
 /* Reads the next frame of `name` after `from`; returns its JSON (and the frame's id). */
-static json_t *read_event(int fd, struct inbox *in, size_t *from, const char *name, unsigned long long *id)
+static json_t *read_event(int fd, struct net_inbox *in, size_t *from, const char *name, unsigned long long *id)
 {
     char needle[300];
     snprintf(needle, sizeof(needle), "\"injection\":\"%s\"", name);
-    const char *hit = read_until(fd, in, *from, needle, now_ms() + DEADLINE_MS);
+    const char *hit = net_inbox_until(fd, in, *from, needle, test_now() + DEADLINE_S);
     if (hit == NULL)
         fail_msg("no event of %s within %d ms; got %s", name, DEADLINE_MS, in->data + *from);
     /* The frame starts at the "id: " line before the hit and ends with a blank line. */
@@ -562,7 +448,7 @@ static json_t *read_event(int fd, struct inbox *in, size_t *from, const char *na
     while (start > in->data + *from && strncmp(start, "id: ", 4) != 0)
         start--;
     size_t start_off = (size_t)(start - in->data);
-    const char *end = read_until(fd, in, start_off, "\n\n", now_ms() + DEADLINE_MS);
+    const char *end = net_inbox_until(fd, in, start_off, "\n\n", test_now() + DEADLINE_S);
     if (end == NULL)
         fail_msg("the frame of %s never ends: %s", name, in->data + start_off);
     start = in->data + start_off; /* the buffer may have moved */
@@ -583,7 +469,7 @@ static void stream_greets_then_delivers_an_event_fired_after_the_greeting(void *
     (void)state;
     errinj_server *srv = start_on("127.0.0.1:0");
     assert_int_equal(errinj_enable("srv.sse", false, (const char *[]){"k", "v", NULL}), 0);
-    struct inbox in = {0};
+    struct net_inbox in = {0};
     int fd = open_stream(errinj_server_port(srv), "injection=srv.sse", &in);
     size_t from = in.len;
     assert_true(errinj_inject_enter("srv.sse"));
@@ -598,7 +484,7 @@ static void stream_greets_then_delivers_an_event_fired_after_the_greeting(void *
     assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "parameters"), "k")), "v");
     json_decref(ev);
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
     errinj_server_stop(srv);
 }
 
@@ -613,7 +499,7 @@ static void stream_replays_kept_events_after_since(void **state)
     uint64_t second = errinj__seq_last();
     char query[96];
     snprintf(query, sizeof(query), "injection=srv.replay&since=%llu", (unsigned long long)(first - 1));
-    struct inbox in = {0};
+    struct net_inbox in = {0};
     int fd = open_stream(errinj_server_port(srv), query, &in);
     size_t from = 0;
     unsigned long long id;
@@ -626,12 +512,12 @@ static void stream_replays_kept_events_after_since(void **state)
     assert_int_equal(json_integer_value(json_object_get(ev, "enters")), 2);
     json_decref(ev);
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
     errinj_server_stop(srv);
 }
 
 /* Opens a stream with extra request headers (e.g. Last-Event-ID). */
-static int open_stream_with(unsigned port, const char *query, const char *headers, struct inbox *in)
+static int open_stream_with(unsigned port, const char *query, const char *headers, struct net_inbox *in)
 {
     int fd = connect_loopback(AF_INET, port);
     if (fd < 0)
@@ -640,7 +526,7 @@ static int open_stream_with(unsigned port, const char *query, const char *header
     int n = snprintf(req, sizeof(req), "GET /v2/error_injection/events?%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n",
                      query, port, headers);
     send_all(fd, req, (size_t)n);
-    if (read_until(fd, in, 0, ": connected\n\n", now_ms() + DEADLINE_MS) == NULL)
+    if (net_inbox_until(fd, in, 0, ": connected\n\n", test_now() + DEADLINE_S) == NULL)
         fail_msg("no \": connected\" within %d ms; got %s", DEADLINE_MS, in->data != NULL ? in->data : "nothing");
     return fd;
 }
@@ -654,24 +540,24 @@ static void a_stream_asking_for_events_no_longer_kept_gets_an_overflow_first(voi
     unsigned port = errinj_server_port(srv);
     assert_int_equal(errinj_enable("srv.kept", false, NULL), 0);
     /* A live stream shows when the server has taken in all ten events. */
-    struct inbox live = {0};
+    struct net_inbox live = {0};
     int live_fd = open_stream(port, "injection=srv.kept", &live);
     uint64_t base = errinj__seq_last();
     for (int i = 0; i < 10; i++)
         assert_true(errinj_inject_enter("srv.kept"));
     assert_int_equal(errinj__seq_last(), base + 10);
-    if (read_until(live_fd, &live, 0, "\"enters\":10", now_ms() + DEADLINE_MS) == NULL)
+    if (net_inbox_until(live_fd, &live, 0, "\"enters\":10", test_now() + DEADLINE_S) == NULL)
         fail_msg("the live stream never saw the tenth event: %s", live.data);
 
     /* Only the last four are kept: since=base gets an overflow for six, then the four. */
     char query[96], expected[160];
     snprintf(query, sizeof(query), "injection=srv.kept&since=%llu", (unsigned long long)base);
-    struct inbox in = {0};
+    struct net_inbox in = {0};
     int fd = open_stream_with(port, query, "", &in);
     size_t from = (size_t)(strstr(in.data, ": connected\n\n") - in.data) + 13;
     snprintf(expected, sizeof(expected), "event: overflow\ndata: {\"dropped\":6,\"next_seq\":%llu}\n\n",
              (unsigned long long)(base + 7));
-    const char *overflow = read_until(fd, &in, from, expected, now_ms() + DEADLINE_MS);
+    const char *overflow = net_inbox_until(fd, &in, from, expected, test_now() + DEADLINE_S);
     if (overflow == NULL)
         fail_msg("no overflow notice \"%s\"; got %s", expected, in.data + from);
     size_t at = (size_t)(overflow - in.data);
@@ -686,7 +572,7 @@ static void a_stream_asking_for_events_no_longer_kept_gets_an_overflow_first(voi
         json_decref(ev);
     }
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
 
     /* Last-Event-ID inside what is kept: no overflow, just the events after it. */
     char header[64];
@@ -702,9 +588,9 @@ static void a_stream_asking_for_events_no_longer_kept_gets_an_overflow_first(voi
     if (strstr(in.data, "overflow") != NULL)
         fail_msg("an overflow notice although nothing was missed: %s", in.data);
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
     close(live_fd);
-    inbox_free(&live);
+    net_inbox_free(&live);
     errinj_server_stop(srv);
 }
 
@@ -714,18 +600,18 @@ static void an_idle_stream_gets_a_ping_every_heartbeat(void **state)
     errinj_server_opts opts = {.listen = "127.0.0.1:0", .heartbeat_ms = 50};
     errinj_server *srv = NULL;
     assert_int_equal(errinj_server_start(&opts, &srv), 0);
-    struct inbox in = {0};
+    struct net_inbox in = {0};
     int fd = open_stream(errinj_server_port(srv), NULL, &in);
     size_t from = in.len;
     for (int i = 0; i < 3; i++) {
-        const char *ping = read_until(fd, &in, from, ": ping\n\n", now_ms() + DEADLINE_MS);
+        const char *ping = net_inbox_until(fd, &in, from, ": ping\n\n", test_now() + DEADLINE_S);
         if (ping == NULL)
             fail_msg("ping %d did not come within %d ms with heartbeat_ms 50; got %s", i + 1, DEADLINE_MS,
                      in.data + from);
         from = (size_t)(ping - in.data) + 8;
     }
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
     errinj_server_stop(srv);
 }
 
@@ -734,7 +620,7 @@ static void status_counts_open_streams(void **state)
     (void)state;
     errinj_server *srv = start_on("127.0.0.1:0");
     unsigned port = errinj_server_port(srv);
-    struct inbox a = {0}, b = {0};
+    struct net_inbox a = {0}, b = {0};
     int fa = open_stream(port, NULL, &a);
     int fb = open_stream(port, NULL, &b);
     struct response r = http(port, "GET", "/v2/error_injection/status", NULL);
@@ -745,8 +631,8 @@ static void status_counts_open_streams(void **state)
     response_free(&r);
     close(fa);
     close(fb);
-    inbox_free(&a);
-    inbox_free(&b);
+    net_inbox_free(&a);
+    net_inbox_free(&b);
     errinj_server_stop(srv);
 }
 
@@ -757,7 +643,7 @@ static void a_stream_beyond_max_subscribers_is_503(void **state)
     errinj_server *srv = NULL;
     assert_int_equal(errinj_server_start(&opts, &srv), 0);
     unsigned port = errinj_server_port(srv);
-    struct inbox in = {0};
+    struct net_inbox in = {0};
     int fd = open_stream(port, NULL, &in);
     struct response r = http(port, "GET", "/v2/error_injection/events", NULL);
     expect_http_status(&r, 503, "second stream");
@@ -767,7 +653,7 @@ static void a_stream_beyond_max_subscribers_is_503(void **state)
     json_decref(body);
     response_free(&r);
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
     errinj_server_stop(srv);
 }
 
@@ -775,18 +661,18 @@ static void stop_ends_an_open_stream(void **state)
 {
     (void)state;
     errinj_server *srv = start_on("127.0.0.1:0");
-    struct inbox in = {0};
+    struct net_inbox in = {0};
     int fd = open_stream(errinj_server_port(srv), NULL, &in);
-    int64_t before = now_ms();
+    double before = test_now();
     errinj_server_stop(srv);
-    if (!read_to_eof(fd, &in, now_ms() + DEADLINE_MS))
+    if (!net_inbox_to_eof(fd, &in, test_now() + DEADLINE_S))
         fail_msg("the stream was still open %d ms after stop; got %s", DEADLINE_MS, in.data);
     /* Ended cleanly: the chunked body's last chunk, not a cut connection. */
     if (in.len < 5 || strcmp(in.data + in.len - 5, "0\r\n\r\n") != 0)
         fail_msg("the stream did not end with the last chunk: %s", in.data);
-    assert_true(now_ms() - before < DEADLINE_MS);
+    assert_true(test_now() - before < DEADLINE_S);
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
 }
 
 /* A program that fires and exits at once (a CLI under errinj-run) stops the server right after
@@ -797,20 +683,20 @@ static void stop_delivers_the_events_fired_just_before_it(void **state)
     for (int round = 0; round < 20; round++) {
         errinj_server *srv = start_on("127.0.0.1:0");
         assert_int_equal(errinj_enable("srv.last", false, NULL), 0);
-        struct inbox in = {0};
+        struct net_inbox in = {0};
         int fd = open_stream(errinj_server_port(srv), NULL, &in);
         for (int i = 0; i < 3; i++)
             assert_true(errinj_inject_enter("srv.last"));
         uint64_t last = errinj__seq_last();
         errinj_server_stop(srv);
-        if (!read_to_eof(fd, &in, now_ms() + DEADLINE_MS))
+        if (!net_inbox_to_eof(fd, &in, test_now() + DEADLINE_S))
             fail_msg("the stream was still open %d ms after stop", DEADLINE_MS);
         char id[48];
         snprintf(id, sizeof(id), "id: %llu\n", (unsigned long long)last);
         if (strstr(in.data, id) == NULL)
             fail_msg("round %d: the stream ended without event %llu: %s", round, (unsigned long long)last, in.data);
         close(fd);
-        inbox_free(&in);
+        net_inbox_free(&in);
     }
 }
 
@@ -834,8 +720,8 @@ static void a_frame_larger_than_one_read_arrives_whole(void **state)
     int n = snprintf(req, sizeof(req),
                      "GET /v2/error_injection/events?injection=srv.big_frame HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n", port);
     send_all(fd, req, (size_t)n);
-    struct inbox in = {0};
-    if (read_until(fd, &in, 0, ": connected\n\n", now_ms() + DEADLINE_MS) == NULL)
+    struct net_inbox in = {0};
+    if (net_inbox_until(fd, &in, 0, ": connected\n\n", test_now() + DEADLINE_S) == NULL)
         fail_msg("no \": connected\"; got %s", in.data != NULL ? in.data : "nothing");
     size_t from = in.len;
     assert_true(errinj_inject_enter("srv.big_frame"));
@@ -851,7 +737,7 @@ static void a_frame_larger_than_one_read_arrives_whole(void **state)
         json_decref(ev);
     }
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
     free(big);
     errinj_server_stop(srv);
 }
@@ -867,20 +753,20 @@ static void stop_returns_even_when_a_client_stopped_reading(void **state)
     big[big_len] = '\0';
     assert_int_equal(errinj_enable("srv.flood", false, (const char *[]){"big", big, NULL}), 0);
     free(big);
-    struct inbox in = {0};
+    struct net_inbox in = {0};
     int fd = open_stream(errinj_server_port(srv), "injection=srv.flood", &in);
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     /* About 16 MB of frames that the client never reads: its socket and the server's fill up. */
     for (int i = 0; i < 256; i++)
         assert_true(errinj_inject_enter("srv.flood"));
-    int64_t before = now_ms();
+    double before = test_now();
     errinj_server_stop(srv);
-    int64_t took = now_ms() - before;
-    if (took >= DEADLINE_MS)
-        fail_msg("stop took %lld ms with a client that does not read", (long long)took);
+    double took = test_now() - before;
+    if (took >= DEADLINE_S)
+        fail_msg("stop took %.0f ms with a client that does not read", took * 1000);
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
 }
 
 struct firing {
@@ -915,29 +801,25 @@ static void start_and_stop_while_another_thread_fires_points(void **state)
     assert_int_equal(pthread_create(&firer, NULL, fire_until_stopped, &f), 0);
     for (int i = 0; i < 10; i++) {
         errinj_server *srv = start_on("127.0.0.1:0");
-        struct inbox in = {0};
+        struct net_inbox in = {0};
         int fd = open_stream(errinj_server_port(srv), "injection=srv.busy", &in);
         /* Some event reaches the stream while the other thread keeps firing. */
-        if (read_until(fd, &in, in.len, "\"injection\":\"srv.busy\"", now_ms() + DEADLINE_MS) == NULL)
+        if (net_inbox_until(fd, &in, in.len, "\"injection\":\"srv.busy\"", test_now() + DEADLINE_S) == NULL)
             fail_msg("round %d: no event of srv.busy on the stream", i);
         /* Stop on another thread, so that a stop that never returns fails the test instead of hanging it. */
         pthread_t stopper;
         assert_int_equal(pthread_create(&stopper, NULL, stop_server, srv), 0);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += DEADLINE_MS / 1000;
-        int rc = pthread_timedjoin_np(stopper, NULL, &ts);
-        if (rc != 0) {
+        if (!thread_join_within(stopper, DEADLINE_S)) {
             atomic_store(&f.stop, true); /* the firing stops; the stuck stop can then finish */
             pthread_join(firer, NULL);
             pthread_join(stopper, NULL);
             close(fd);
-            inbox_free(&in);
+            net_inbox_free(&in);
             fail_msg("round %d: errinj_server_stop() did not return within %d ms while another thread fired "
                      "points (%lu fired)", i, DEADLINE_MS, atomic_load(&f.fired));
         }
         close(fd);
-        inbox_free(&in);
+        net_inbox_free(&in);
         assert_false(errinj_is_enabled("srv.busy")); /* stop disabled it */
         assert_int_equal(errinj_enable("srv.busy", false, NULL), 0);
     }
@@ -961,9 +843,9 @@ static void *park(void *arg)
 /* Polls errinj_waiters(name) until it reads `n`; false at the deadline. */
 static bool wait_for_waiters(const char *name, unsigned n)
 {
-    int64_t deadline = now_ms() + DEADLINE_MS;
+    double deadline = test_now() + DEADLINE_S;
     while (errinj_waiters(name) != n) {
-        if (now_ms() >= deadline)
+        if (test_now() >= deadline)
             return false;
         poll(NULL, 0, 1);
     }
@@ -974,7 +856,7 @@ static void stop_releases_a_thread_parked_in_wait_for_message(void **state)
 {
     (void)state;
     errinj_server *srv = start_on("127.0.0.1:0");
-    struct inbox in = {0};
+    struct net_inbox in = {0};
     int fd = open_stream(errinj_server_port(srv), "injection=srv.park&phase=all", &in);
     assert_int_equal(errinj_enable("srv.park", false, NULL), 0);
     struct parked p = {.name = "srv.park", .rc = 12345};
@@ -983,18 +865,14 @@ static void stop_releases_a_thread_parked_in_wait_for_message(void **state)
     if (!wait_for_waiters("srv.park", 1))
         fail_msg("waiters of srv.park is %u after %d ms, expected 1", errinj_waiters("srv.park"), DEADLINE_MS);
     errinj_server_stop(srv);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += DEADLINE_MS / 1000;
-    int rc = pthread_timedjoin_np(t, NULL, &ts);
-    if (rc != 0)
-        fail_msg("the parked thread did not return within %d ms of stop: %s", DEADLINE_MS, strerror(rc));
+    if (!thread_join_within(t, DEADLINE_S))
+        fail_msg("the parked thread did not return within %d ms of stop", DEADLINE_MS);
     assert_int_equal(atomic_load(&p.rc), 0);
     assert_int_equal(errinj_waiters("srv.park"), 0);
     assert_false(errinj_is_enabled("srv.park"));
-    assert_true(read_to_eof(fd, &in, now_ms() + DEADLINE_MS));
+    assert_true(net_inbox_to_eof(fd, &in, test_now() + DEADLINE_S));
     close(fd);
-    inbox_free(&in);
+    net_inbox_free(&in);
 }
 
 /* Options beyond their limits are refused, so that no derived figure (idle timeout, connection

@@ -540,7 +540,7 @@ static void reenabling_under_racing_fires_frees_nothing_in_use(void **state)
     /* The firing threads really ran against an enabled injection (a loaded machine may have let
      * the loop above finish first). */
     assert_int_equal(enable_term("tm.churn", "return(-4)", 1), 0);
-    assert_true(WAIT_UNTIL(atomic_load(&c.fired) > 0));
+    assert_true(WAIT_UNTIL(atomic_load(&c.fired) > 0, WAIT_S));
     atomic_store(&c.stop, true);
     for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);
@@ -640,7 +640,7 @@ static void pause_parks_until_a_message_or_a_disable(void **state)
     assert_int_equal(enable_term("tm.pause", "pause", 0), 0);
     struct parked p = {.name = "tm.pause", .rc = 99};
     pthread_create(&p.thread, NULL, park_exception, &p);
-    assert_true(WAIT_UNTIL(errinj_waiters("tm.pause") == 1));
+    assert_true(WAIT_UNTIL(errinj_waiters("tm.pause") == 1, WAIT_S));
     assert_false(atomic_load(&p.done));
     errinj_message("tm.pause");
     pthread_join(p.thread, NULL);
@@ -651,7 +651,7 @@ static void pause_parks_until_a_message_or_a_disable(void **state)
     assert_int_equal(enable_term("tm.pause", "pause", 0), 0);
     p = (struct parked){.name = "tm.pause", .rc = 99};
     pthread_create(&p.thread, NULL, park_exception, &p);
-    assert_true(WAIT_UNTIL(errinj_waiters("tm.pause") == 1));
+    assert_true(WAIT_UNTIL(errinj_waiters("tm.pause") == 1, WAIT_S));
     errinj_disable("tm.pause");
     pthread_join(p.thread, NULL);
     assert_int_equal(p.rc, 0);
@@ -671,7 +671,7 @@ static void a_last_pause_stays_reachable_by_messages(void **state)
     assert_int_equal(enable_term("tm.pause1", "1*pause", 0), 0);
     struct parked p = {.name = "tm.pause1", .rc = 99};
     pthread_create(&p.thread, NULL, park_exception, &p);
-    assert_true(WAIT_UNTIL(errinj_waiters("tm.pause1") == 1));
+    assert_true(WAIT_UNTIL(errinj_waiters("tm.pause1") == 1, WAIT_S));
     assert_false(errinj_is_enabled("tm.pause1")); /* its only step ran out */
     errinj_message("tm.pause1");
     pthread_join(p.thread, NULL);

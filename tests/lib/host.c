@@ -1,52 +1,36 @@
 /*
- * host.h - runs the test host (tests/host/testhost.c) as a child process for the attack tests:
- * a real server in a process of its own, so that what a test measures (its RSS, whether it is
- * still alive, its exit status under a sanitizer) is the server's and nothing else's.
- *
- * The host prints "port N" when it listens and answers one line per command on stdin (see the
- * comment at the top of testhost.c). Every read of its output has a deadline, so a host that
- * hangs fails the test instead of hanging it. Header-only, like ../stress/netclient.h.
+ * host.c - runs the test host (tests/host/testhost.c) as a child process; see host.h.
  */
-#ifndef ERRINJ_ATTACK_HOST_H
-#define ERRINJ_ATTACK_HOST_H
-
 #define _GNU_SOURCE
+#include "host.h"
+
+#include "clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-struct host {
-    pid_t pid;
-    int in_fd;  /* the host's stdin */
-    int out_fd; /* the host's stdout */
-    char buf[8192];
-    size_t len;
-    unsigned port;
-};
-
-static inline double host_now(void)
+const char *host_program(int argc, char **argv)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    const char *exe = argc > 1 ? argv[1] : getenv("ERRINJ_TESTHOST");
+    if (exe == NULL)
+        fprintf(stderr, "usage: %s PATH-TO-errinj-testhost\n", argv[0]);
+    return exe;
 }
 
 /* Reads one line of the host's output into line (without the newline). false when none came
  * within timeout_s or the host closed its output. */
-static inline bool host_line(struct host *h, char *line, size_t len, double timeout_s)
+bool host_line(struct host *h, char *line, size_t len, double timeout_s)
 {
-    double deadline = host_now() + timeout_s;
+    double deadline = test_now() + timeout_s;
     for (;;) {
         char *nl = memchr(h->buf, '\n', h->len);
         if (nl != NULL) {
@@ -58,7 +42,7 @@ static inline bool host_line(struct host *h, char *line, size_t len, double time
             h->len -= n + 1;
             return true;
         }
-        double left = deadline - host_now();
+        double left = deadline - test_now();
         if (left < 0 || h->len == sizeof(h->buf))
             return false;
         struct pollfd pfd = {.fd = h->out_fd, .events = POLLIN};
@@ -81,7 +65,7 @@ static inline bool host_line(struct host *h, char *line, size_t len, double time
  * RLIMIT_NOFILE in the child before exec. The host's stderr is the test's, so sanitizer reports
  * show up in the test log.
  */
-static inline bool host_start(struct host *h, const char *exe, const char *const *args, long nofile)
+bool host_start(struct host *h, const char *exe, const char *const *args, long nofile)
 {
     memset(h, 0, sizeof(*h));
     int to_child[2], from_child[2];
@@ -129,8 +113,7 @@ static inline bool host_start(struct host *h, const char *exe, const char *const
 }
 
 /* Sends one command line (printf-style, without the newline). */
-static inline bool host_send(struct host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static inline bool host_send(struct host *h, const char *fmt, ...)
+bool host_send(struct host *h, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
@@ -152,14 +135,14 @@ static inline bool host_send(struct host *h, const char *fmt, ...)
 }
 
 /* True while the host process exists and has not exited. */
-static inline bool host_alive(struct host *h)
+bool host_alive(struct host *h)
 {
     int status;
     return h->pid > 0 && waitpid(h->pid, &status, WNOHANG) == 0;
 }
 
 /* The host's resident set size in KiB (VmRSS), or -1. */
-static inline long host_rss_kib(pid_t pid)
+long proc_rss_kib(pid_t pid)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -178,11 +161,11 @@ static inline long host_rss_kib(pid_t pid)
  * Sends "quit" and waits up to timeout_s for the host to exit. Returns its exit status, 128 +
  * the signal that killed it, or -1 when it did not exit in time (it is then killed).
  */
-static inline int host_quit(struct host *h, double timeout_s)
+int host_quit(struct host *h, double timeout_s)
 {
     host_send(h, "quit");
     close(h->in_fd);
-    double deadline = host_now() + timeout_s;
+    double deadline = test_now() + timeout_s;
     int status = 0, result = -1;
     for (;;) {
         pid_t r = waitpid(h->pid, &status, WNOHANG);
@@ -190,7 +173,7 @@ static inline int host_quit(struct host *h, double timeout_s)
             result = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
             break;
         }
-        if (r < 0 || host_now() > deadline) {
+        if (r < 0 || test_now() > deadline) {
             kill(h->pid, SIGKILL);
             waitpid(h->pid, NULL, 0);
             break;
@@ -228,7 +211,7 @@ static inline int host_quit(struct host *h, double timeout_s)
 
 /* Kills the host a test left running (a failed assertion skips its host_quit) and reaps it:
  * a cmocka teardown for tests whose host is in `h`. */
-static inline void host_kill(struct host *h)
+void host_kill(struct host *h)
 {
     if (h->pid > 0) {
         kill(h->pid, SIGKILL);
@@ -239,4 +222,3 @@ static inline void host_kill(struct host *h)
     memset(h, 0, sizeof(*h));
 }
 
-#endif

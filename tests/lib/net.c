@@ -1,24 +1,17 @@
 /*
- * netclient.h - a small blocking HTTP/1.1 and SSE client over plain sockets, for the stress
- * and attack tests (tests/stress, tests/attack).
- *
- * The tests need to see exactly what the server sends and to misbehave on purpose (send half
- * a request, stop reading, reset the connection), which no HTTP library lets them do. So this
- * is hand-rolled: one request per connection, every read and write bounded by a socket
- * timeout so that no test can hang on a server that stopped answering, chunked transfer
- * encoding decoded incrementally, and an SSE line parser just strict enough to check ids.
- * Header-only (static functions) so each test program takes what it uses.
+ * net.c - the one HTTP/1.1 and SSE client of the C tests (unit, attack, stress): blocking, over
+ * plain sockets, one request per connection. See net.h for why it is hand-rolled.
  */
-#ifndef ERRINJ_TEST_NETCLIENT_H
-#define ERRINJ_TEST_NETCLIENT_H
+#define _GNU_SOURCE
+#include "net.h"
+
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,30 +20,38 @@
 #include <time.h>
 #include <unistd.h>
 
-static inline double net_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* ---- connections ---------------------------------------------------------------------------- */
 
-/* Connects to 127.0.0.1:port; reads and writes then time out after timeout_s. -1 on failure
- * (errno set). rcvbuf > 0 shrinks the receive buffer before connecting (a slow reader). */
-static inline int net_connect(unsigned port, double timeout_s, int rcvbuf)
+
+int net_connect_family(int family, unsigned port, double timeout_s, int rcvbuf)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*a);
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     if (rcvbuf > 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    struct timeval tv = {.tv_sec = (time_t)timeout_s, .tv_usec = (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6)};
+    struct timeval tv = {.tv_sec = (time_t)timeout_s,
+                         .tv_usec = (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6)};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
         int saved = errno;
         close(fd);
         errno = saved;
@@ -59,15 +60,34 @@ static inline int net_connect(unsigned port, double timeout_s, int rcvbuf)
     return fd;
 }
 
+int net_connect(unsigned port, double timeout_s, int rcvbuf)
+{
+    return net_connect_family(AF_INET, port, timeout_s, rcvbuf);
+}
+
+int net_connect_nowait(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* Closes with a TCP reset instead of a FIN: the abrupt disconnect of a crashed client. */
-static inline void net_reset(int fd)
+void net_reset(int fd)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
 }
 
-static inline bool net_send_all(int fd, const void *buf, size_t len)
+bool net_send_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len > 0) {
@@ -84,12 +104,8 @@ static inline bool net_send_all(int fd, const void *buf, size_t len)
 
 /* ---- a growable byte buffer ------------------------------------------------------------ */
 
-struct net_buf {
-    char *data;
-    size_t len, cap;
-};
 
-static inline bool net_buf_add(struct net_buf *b, const void *p, size_t n)
+bool net_buf_add(struct net_buf *b, const void *p, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
@@ -107,7 +123,7 @@ static inline bool net_buf_add(struct net_buf *b, const void *p, size_t n)
     return true;
 }
 
-static inline void net_buf_consume(struct net_buf *b, size_t n)
+void net_buf_consume(struct net_buf *b, size_t n)
 {
     if (n == 0)
         return;
@@ -119,16 +135,9 @@ static inline void net_buf_consume(struct net_buf *b, size_t n)
 
 /* ---- chunked transfer decoding ---------------------------------------------------------- */
 
-/* Decodes a chunked body incrementally: raw bytes in, body bytes out. */
-struct net_chunked {
-    enum { CH_SIZE, CH_DATA, CH_DATA_CRLF, CH_TRAILER, CH_DONE, CH_ERROR } state;
-    size_t left;        /* bytes left in the current chunk */
-    char line[64];      /* the size line being read */
-    size_t line_len;
-};
 
 /* Feeds raw bytes; appends decoded bytes to out. Returns false on a malformed stream. */
-static inline bool net_chunked_feed(struct net_chunked *c, const char *p, size_t n, struct net_buf *out)
+bool net_chunked_feed(struct net_chunked *c, const char *p, size_t n, struct net_buf *out)
 {
     for (size_t i = 0; i < n && c->state != CH_ERROR;) {
         switch (c->state) {
@@ -183,20 +192,15 @@ static inline bool net_chunked_feed(struct net_chunked *c, const char *p, size_t
 
 /* ---- plain requests ---------------------------------------------------------------------- */
 
-struct net_response {
-    int status;          /* 0: no response (connection failed, closed or timed out) */
-    char headers[2048];  /* the header block, as sent */
-    struct net_buf body; /* decoded */
-};
 
-static inline void net_response_free(struct net_response *r)
+void net_response_free(struct net_response *r)
 {
     free(r->body.data);
     r->body = (struct net_buf){0};
 }
 
 /* Case-insensitive header lookup in r->headers: copies the value into out. */
-static inline bool net_header(const struct net_response *r, const char *name, char *out, size_t len)
+bool net_header(const struct net_response *r, const char *name, char *out, size_t len)
 {
     size_t nlen = strlen(name);
     for (const char *line = strstr(r->headers, "\r\n"); line != NULL; line = strstr(line + 2, "\r\n")) {
@@ -217,7 +221,7 @@ static inline bool net_header(const struct net_response *r, const char *name, ch
 }
 
 /* Reads a response to its end (Content-Length, chunked end, or EOF). false if none. */
-static inline bool net_read_response(int fd, struct net_response *r)
+bool net_read_response(int fd, struct net_response *r)
 {
     struct net_buf raw = {0};
     char buf[16384];
@@ -271,16 +275,11 @@ static inline bool net_read_response(int fd, struct net_response *r)
     return r->status != 0;
 }
 
-/*
- * One request on a new connection ("Connection: close"). `extra` holds more header lines,
- * each ending in "\r\n" (or NULL); a Host header is added unless `extra` has one.
- * Returns the status (r->status), 0 when nothing came back.
- */
-static inline int net_request(unsigned port, const char *method, const char *target, const char *extra,
-                              const char *body, size_t body_len, double timeout_s, struct net_response *r)
+int net_request_family(int family, unsigned port, const char *method, const char *target, const char *extra,
+                       const char *body, size_t body_len, double timeout_s, struct net_response *r)
 {
     memset(r, 0, sizeof(*r));
-    int fd = net_connect(port, timeout_s, 0);
+    int fd = net_connect_family(family, port, timeout_s, 0);
     if (fd < 0)
         return 0;
     char head[4096];
@@ -288,7 +287,7 @@ static inline int net_request(unsigned port, const char *method, const char *tar
     bool has_host = extra != NULL && (strncasecmp(extra, "Host:", 5) == 0 || strcasestr(extra, "\r\nHost:") != NULL);
     char host[64] = "";
     if (!has_host)
-        snprintf(host, sizeof(host), "Host: 127.0.0.1:%u\r\n", port);
+        snprintf(host, sizeof(host), "Host: %s:%u\r\n", family == AF_INET6 ? "[::1]" : "127.0.0.1", port);
     int n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\n%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
                      method, target, host, extra ? extra : "", body_len);
     bool ok = n > 0 && (size_t)n < sizeof(head) && net_send_all(fd, head, (size_t)n) &&
@@ -299,37 +298,33 @@ static inline int net_request(unsigned port, const char *method, const char *tar
     return r->status;
 }
 
+int net_request(unsigned port, const char *method, const char *target, const char *extra, const char *body,
+                size_t body_len, double timeout_s, struct net_response *r)
+{
+    return net_request_family(AF_INET, port, method, target, extra, body, body_len, timeout_s, r);
+}
+
+long long net_status_field(unsigned port, const char *extra, const char *key, double timeout_s)
+{
+    struct net_response r;
+    long long v = -1;
+    if (net_request(port, "GET", "/v2/error_injection/status", extra, NULL, 0, timeout_s, &r) == 200) {
+        char pat[64];
+        snprintf(pat, sizeof(pat), "\"%s\":", key);
+        const char *at = strstr(r.body.data, pat);
+        if (at != NULL)
+            v = strtoll(at + strlen(pat), NULL, 10);
+    }
+    net_response_free(&r);
+    return v;
+}
+
 /* ---- SSE streams --------------------------------------------------------------------------- */
 
-/* One parsed SSE event: id (0 if none), whether it was an overflow notice, and the data line. */
-struct net_sse_event {
-    uint64_t id;
-    bool overflow;
-    uint64_t dropped, next_seq; /* of an overflow notice */
-    const char *data;           /* valid until the next read */
-    size_t data_len;
-};
 
-struct net_sse {
-    int fd;
-    int status;
-    char headers[2048];
-    bool chunked;
-    struct net_chunked ch;
-    struct net_buf text;  /* decoded stream bytes; parsed up to text_off */
-    size_t text_off;
-    bool ended_cleanly;   /* the chunked body ended with its last chunk */
-    bool closed;          /* EOF or error */
-    uint64_t comments, bytes;
-    /* the event being gathered */
-    uint64_t cur_id;
-    bool cur_overflow;
-    struct net_buf cur_data;
-    struct net_buf event_data; /* the data of the event net_sse_next() returned last */
-};
 
 /* Opens GET target as an event stream and reads the response head. status 0 on failure. */
-static inline bool net_sse_open(struct net_sse *s, unsigned port, const char *target, const char *extra,
+bool net_sse_open(struct net_sse *s, unsigned port, const char *target, const char *extra,
                                 double timeout_s, int rcvbuf)
 {
     memset(s, 0, sizeof(*s));
@@ -369,7 +364,7 @@ static inline bool net_sse_open(struct net_sse *s, unsigned port, const char *ta
     return s->status != 0;
 }
 
-static inline void net_sse_close(struct net_sse *s, bool reset)
+void net_sse_close(struct net_sse *s, bool reset)
 {
     if (s->fd >= 0) {
         if (reset)
@@ -385,7 +380,7 @@ static inline void net_sse_close(struct net_sse *s, bool reset)
 }
 
 /* Reads up to max bytes once (blocking up to the socket timeout). false at EOF or error. */
-static inline bool net_sse_read(struct net_sse *s, size_t max)
+bool net_sse_read(struct net_sse *s, size_t max)
 {
     char buf[65536];
     if (max > sizeof(buf))
@@ -417,7 +412,7 @@ static inline bool net_sse_read(struct net_sse *s, size_t max)
  * Takes the next complete event out of what was read: 1 and *ev, or 0 when more bytes are
  * needed. Comments are counted and skipped. -1 on a line the server never sends.
  */
-static inline int net_sse_next(struct net_sse *s, struct net_sse_event *ev)
+int net_sse_next(struct net_sse *s, struct net_sse_event *ev)
 {
     for (;;) {
         char *line = s->text.data + s->text_off;
@@ -467,4 +462,111 @@ static inline int net_sse_next(struct net_sse *s, struct net_sse_event *ev)
     }
 }
 
-#endif
+
+bool net_sse_open_connected(struct net_sse *s, unsigned port, const char *target, const char *extra,
+                            double timeout_s, int rcvbuf)
+{
+    if (!net_sse_open(s, port, target, extra, timeout_s, rcvbuf) || s->status != 200)
+        return false;
+    for (;;) {
+        struct net_sse_event ev;
+        int got = net_sse_next(s, &ev);
+        /* Checked before reading more: after the greeting the server may stay silent for a
+         * whole heartbeat. */
+        if (s->comments > 0)
+            return true;
+        if (got == 0 && !net_sse_read(s, 4096))
+            return false;
+    }
+}
+
+int net_sse_next_event(struct net_sse *s, struct net_sse_event *ev)
+{
+    for (;;) {
+        int got = net_sse_next(s, ev);
+        if (got != 0)
+            return got;
+        if (!net_sse_read(s, 65536))
+            return 0;
+    }
+}
+
+/* ---- raw reading ------------------------------------------------------------------------------ */
+
+bool net_nothing_pending(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 0;
+}
+
+bool net_closed_by_peer(int fd, double seconds)
+{
+    double deadline = test_now() + seconds;
+    char buf[65536];
+    while (test_now() < deadline) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 1000) > 0 && recv(fd, buf, sizeof(buf), 0) <= 0)
+            return true;
+    }
+    return false;
+}
+
+void net_inbox_free(struct net_inbox *in)
+{
+    free(in->data);
+    *in = (struct net_inbox){0};
+}
+
+bool net_inbox_read(int fd, struct net_inbox *in, double deadline)
+{
+    double left = deadline - test_now();
+    if (left <= 0)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int rc = poll(&pfd, 1, (int)(left * 1000) + 1);
+    if (rc <= 0)
+        return false;
+    if (in->cap - in->len < 4097) {
+        size_t cap = in->cap * 2 + 8192;
+        char *grown = realloc(in->data, cap);
+        if (grown == NULL)
+            return false;
+        in->data = grown;
+        in->cap = cap;
+    }
+    ssize_t n = recv(fd, in->data + in->len, in->cap - in->len - 1, 0);
+    if (n < 0 && errno == EINTR)
+        return true;
+    if (n < 0) {
+        /* A reset, or any other error, ends what can be read; the caller sees it in `eof`. */
+        in->eof = true;
+        in->error = errno;
+        n = 0;
+    } else if (n == 0) {
+        in->eof = true;
+    }
+    in->len += (size_t)n;
+    in->data[in->len] = '\0';
+    return true;
+}
+
+const char *net_inbox_until(int fd, struct net_inbox *in, size_t from, const char *needle, double deadline)
+{
+    for (;;) {
+        if (in->len > from) {
+            const char *hit = strstr(in->data + from, needle);
+            if (hit != NULL)
+                return hit;
+        }
+        if (in->eof || !net_inbox_read(fd, in, deadline))
+            return NULL;
+    }
+}
+
+bool net_inbox_to_eof(int fd, struct net_inbox *in, double deadline)
+{
+    while (!in->eof)
+        if (!net_inbox_read(fd, in, deadline))
+            return false;
+    return true;
+}

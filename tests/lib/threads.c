@@ -1,0 +1,90 @@
+/*
+ * threads.c - crews of racing threads and joins with a deadline; see threads.h.
+ */
+#define _GNU_SOURCE
+#include "threads.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void *crew_main(void *arg)
+{
+    struct crew_member *m = arg;
+    pthread_barrier_wait(&m->crew->start);
+    m->crew->fn(m->crew->arg, m->index);
+    return NULL;
+}
+
+void crew_start(struct crew *c, unsigned n, crew_fn fn, void *arg)
+{
+    if (n == 0 || n > CREW_MAX) {
+        fprintf(stderr, "crew_start: %u threads, expected 1 to %d\n", n, CREW_MAX);
+        abort();
+    }
+    c->n = n;
+    c->fn = fn;
+    c->arg = arg;
+    pthread_barrier_init(&c->start, NULL, n);
+    for (unsigned i = 0; i < n; i++) {
+        c->member[i] = (struct crew_member){c, i};
+        int rc = pthread_create(&c->thread[i], NULL, crew_main, &c->member[i]);
+        if (rc != 0) {
+            /* The members already started wait at the barrier for ever: no test can go on. */
+            fprintf(stderr, "crew_start: pthread_create: %s\n", strerror(rc));
+            abort();
+        }
+    }
+}
+
+void crew_join(struct crew *c)
+{
+    for (unsigned i = 0; i < c->n; i++)
+        pthread_join(c->thread[i], NULL);
+    pthread_barrier_destroy(&c->start);
+    c->n = 0;
+}
+
+bool crew_join_within(struct crew *c, double seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)seconds;
+    ts.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (ts.tv_nsec >= 1000000000L)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    unsigned joined = 0;
+    while (joined < c->n) {
+        if (pthread_timedjoin_np(c->thread[joined], NULL, &ts) != 0) {
+            /* The ones joined are gone; keep the rest for a later crew_join(). */
+            for (unsigned i = joined; i < c->n; i++)
+                c->thread[i - joined] = c->thread[i];
+            c->n -= joined;
+            return false;
+        }
+        joined++;
+    }
+    pthread_barrier_destroy(&c->start);
+    c->n = 0;
+    return true;
+}
+
+void crew_run(unsigned n, crew_fn fn, void *arg)
+{
+    struct crew c;
+    crew_start(&c, n, fn, arg);
+    crew_join(&c);
+}
+
+bool thread_join_within(pthread_t t, double seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)seconds;
+    ts.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (ts.tv_nsec >= 1000000000L)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    return pthread_timedjoin_np(t, NULL, &ts) == 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * threads.h - the tests' threads: a crew of N threads running one function, released together
+ * by a barrier so that they race, and joins with a deadline, so that a thread that never
+ * returns (a stop that hangs, a parked handler nobody releases) fails its test instead of
+ * hanging it.
+ */
+#ifndef ERRINJ_TESTLIB_THREADS_H
+#define ERRINJ_TESTLIB_THREADS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#define CREW_MAX 64
+
+/* What each thread of a crew runs: the crew's argument and the thread's index, 0 to n - 1. */
+typedef void (*crew_fn)(void *arg, unsigned index);
+
+struct crew_member {
+    struct crew *crew;
+    unsigned index;
+};
+
+struct crew {
+    unsigned n;
+    crew_fn fn;
+    void *arg;
+    pthread_barrier_t start;
+    pthread_t thread[CREW_MAX];
+    struct crew_member member[CREW_MAX];
+};
+
+/* Starts n (1 to CREW_MAX) threads running fn(arg, index); they begin together, once all n
+ * exist. A thread that cannot be created aborts the test program (its crew would wait for
+ * ever). Pair with crew_join() or crew_join_within(). The crew must stay where it is until
+ * joined: its threads read it. */
+void crew_start(struct crew *c, unsigned n, crew_fn fn, void *arg);
+
+/* Waits for every thread of the crew to return. */
+void crew_join(struct crew *c);
+
+/* Waits up to `seconds` for every thread; false when one had not returned by then (the crew
+ * is then still running: make it return, then crew_join()). */
+bool crew_join_within(struct crew *c, double seconds);
+
+/* crew_start() then crew_join(): n threads racing through fn. */
+void crew_run(unsigned n, crew_fn fn, void *arg);
+
+/* pthread_join() with a deadline: false when `t` had not returned within `seconds`. */
+bool thread_join_within(pthread_t t, double seconds);
+
+#endif
