@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "host.h"
 #include "net.h"
+#include "threads.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,7 +111,6 @@ struct parker {
     pthread_t thread;
     bool at_handler_site;
     atomic_int rc;
-    atomic_bool done;
 };
 
 static int park_in_handler(errinj_handler *h, void *arg)
@@ -125,7 +125,6 @@ static void *parker_main(void *arg)
     int rc = p->at_handler_site ? ERRINJ_HANDLER("fault_park_handler", park_in_handler, NULL)
                                 : errinj_inject_wait_for_message("fault.park", ERRINJ_FOREVER);
     atomic_store(&p->rc, rc);
-    atomic_store(&p->done, true);
     return NULL;
 }
 
@@ -145,7 +144,6 @@ struct stream_reader {
     struct net_sse s;
     unsigned waiting; /* "waiting" events seen */
     bool ended_cleanly;
-    atomic_bool done;
 };
 
 static void *stream_reader_main(void *arg)
@@ -156,7 +154,6 @@ static void *stream_reader_main(void *arg)
         if (strstr(ev.data, "\"phase\":\"waiting\"") != NULL)
             sr->waiting++;
     sr->ended_cleanly = sr->s.ended_cleanly;
-    atomic_store(&sr->done, true);
     return NULL;
 }
 
@@ -217,18 +214,16 @@ static void stop_ends_streams_and_releases_parked_handlers_under_load(void **sta
 
     /* Every parked thread returns 0 (released by the disable that stop does). */
     for (int i = 0; i < PARKED_RT + PARKED_SITE; i++) {
-        if (!WAIT_UNTIL(atomic_load(&parkers[i].done), DEADLINE_S))
+        if (!thread_join_within(parkers[i].thread, DEADLINE_S))
             fail_msg("parked thread %d did not return after stop", i);
-        pthread_join(parkers[i].thread, NULL);
         assert_int_equal(atomic_load(&parkers[i].rc), 0);
     }
     atomic_store(&g_stop_busy, true);
     pthread_join(busy, NULL);
     /* Every stream ends: readers with the chunked terminator; the others are closed. */
     for (int i = 0; i < READERS; i++) {
-        if (!WAIT_UNTIL(atomic_load(&readers[i].done), DEADLINE_S))
+        if (!thread_join_within(readers[i].thread, DEADLINE_S))
             fail_msg("reader %d: its stream did not end after stop", i);
-        pthread_join(readers[i].thread, NULL);
         if (!readers[i].ended_cleanly)
             fail_msg("reader %d: the stream was cut instead of ended", i);
         assert_int_equal(readers[i].waiting, PARKED_RT + PARKED_SITE);
@@ -398,9 +393,8 @@ static void a_slow_subscriber_callback_slows_only_the_thread_that_fired(void **s
     /* Thread B fires 1000 times and is done, callbacks included. */
     struct firer b = {.name = "fault.fast", .times = FAST};
     pthread_create(&b.thread, NULL, firer_main, &b);
-    if (!WAIT_UNTIL(atomic_load(&b.done), DEADLINE_S))
+    if (!thread_join_within(b.thread, DEADLINE_S))
         fail_msg("thread B fired %d of %d times while A's callback was blocked", atomic_load(&b.fired), FAST);
-    pthread_join(b.thread, NULL);
     assert_int_equal(atomic_load(&b.fired), FAST);
     assert_int_equal(atomic_load(&g_slow.fast_seen), FAST);
     assert_int_equal(atomic_load(&counted), FAST); /* the other subscriber too */
@@ -435,9 +429,8 @@ static void a_slow_subscriber_callback_slows_only_the_thread_that_fired(void **s
 
     assert_false(atomic_load(&a.done)); /* still in its callback */
     release_slow_callback();
-    if (!WAIT_UNTIL(atomic_load(&a.done), DEADLINE_S))
+    if (!thread_join_within(a.thread, DEADLINE_S))
         fail_msg("thread A did not return once its callback was released");
-    pthread_join(a.thread, NULL);
     assert_int_equal(atomic_load(&a.fired), 1);
     printf(
         "with one callback blocked: %d fires of another thread, all in its callbacks and on the stream; REST "
@@ -660,9 +653,8 @@ static void fork_child_has_an_orphaned_server_and_may_start_its_own(void **state
     assert_int_equal(net_sse_next_event(&s, &ev), 1);
     net_sse_close(&s, false);
     stop_server(srv); /* releases the parked thread */
-    if (!WAIT_UNTIL(atomic_load(&g_parent_parked.done), DEADLINE_S))
+    if (!thread_join_within(g_parent_parked.thread, DEADLINE_S))
         fail_msg("the parent's parked thread was not released by stop");
-    pthread_join(g_parent_parked.thread, NULL);
     assert_int_equal(atomic_load(&g_parent_parked.rc), 0);
 }
 

@@ -18,10 +18,23 @@ static void *crew_main(void *arg)
     return NULL;
 }
 
+/* Once every thread is joined: nothing uses the barrier and the arrays any more. */
+static void crew_free(struct crew *c)
+{
+    pthread_barrier_destroy(&c->start);
+    free(c->thread);
+    free(c->member);
+    c->thread = NULL;
+    c->member = NULL;
+    c->n = 0;
+}
+
 void crew_start(struct crew *c, unsigned n, crew_fn fn, void *arg)
 {
-    if (n == 0 || n > CREW_MAX) {
-        fprintf(stderr, "crew_start: %u threads, expected 1 to %d\n", n, CREW_MAX);
+    c->thread = calloc(n, sizeof(*c->thread));
+    c->member = calloc(n, sizeof(*c->member));
+    if (n == 0 || c->thread == NULL || c->member == NULL) {
+        fprintf(stderr, "crew_start: cannot start %u threads\n", n);
         abort();
     }
     c->n = n;
@@ -43,8 +56,7 @@ void crew_join(struct crew *c)
 {
     for (unsigned i = 0; i < c->n; i++)
         pthread_join(c->thread[i], NULL);
-    pthread_barrier_destroy(&c->start);
-    c->n = 0;
+    crew_free(c);
 }
 
 bool crew_join_within(struct crew *c, double seconds)
@@ -66,8 +78,7 @@ bool crew_join_within(struct crew *c, double seconds)
         }
         joined++;
     }
-    pthread_barrier_destroy(&c->start);
-    c->n = 0;
+    crew_free(c);
     return true;
 }
 

@@ -10,8 +10,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#define CREW_MAX 64
-
 /* What each thread of a crew runs: the crew's argument and the thread's index, 0 to n - 1. */
 typedef void (*crew_fn)(void *arg, unsigned index);
 
@@ -25,13 +23,13 @@ struct crew {
     crew_fn fn;
     void *arg;
     pthread_barrier_t start;
-    pthread_t thread[CREW_MAX];
-    struct crew_member member[CREW_MAX];
+    pthread_t *thread;
+    struct crew_member *member;
 };
 
-/* Starts n (1 to CREW_MAX) threads running fn(arg, index); they begin together, once all n
- * exist. A thread that cannot be created aborts the test program (its crew would wait for
- * ever). Pair with crew_join() or crew_join_within(). The crew must stay where it is until
+/* Starts n (n > 0) threads running fn(arg, index); they begin together, once all n
+ * exist. A thread that cannot be created aborts the test program (the crew would wait at
+ * its barrier for ever). Pair with crew_join() or crew_join_within(). The crew must stay where it is until
  * joined: its threads read it. */
 void crew_start(struct crew *c, unsigned n, crew_fn fn, void *arg);
 

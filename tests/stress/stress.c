@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "host.h"
 #include "net.h"
+#include "threads.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -239,16 +240,16 @@ static bool fire(struct injection *inj)
 }
 
 struct firer {
-    pthread_t thread;
     int index;
     bool parker; /* fires only the wait points */
     uint64_t fired[N_INJ];
     uint64_t loops;
 };
 
-static void *firer_main(void *arg)
+/* Thread `index` of the firers' crew; arg is their array. */
+static void firer_main(void *arg, unsigned index)
 {
-    struct firer *f = arg;
+    struct firer *f = &((struct firer *)arg)[index];
     errinj_shard_set((unsigned)f->index);
     while (!atomic_load_explicit(&g_stop_fire, memory_order_relaxed)) {
         for (size_t i = 0; i < N_INJ; i++) {
@@ -262,7 +263,6 @@ static void *firer_main(void *arg)
     }
     for (size_t i = 0; i < N_INJ; i++)
         atomic_fetch_add(&g_inj[i].fired, f->fired[i]);
-    return NULL;
 }
 
 /* ---- the REST loop ----------------------------------------------------------------------- */
@@ -287,9 +287,10 @@ static void rest_expect(const char *method, const char *path, const char *body, 
     net_response_free(&r);
 }
 
-static void *rest_main(void *arg)
+/* Thread `index` of the REST crew; arg is the round, which with index makes its seed. */
+static void rest_main(void *arg, unsigned index)
 {
-    unsigned seed = (unsigned)(uintptr_t)arg;
+    unsigned seed = (unsigned)(*(const int *)arg * 10) + index + 1;
     char path[256], body[128];
     for (uint64_t i = 0; !atomic_load(&g_stop_rest); i++) {
         const char *name = g_inj[FIRST_CHURN + rand_r(&seed) % CHURN].name;
@@ -314,7 +315,6 @@ static void *rest_main(void *arg)
             rest_expect("GET", PREFIX "/injection/st.handler", NULL, "\"enabled\":true");
         }
     }
-    return NULL;
 }
 
 /* GET /status's "seq", "subscribers" or "dropped"; -1 on failure. */
@@ -328,7 +328,6 @@ static long long status_field(const char *field)
 enum client_kind { LONG_FAST, LONG_SLOW, CHURNER };
 
 struct client {
-    pthread_t thread;
     int index;
     enum client_kind kind;
     unsigned seed;
@@ -515,17 +514,17 @@ static void churn_once(struct client *c, uint64_t *last_seen)
     net_sse_close(&s, reset);
 }
 
-static void *client_main(void *arg)
+/* Thread `index` of the clients' crew; arg is their array. */
+static void client_main(void *arg, unsigned index)
 {
-    struct client *c = arg;
+    struct client *c = &((struct client *)arg)[index];
     if (c->kind != CHURNER) {
         long_lived(c);
-        return NULL;
+        return;
     }
     uint64_t last_seen = 0;
     while (!atomic_load(&g_stop_clients))
         churn_once(c, &last_seen);
-    return NULL;
 }
 
 /* ---- memory ------------------------------------------------------------------------------- */
@@ -639,28 +638,22 @@ static void run_round(int round, double seconds, struct totals *t)
     struct firer *firers = calloc((size_t)nfirers, sizeof(*firers));
     struct client *clients = calloc((size_t)opt.clients, sizeof(*clients));
     int nlong = opt.clients >= 20 ? opt.clients / 5 : opt.clients / 2;
-    for (int i = 0; i < opt.clients; i++) {
+    for (int i = 0; i < opt.clients; i++)
         clients[i] = (struct client){.index = i, .seed = (unsigned)(round * 1000 + i + 1),
                                      .kind = i < nlong / 2 ? LONG_FAST : i < nlong ? LONG_SLOW : CHURNER};
-        if (pthread_create(&clients[i].thread, NULL, client_main, &clients[i]) != 0)
-            fail("cannot start client thread %d", i);
-    }
-    for (int i = 0; i < nfirers; i++) {
+    struct crew client_crew, firer_crew, rest_crew;
+    crew_start(&client_crew, (unsigned)opt.clients, client_main, clients);
+    for (int i = 0; i < nfirers; i++)
         firers[i] = (struct firer){.index = i, .parker = i >= opt.firers};
-        pthread_create(&firers[i].thread, NULL, firer_main, &firers[i]);
-    }
-    pthread_t rest[2];
-    for (int i = 0; i < 2; i++)
-        pthread_create(&rest[i], NULL, rest_main, (void *)(uintptr_t)(round * 10 + i + 1));
+    crew_start(&firer_crew, (unsigned)nfirers, firer_main, firers);
+    crew_start(&rest_crew, 2, rest_main, &round);
 
     sleep_s(seconds); /* allow-sleep: the storm lasts this long */
 
     atomic_store(&g_stop_fire, true);
     atomic_store(&g_stop_rest, true);
-    for (int i = 0; i < nfirers; i++)
-        pthread_join(firers[i].thread, NULL);
-    for (int i = 0; i < 2; i++)
-        pthread_join(rest[i], NULL);
+    crew_join(&firer_crew);
+    crew_join(&rest_crew);
     /* Nothing fires any more: the last seq is final. Long-lived clients read up to it. */
     double t_fired = test_now();
     uint64_t final = (uint64_t)status_field("seq");
@@ -679,8 +672,7 @@ static void run_round(int round, double seconds, struct totals *t)
              (unsigned long long)final);
     double t_caught_up = test_now();
     atomic_store(&g_release, true);
-    for (int i = 0; i < opt.clients; i++)
-        pthread_join(clients[i].thread, NULL);
+    crew_join(&client_crew);
     double t_joined = test_now();
 
     /* Every client is gone: the server must count none (dead ones are found by the heartbeat). */

@@ -4,6 +4,7 @@
  */
 #include "helpers.h"
 #include "internal.h"
+#include "threads.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -274,14 +275,13 @@ static void count_cb(const errinj_event *ev, void *arg)
     atomic_fetch_add((atomic_long *)arg, 1);
 }
 
-static void *fire_until_stopped(void *arg)
+static void fire_until_stopped(void *arg, unsigned index)
 {
     long *fired = arg;
     while (!atomic_load(&churn_stop)) {
         errinj_inject_enter("ev_churn");
-        (*fired)++;
+        fired[index]++;
     }
-    return NULL;
 }
 
 static void subscribing_while_threads_fire_is_safe(void **state)
@@ -289,10 +289,9 @@ static void subscribing_while_threads_fire_is_safe(void **state)
     (void)state;
     errinj_enable("ev_churn", false, NULL);
     atomic_store(&churn_stop, false);
-    pthread_t t[3];
+    struct crew firers;
     long fired[3] = {0};
-    for (int i = 0; i < 3; i++)
-        pthread_create(&t[i], NULL, fire_until_stopped, &fired[i]);
+    crew_start(&firers, 3, fire_until_stopped, fired);
     for (int i = 0; i < 300; i++) {
         atomic_long seen = 0;
         errinj_subscription *s;
@@ -306,8 +305,7 @@ static void subscribing_while_threads_fire_is_safe(void **state)
         assert_int_equal(atomic_load(&seen), after);
     }
     atomic_store(&churn_stop, true);
-    for (int i = 0; i < 3; i++)
-        pthread_join(t[i], NULL);
+    crew_join(&firers);
     assert_int_equal((long)errinj_enters("ev_churn"), fired[0] + fired[1] + fired[2]);
 }
 
@@ -383,12 +381,12 @@ static void ring_keeps_seq_order_wakes_only_a_sleeper_and_counts_losses(void **s
     errinj__ring_detach(ring);
 }
 
-static void *fire_many(void *arg)
+static void fire_many(void *arg, unsigned index)
 {
-    errinj_shard_set((unsigned)(uintptr_t)arg);
+    (void)arg;
+    errinj_shard_set(index);
     for (int i = 0; i < 10000; i++)
         errinj_inject_enter("ev_ring");
-    return NULL;
 }
 
 static void ring_orders_events_from_four_threads_without_gaps(void **state)
@@ -399,11 +397,7 @@ static void ring_orders_events_from_four_threads_without_gaps(void **state)
     uint64_t base = 0;
     struct errinj__ring *ring = errinj__ring_attach(65536, count_wake, NULL, &base);
     errinj_enable("ev_ring", false, NULL);
-    pthread_t t[4];
-    for (uintptr_t i = 0; i < 4; i++)
-        pthread_create(&t[i], NULL, fire_many, (void *)i);
-    for (int i = 0; i < 4; i++)
-        pthread_join(t[i], NULL);
+    crew_run(4, fire_many, NULL);
     assert_int_equal(errinj__ring_drain(ring, take, &d), 40000);
     for (size_t i = 0; i < d.count; i++)
         assert_int_equal(d.seqs[i], base + 1 + i);

@@ -4,6 +4,7 @@
  */
 #include "helpers.h"
 #include "internal.h"
+#include "threads.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -284,35 +285,26 @@ static void one_shot_handler_stays_reachable_by_messages_until_it_returns(void *
 /* ---- one-shot races --------------------------------------------------------------------------- */
 
 struct race {
-    pthread_barrier_t *start;
     atomic_int *wins;
     bool use_site;
 };
 
-static void *race_for_one_shot(void *arg)
+static void race_for_one_shot(void *arg, unsigned index)
 {
+    (void)index;
     struct race *r = arg;
-    pthread_barrier_wait(r->start);
     int won = r->use_site ? ERRINJ_ENTER("pt_race") : errinj_inject_enter("pt_race");
     atomic_fetch_add(r->wins, won);
-    return NULL;
 }
 
 static void one_shot_fires_exactly_once_when_eight_threads_race(void **state)
 {
     (void)state;
     for (int round = 0; round < 200; round++) {
-        pthread_barrier_t start;
-        pthread_barrier_init(&start, NULL, 8);
         atomic_int wins = 0;
-        struct race r = {&start, &wins, round % 2 == 0};
-        pthread_t t[8];
+        struct race r = {&wins, round % 2 == 0};
         errinj_enable("pt_race", true, NULL);
-        for (int i = 0; i < 8; i++)
-            pthread_create(&t[i], NULL, race_for_one_shot, &r);
-        for (int i = 0; i < 8; i++)
-            pthread_join(t[i], NULL);
-        pthread_barrier_destroy(&start);
+        crew_run(8, race_for_one_shot, &r);
         assert_int_equal(atomic_load(&wins), 1);
         assert_int_equal(errinj_enters("pt_race"), 1);
         assert_false(errinj_is_enabled("pt_race"));
@@ -442,14 +434,13 @@ static int check_param(errinj_handler *h, void *arg)
     return 0;
 }
 
-static void *fire_handler_until_stopped(void *arg)
+static void fire_handler_until_stopped(void *arg, unsigned index)
 {
     long *fired = arg;
     while (!atomic_load(&swap_stop)) {
         errinj_inject_handler("pt_swap", check_param, NULL);
-        (*fired)++;
+        fired[index]++;
     }
-    return NULL;
 }
 
 static void reenabling_with_new_parameters_while_threads_fire_is_safe(void **state)
@@ -460,15 +451,13 @@ static void reenabling_with_new_parameters_while_threads_fire_is_safe(void **sta
     errinj_enable("pt_swap", false, first);
     atomic_store(&swap_stop, false);
     atomic_store(&swap_bad, 0);
-    pthread_t t[3];
+    struct crew firers;
     long fired[3] = {0};
-    for (int i = 0; i < 3; i++)
-        pthread_create(&t[i], NULL, fire_handler_until_stopped, &fired[i]);
+    crew_start(&firers, 3, fire_handler_until_stopped, fired);
     for (int i = 0; i < 3000; i++)
         errinj_enable("pt_swap", false, i % 2 ? first : second);
     atomic_store(&swap_stop, true);
-    for (int i = 0; i < 3; i++)
-        pthread_join(t[i], NULL);
+    crew_join(&firers);
     assert_int_equal(atomic_load(&swap_bad), 0);
     assert_int_equal((long)errinj_enters("pt_swap"), fired[0] + fired[1] + fired[2]);
 }

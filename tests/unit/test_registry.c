@@ -5,6 +5,7 @@
  */
 #include "helpers.h"
 #include "internal.h"
+#include "threads.h"
 
 #include <dlfcn.h>
 #include <setjmp.h>
@@ -375,34 +376,26 @@ struct racer {
     const char *name;
 };
 
-static void *enable_disable_loop(void *arg)
+/* Thread 0 enables and disables the name; the others fire its site meanwhile. */
+static void enable_disable_or_fire(void *arg, unsigned index)
 {
     struct racer *r = arg;
-    for (int i = 0; i < r->rounds; i++) {
-        errinj_enable(r->name, i % 2 == 0, NULL);
-        errinj_disable(r->name);
+    if (index == 0) {
+        for (int i = 0; i < r->rounds; i++) {
+            errinj_enable(r->name, i % 2 == 0, NULL);
+            errinj_disable(r->name);
+        }
+    } else {
+        for (int i = 0; i < r->rounds * 4; i++)
+            (void)fire_reg_point();
     }
-    return NULL;
-}
-
-static void *fire_loop(void *arg)
-{
-    struct racer *r = arg;
-    for (int i = 0; i < r->rounds * 4; i++)
-        (void)fire_reg_point();
-    return NULL;
 }
 
 static void enable_disable_races_firing_threads_safely(void **state)
 {
     (void)state;
     struct racer r = {2000, "reg_point"};
-    pthread_t t[3];
-    pthread_create(&t[0], NULL, enable_disable_loop, &r);
-    pthread_create(&t[1], NULL, fire_loop, &r);
-    pthread_create(&t[2], NULL, fire_loop, &r);
-    for (int i = 0; i < 3; i++)
-        pthread_join(t[i], NULL);
+    crew_run(3, enable_disable_or_fire, &r);
     assert_false(errinj_is_enabled("reg_point"));
     assert_false(fire_reg_point());
 }

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "helpers.h"
 #include "internal.h"
+#include "threads.h"
 
 #include <setjmp.h>
 #include <signal.h>
@@ -326,31 +327,24 @@ static void two_counted_percentage_steps_each_count_their_own_successes(void **s
 
 struct race {
     const char *name;
-    pthread_barrier_t start;
     int per_thread;
     atomic_uint fired;
 };
 
-static void *race_enter(void *arg)
+static void race_enter(void *arg, unsigned index)
 {
+    (void)index;
     struct race *r = arg;
-    pthread_barrier_wait(&r->start);
     for (int i = 0; i < r->per_thread; i++)
         if (errinj_inject_enter(r->name))
             atomic_fetch_add(&r->fired, 1);
-    return NULL;
 }
 
+/* RACERS threads, released together, each fire r->name per_thread times. */
 static void run_race(struct race *r)
 {
-    pthread_t t[RACERS];
-    pthread_barrier_init(&r->start, NULL, RACERS);
     atomic_store(&r->fired, 0);
-    for (int i = 0; i < RACERS; i++)
-        pthread_create(&t[i], NULL, race_enter, r);
-    for (int i = 0; i < RACERS; i++)
-        pthread_join(t[i], NULL);
-    pthread_barrier_destroy(&r->start);
+    crew_run(RACERS, race_enter, r);
 }
 
 static void count_fires_exactly_under_eight_racing_threads(void **state)
@@ -507,8 +501,9 @@ struct churn {
     atomic_ullong fired;
 };
 
-static void *fire_while_reenabled(void *arg)
+static void fire_while_reenabled(void *arg, unsigned index)
 {
+    (void)index;
     struct churn *c = arg;
     char buf[16];
     while (!atomic_load(&c->stop)) {
@@ -516,7 +511,6 @@ static void *fire_while_reenabled(void *arg)
             atomic_fetch_add(&c->fired, 1);
         (void)errinj_parameter("tm.churn", "k", buf, sizeof(buf));
     }
-    return NULL;
 }
 
 /* Lock-free fires read the term and parameters of an enable that the next enable frees: each
@@ -525,10 +519,9 @@ static void reenabling_under_racing_fires_frees_nothing_in_use(void **state)
 {
     (void)state;
     struct churn c = {0};
-    pthread_t t[3];
+    struct crew firers;
     assert_int_equal(enable_term("tm.churn", "50%return(-1)", 1), 0);
-    for (int i = 0; i < 3; i++)
-        pthread_create(&t[i], NULL, fire_while_reenabled, &c);
+    crew_start(&firers, 3, fire_while_reenabled, &c);
     static const char *const terms[] = {"50%return(-1)", "3*return(-2)->off", "10%2*return(-3)->on", NULL};
     for (int i = 0; i < 2000; i++) {
         const char *params[] = {"k", i % 2 ? "odd" : "even", NULL};
@@ -542,8 +535,7 @@ static void reenabling_under_racing_fires_frees_nothing_in_use(void **state)
     assert_int_equal(enable_term("tm.churn", "return(-4)", 1), 0);
     assert_true(WAIT_UNTIL(atomic_load(&c.fired) > 0, WAIT_S));
     atomic_store(&c.stop, true);
-    for (int i = 0; i < 3; i++)
-        pthread_join(t[i], NULL);
+    crew_join(&firers);
 }
 
 /* ---- actions at each point type ----------------------------------------------------------------- */
