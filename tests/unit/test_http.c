@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "internals_helpers.h"
+#include "refused.h"
 
 /* Table rows and request literals give method and path by position and the rest by name;
  * every field left out is meant to be zero. */
@@ -787,166 +788,116 @@ static void events_parses_the_filter_and_asks_for_a_stream(void **state)
     }
 }
 
-/* ---- refused requests ------------------------------------------------------------------- */
+/* ---- refused requests: the table both drivers run (tests/lib/refused.c) --------------------- */
 
-struct refused_case {
-    const char *what;
-    struct request r;
-    int status;
-};
+/* Splits header lines "Name: value\r\n..." (in place) into hs, NULL-name terminated. The value
+ * loses the white space around it, as libmicrohttpd gives it to the router. */
+static void split_headers(char *text, struct hdr *hs, size_t room)
+{
+    size_t n = 0;
+    for (char *line = text; *line != '\0';) {
+        char *end = strstr(line, "\r\n");
+        assert_non_null(end);
+        *end = '\0';
+        char *colon = strchr(line, ':');
+        assert_non_null(colon);
+        *colon = '\0';
+        char *value = colon + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        for (char *tail = value + strlen(value); tail > value && (tail[-1] == ' ' || tail[-1] == '\t');)
+            *--tail = '\0';
+        assert_true(n + 1 < room);
+        hs[n++] = (struct hdr){line, value};
+        line = end + 2;
+    }
+    hs[n] = (struct hdr){NULL, NULL};
+}
 
-#define LOCAL {"Host", "127.0.0.1:10000"}
-#define N16 "nnnnnnnnnnnnnnnn"
-#define N256 N16 N16 N16 N16 N16 N16 N16 N16 N16 N16 N16 N16 N16 N16 N16 N16
+/* Runs one row through the router, from the state refused.h describes, and checks its status,
+ * its error body {"message","code"} and message, the header it names, and that the state is
+ * what it was (less the one name a control row enables). */
+static void run_refused(const struct refused *row)
+{
+    errinj_disable_all();
+    const char *pre[] = {"k", "v", "n", "7", NULL};
+    assert_int_equal(errinj_enable(REFUSED_PRE, false, pre), 0);
 
-static const struct refused_case refused[] = {
-    /* 400: the body. */
-    {"malformed JSON", {"POST", INJ "/victim", .body = "{"}, 400},
-    {"malformed JSON on an enabled name", {"POST", INJ "/keep", .body = "{\"k\":"}, 400},
-    {"trailing garbage", {"POST", INJ "/keep", .body = "{\"k\":\"x\"} x"}, 400},
-    {"two objects", {"POST", INJ "/keep", .body = "{} {}"}, 400},
-    {"JSON array body", {"POST", INJ "/victim", .body = "[1,2]"}, 400},
-    {"JSON array body on an enabled name", {"POST", INJ "/keep", .body = "[{\"k\":\"x\"}]"}, 400},
-    {"JSON number body", {"POST", INJ "/victim", .body = "5"}, 400},
-    {"JSON string body", {"POST", INJ "/victim", .body = "\"k\""}, 400},
-    {"JSON boolean body", {"POST", INJ "/keep", .body = "true"}, 400},
-    {"invalid UTF-8 in a JSON string", {"POST", INJ "/victim", .body = "{\"k\":\"\xff\"}"}, 400},
-    {"NUL escape in a value", {"POST", INJ "/keep", .body = "{\"k\":\"a\\u0000b\"}"}, 400},
-    {"NUL escape in a key", {"POST", INJ "/keep", .body = "{\"a\\u0000b\":\"x\"}"}, 400},
-    /* 400: the name. */
-    {"bad escape %zz", {"POST", INJ "/a%zz"}, 400},
-    {"truncated escape %4", {"POST", INJ "/a%4"}, 400},
-    {"lone %", {"POST", INJ "/a%"}, 400},
-    {"escaped NUL", {"POST", INJ "/a%00b"}, 400},
-    {"bad escape on DELETE", {"DELETE", INJ "/ke%zzep"}, 400},
-    {"bad escape on GET", {"GET", INJ "/%g0"}, 400},
-    {"empty name", {"POST", INJ "/"}, 400},
-    {"empty name on DELETE", {"DELETE", INJ "/"}, 400},
-    {"empty name before an action", {"POST", INJ "//message"}, 400},
-    {"name of 256 bytes", {"POST", INJ "/" N256}, 400},
-    {"name of 256 bytes on DELETE", {"DELETE", INJ "/" N256}, 400},
-    {"control character %01", {"POST", INJ "/a%01b"}, 400},
-    {"control character %1F", {"POST", INJ "/a%1F"}, 400},
-    {"newline %0A", {"POST", INJ "/a%0Ab"}, 400},
-    {"DEL %7F", {"POST", INJ "/a%7Fb"}, 400},
-    {"C1 control %C2%85", {"POST", INJ "/a%C2%85b"}, 400},
-    {"C1 control %C2%80", {"POST", INJ "/%C2%80"}, 400},
-    {"raw control byte", {"POST", INJ "/a\x01"}, 400},
-    {"invalid UTF-8 %FF", {"POST", INJ "/a%FFb"}, 400},
-    {"overlong %C0%AF", {"POST", INJ "/a%C0%AFb"}, 400},
-    {"overlong %E0%80%AF", {"POST", INJ "/%E0%80%AF"}, 400},
-    {"surrogate %ED%A0%80", {"POST", INJ "/a%ED%A0%80b"}, 400},
-    {"beyond U+10FFFF %F4%90%80%80", {"POST", INJ "/%F4%90%80%80"}, 400},
-    {"truncated sequence %E2%82", {"POST", INJ "/a%E2%82"}, 400},
-    {"lone continuation %80", {"POST", INJ "/%80"}, 400},
-    {"invalid UTF-8 on DELETE", {"DELETE", INJ "/%FF"}, 400},
-    {"invalid UTF-8 on message", {"POST", INJ "/%FF/message"}, 400},
-    /* 400: query values. */
-    {"one_shot=maybe", {"POST", INJ "/victim", "one_shot=maybe"}, 400},
-    {"one_shot=maybe on an enabled name", {"POST", INJ "/keep", "one_shot=maybe", "{\"k\":\"x\"}"}, 400},
-    {"one_shot without a value", {"POST", INJ "/victim", "one_shot"}, 400},
-    {"one_shot empty", {"POST", INJ "/victim", "one_shot="}, 400},
-    {"one_shot=1", {"POST", INJ "/victim", "one_shot=1"}, 400},
-    {"one_shot with a bad escape", {"POST", INJ "/victim", "one_shot=tr%zzue"}, 400},
-    {"one_shot valid then invalid", {"POST", INJ "/keep", "one_shot=true&one_shot=nope"}, 400},
-    {"since=-1", {"GET", "/v2/error_injection/events", "since=-1"}, 400},
-    {"since=x", {"GET", "/v2/error_injection/events", "since=x"}, 400},
-    {"since empty", {"GET", "/v2/error_injection/events", "since="}, 400},
-    {"since=1.5", {"GET", "/v2/error_injection/events", "since=1.5"}, 400},
-    {"since beyond range", {"GET", "/v2/error_injection/events", "since=99999999999999999999999"}, 400},
-    {"shard=x", {"GET", "/v2/error_injection/events", "shard=x"}, 400},
-    {"shard=-1", {"GET", "/v2/error_injection/events", "shard=-1"}, 400},
-    {"shard beyond unsigned", {"GET", "/v2/error_injection/events", "shard=4294967296"}, 400},
-    {"type=bogus", {"GET", "/v2/error_injection/events", "type=bogus"}, 400},
-    {"type=SLEEP (names are lower case)", {"GET", "/v2/error_injection/events", "type=SLEEP"}, 400},
-    {"phase=bogus", {"GET", "/v2/error_injection/events", "phase=bogus"}, 400},
-    {"injection empty", {"GET", "/v2/error_injection/events", "injection="}, 400},
-    {"injection with a control character", {"GET", "/v2/error_injection/events", "injection=a%01"}, 400},
-    {"injection with a bad escape", {"GET", "/v2/error_injection/events", "injection=%zz"}, 400},
-    {"Last-Event-ID: abc", {"GET", "/v2/error_injection/events", .headers = {{"Last-Event-ID", "abc"}}}, 400},
-    {"Last-Event-ID: -1", {"GET", "/v2/error_injection/events", .headers = {{"Last-Event-ID", "-1"}}}, 400},
-    {"Last-Event-ID bad with since good",
-     {"GET", "/v2/error_injection/events", "since=3", .headers = {{"Last-Event-ID", "3x"}}}, 400},
-    /* 401. */
-    {"missing token", {"POST", INJ "/victim", .token = "s3cret"}, 401},
-    {"missing token on DELETE", {"DELETE", INJ "/keep", .token = "s3cret"}, 401},
-    {"missing token on DELETE all", {"DELETE", INJ, .token = "s3cret"}, 401},
-    {"wrong token", {"POST", INJ "/victim", .headers = {{"Authorization", "Bearer wrong"}}, .token = "s3cret"}, 401},
-    {"token prefix", {"POST", INJ "/victim", .headers = {{"Authorization", "Bearer s3cre"}}, .token = "s3cret"}, 401},
-    {"token with extra", {"POST", INJ "/victim", .headers = {{"Authorization", "Bearer s3cretX"}}, .token = "s3cret"},
-     401},
-    {"bare token", {"POST", INJ "/victim", .headers = {{"Authorization", "s3cret"}}, .token = "s3cret"}, 401},
-    {"Basic scheme", {"POST", INJ "/victim", .headers = {{"Authorization", "Basic s3cret"}}, .token = "s3cret"}, 401},
-    {"Basic scheme on DELETE", {"DELETE", INJ "/keep", .headers = {{"Authorization", "Basic czNjcmV0"}}, .token = "s3cret"},
-     401},
-    {"Bearer without a token", {"POST", INJ "/victim", .headers = {{"Authorization", "Bearer "}}, .token = "s3cret"}, 401},
-    {"missing token on status", {"GET", "/v2/error_injection/status", .token = "s3cret"}, 401},
-    {"missing token on events", {"GET", "/v2/error_injection/events", .token = "s3cret"}, 401},
-    {"missing token on an unknown path", {"GET", "/nope", .token = "s3cret"}, 401},
-    /* 403. */
-    {"foreign Origin", {"POST", INJ "/victim", .headers = {LOCAL, {"Origin", "http://evil.example"}}}, 403},
-    {"foreign Origin on DELETE", {"DELETE", INJ "/keep", .headers = {LOCAL, {"Origin", "http://evil.example"}}}, 403},
-    {"foreign Origin on DELETE all", {"DELETE", INJ, .headers = {LOCAL, {"Origin", "http://evil.example"}}}, 403},
-    {"Origin null", {"POST", INJ "/victim", .headers = {LOCAL, {"Origin", "null"}}}, 403},
-    {"Origin of another port", {"POST", INJ "/victim", .headers = {LOCAL, {"Origin", "http://127.0.0.1:10001"}}}, 403},
-    {"Origin without a Host", {"POST", INJ "/victim", .headers = {{"Origin", "http://127.0.0.1:10000"}}}, 403},
-    {"remote Host name", {"POST", INJ "/victim", .headers = {{"Host", "evil.example:10000"}}}, 403},
-    {"remote Host name on DELETE all", {"DELETE", INJ, .headers = {{"Host", "evil.example:10000"}}}, 403},
-    {"remote Host address", {"POST", INJ "/victim", .headers = {{"Host", "10.0.0.1"}}}, 403},
-    {"remote Host address and port", {"DELETE", INJ "/keep", .headers = {{"Host", "10.0.0.1:10000"}}}, 403},
-    {"Host that starts like loopback", {"POST", INJ "/victim", .headers = {{"Host", "127.0.0.1.evil.example"}}}, 403},
-    {"Host that starts like localhost", {"POST", INJ "/victim", .headers = {{"Host", "localhost.evil.example"}}}, 403},
-    {"remote IPv6 Host", {"POST", INJ "/victim", .headers = {{"Host", "[2001:db8::1]:10000"}}}, 403},
-    {"empty Host", {"POST", INJ "/victim", .headers = {{"Host", ""}}}, 403},
-    {"foreign Origin even with allow_remote",
-     {"POST", INJ "/victim", .headers = {{"Host", "10.0.0.1:10000"}, {"Origin", "http://evil.example"}},
-      .allow_remote = true},
-     403},
-    {"foreign Origin wins over a missing token",
-     {"POST", INJ "/victim", .headers = {LOCAL, {"Origin", "http://evil.example"}}, .token = "s3cret"}, 403},
-    /* 404. */
-    {"/", {"GET", "/"}, 404},
-    {"empty path", {"GET", ""}, 404},
-    {"/v2", {"GET", "/v2"}, 404},
-    {"/v2/error_injection", {"GET", "/v2/error_injection"}, 404},
-    {"/v2/error_injection/", {"GET", "/v2/error_injection/"}, 404},
-    {"/v2/error_injection/nope", {"GET", "/v2/error_injection/nope"}, 404},
-    {"/v2/error_injectionX/injection", {"GET", "/v2/error_injectionX/injection"}, 404},
-    {"/v2/error_injection/injectionX", {"GET", "/v2/error_injection/injectionX"}, 404},
-    {"POST /v2/error_injection/nope", {"POST", "/v2/error_injection/nope"}, 404},
-    {"unknown action", {"POST", INJ "/keep/nope"}, 404},
-    {"unknown action on DELETE", {"DELETE", INJ "/keep/nope"}, 404},
-    {"action with a trailing segment", {"POST", INJ "/keep/message/extra"}, 404},
-    {"trailing slash after a name", {"DELETE", INJ "/keep/"}, 404},
-    {"/v2/error_injection/points/x", {"GET", "/v2/error_injection/points/x"}, 404},
-    {"/v2/error_injection/status/", {"GET", "/v2/error_injection/status/"}, 404},
-    /* 405. */
-    {"PUT on injection", {"PUT", INJ "/victim", .body = "{}"}, 405},
-    {"PATCH on injection", {"PATCH", INJ "/keep", .body = "{}"}, 405},
-    {"POST on enters", {"POST", INJ "/keep/enters"}, 405},
-    {"DELETE on enters", {"DELETE", INJ "/keep/enters"}, 405},
-    {"POST on waiters", {"POST", INJ "/keep/waiters"}, 405},
-    {"GET on message", {"GET", INJ "/keep/message"}, 405},
-    {"DELETE on message", {"DELETE", INJ "/keep/message"}, 405},
-    {"POST on the list", {"POST", INJ, .body = "{}"}, 405},
-    {"PUT on the list", {"PUT", INJ}, 405},
-    {"DELETE on points", {"DELETE", "/v2/error_injection/points"}, 405},
-    {"POST on points", {"POST", "/v2/error_injection/points"}, 405},
-    {"POST on events", {"POST", "/v2/error_injection/events"}, 405},
-    {"DELETE on status", {"DELETE", "/v2/error_injection/status"}, 405},
-    {"lower-case post", {"post", INJ "/victim"}, 405},
-    /* 413. */
-    {"body too large", {"POST", INJ "/victim", .too_large = true}, 413},
-    {"body too large on an enabled name", {"POST", INJ "/keep", .body = "{\"k\":\"x\"}", .too_large = true}, 413},
-    {"body too large on DELETE", {"DELETE", INJ "/keep", .too_large = true}, 413},
-};
+    struct net_buf target = {0}, headers = {0}, body = {0};
+    refused_expand(row->target, strlen(row->target), REFUSED_PURE_PORT, &target);
+    if (!(row->flags & REFUSED_NO_HOST))
+        refused_expand("{HOST}", 6, REFUSED_PURE_PORT, &headers);
+    if (!(row->flags & REFUSED_NO_AUTH))
+        refused_expand("{AUTH}", 6, REFUSED_PURE_PORT, &headers);
+    if (row->headers != NULL)
+        refused_expand(row->headers, strlen(row->headers), REFUSED_PURE_PORT, &headers);
+    refused_body(row, &body);
+    char *query = strchr(target.data, '?');
+    if (query != NULL)
+        *query++ = '\0';
+    struct split_query q;
+    split_query(query, &q);
+    struct hdr hs[16];
+    split_headers(headers.data, hs, 16);
+    /* The server keeps none of a body over the limit and tells the router so. */
+    bool too_large = row->gen == REFUSED_BODY_MIB_PLUS_1 || row->gen == REFUSED_BODY_MIB_PLUS_1_CHUNKED;
+    struct errinj__http_config cfg = {.token = REFUSED_TOKEN, .allow_remote = (row->flags & REFUSED_ALLOW_REMOTE) != 0};
+    struct errinj__http_request req = {
+        .method = row->method,
+        .path = target.data,
+        .query = q.args,
+        .query_count = q.count,
+        .header = lookup_header,
+        .header_ctx = hs,
+        .body = too_large ? "" : body.data,
+        .body_len = too_large ? 0 : body.len,
+        .body_too_large = too_large,
+    };
 
+    struct snapshot before, after;
+    take_snapshot(&before);
+    struct errinj__http_reply reply;
+    errinj__http_handle(&cfg, &req, &reply);
+    if (row->status >= 400)
+        expect_error(&reply, row->status, row->what);
+    else
+        expect_status(&reply, row->status, row->what);
+    if (row->expect != NULL && (reply.body == NULL || strstr(reply.body, row->expect) == NULL))
+        fail_msg("%s: body %s does not contain \"%s\"", row->what, body_text(&reply), row->expect);
+    if (row->header != NULL) {
+        char seen[256];
+        snprintf(seen, sizeof(seen), "%s%s%s%s", reply.allow != NULL ? "Allow: " : "",
+                 reply.allow != NULL ? reply.allow : "", reply.allow != NULL ? "\r\n" : "",
+                 reply.auth_challenge ? "WWW-Authenticate: Bearer\r\n" : "");
+        if (strstr(seen, row->header) == NULL)
+            fail_msg("%s: no \"%s\" header in \"%s\"", row->what, row->header, seen);
+    }
+    errinj__http_reply_free(&reply);
+    if (row->enables != NULL) {
+        if (!errinj_is_enabled(row->enables))
+            fail_msg("%s: %s is not enabled", row->what, row->enables);
+        errinj_disable(row->enables);
+    }
+    take_snapshot(&after);
+    if (strcmp(before.text, after.text) != 0)
+        fail_msg("%s: state changed from \"%s\" to \"%s\"", row->what, before.text, after.text);
+    free(target.data);
+    free(headers.data);
+    free(body.data);
+}
+
+/* Raw rows are bytes on a socket, for bad_input.c alone: the router never sees a request line. */
 static void refused_requests_get_their_status_and_change_nothing(void **state)
 {
-    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        reset_state(state);
-        expect_refused(&refused[i].r, refused[i].status, refused[i].what);
+    (void)state;
+    size_t ran = 0;
+    for (size_t i = 0; i < refused_count; i++) {
+        if (refused_requests[i].raw != NULL)
+            continue;
+        run_refused(&refused_requests[i]);
+        ran++;
     }
+    print_message("%zu of %zu rows of the refused-request table run through the router\n", ran, refused_count);
 }
 
 static void too_many_query_parameters_are_refused(void **state)
