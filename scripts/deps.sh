@@ -7,10 +7,11 @@
 set -euo pipefail
 
 what=${1:-check}
-build=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev)
-check=(libcmocka-dev python3 python3-aiohttp python3-pytest python3-pytest-asyncio curl clang
-       libclang-rt-14-dev valgrind lowdown chromium sqlite3 redis-server)
+build=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev lowdown)
+check=(libcmocka-dev libseccomp-dev python3 python3-aiohttp python3-pytest python3-pytest-asyncio curl clang
+       libclang-rt-14-dev valgrind chromium sqlite3 redis-server)
 bench=(libfiu-dev fiu-utils gnuplot-nox)
+deb=(dpkg-dev lintian)
 
 case $what in
   build) want=("${build[@]}") ;;
