@@ -10,6 +10,18 @@
 #include <string.h>
 #include <time.h>
 
+/* The CLOCK_REALTIME time `seconds` from now, as pthread_timedjoin_np() wants its deadline. */
+static struct timespec realtime_in(double seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)seconds;
+    ts.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+    if (ts.tv_nsec >= 1000000000L)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    return ts;
+}
+
 static void *crew_main(void *arg)
 {
     struct crew_member *m = arg;
@@ -61,12 +73,7 @@ void crew_join(struct crew *c)
 
 bool crew_join_within(struct crew *c, double seconds)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)seconds;
-    ts.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-    if (ts.tv_nsec >= 1000000000L)
-        ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    struct timespec ts = realtime_in(seconds);
     unsigned joined = 0;
     while (joined < c->n) {
         if (pthread_timedjoin_np(c->thread[joined], NULL, &ts) != 0) {
@@ -91,11 +98,6 @@ void crew_run(unsigned n, crew_fn fn, void *arg)
 
 bool thread_join_within(pthread_t t, double seconds)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)seconds;
-    ts.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-    if (ts.tv_nsec >= 1000000000L)
-        ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    struct timespec ts = realtime_in(seconds);
     return pthread_timedjoin_np(t, NULL, &ts) == 0;
 }

@@ -1,7 +1,8 @@
 /*
  * internals_helpers.h - what the unit tests that reach into the library's internals share: the
  * injection state as one comparable string (to show a refused request changed nothing) and a
- * free loopback port. Include after internal.h and cmocka.h.
+ * free loopback port, a parameter's expected value, and request headers for the router run as a
+ * pure function. Include after internal.h and cmocka.h.
  */
 #ifndef ERRINJ_TEST_INTERNALS_HELPERS_H
 #define ERRINJ_TEST_INTERNALS_HELPERS_H
@@ -9,6 +10,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +42,32 @@ static inline void take_snapshot(struct snapshot *s)
     s->len = 0;
     s->text[0] = '\0';
     errinj_list_enabled(snapshot_one, s);
+}
+
+/* Fails unless injection `name` has parameter `key` equal to `value`. */
+static inline void expect_parameter(const char *name, const char *key, const char *value)
+{
+    char buf[256];
+    int rc = errinj_parameter(name, key, buf, sizeof(buf));
+    if (rc != 0)
+        fail_msg("parameter %s of %s: %s, expected \"%s\"", key, name, errinj_strerror(rc), value);
+    assert_string_equal(buf, value);
+}
+
+/* ---- headers of a request handed to errinj__http_handle() ------------------------------- */
+
+/* One header; an array of them ends with a NULL name. */
+struct hdr {
+    const char *name;
+    const char *value;
+};
+
+static inline const char *lookup_header(void *ctx, const char *name)
+{
+    for (const struct hdr *h = ctx; h != NULL && h->name != NULL; h++)
+        if (strcasecmp(h->name, name) == 0)
+            return h->value;
+    return NULL;
 }
 
 /* A port nothing listens on now: bind port 0, read what the kernel chose, close it. */

@@ -61,14 +61,6 @@ static int http(unsigned port, const char *method, const char *path, const char 
 
 /* ---- ERRINJ_AT_STARTUP ------------------------------------------------------------------ */
 
-static void expect_parameter(const char *name, const char *key, const char *value)
-{
-    char buf[256];
-    int rc = errinj_parameter(name, key, buf, sizeof(buf));
-    if (rc != 0)
-        fail_msg("parameter %s of %s: %s, expected \"%s\"", key, name, errinj_strerror(rc), value);
-    assert_string_equal(buf, value);
-}
 
 static void startup_list_enables_each_name_with_one_shot_and_parameters(void **state)
 {

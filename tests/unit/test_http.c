@@ -32,18 +32,6 @@ static const int catalogued_line = __LINE__; static bool fire_catalogued(void) {
 
 /* ---- building requests ------------------------------------------------------------------ */
 
-struct hdr {
-    const char *name;
-    const char *value;
-};
-
-static const char *lookup_header(void *ctx, const char *name)
-{
-    for (const struct hdr *h = ctx; h != NULL && h->name != NULL; h++)
-        if (strcasecmp(h->name, name) == 0)
-            return h->value;
-    return NULL;
-}
 
 /* A request as a table row: the query is the raw text after '?', split here on '&' and '='. */
 struct request {
@@ -211,14 +199,6 @@ static void expect_refused(const struct request *r, int status, const char *what
         fail_msg("%s: state changed from \"%s\" to \"%s\"", what, before.text, after.text);
 }
 
-static void expect_parameter(const char *name, const char *key, const char *value)
-{
-    char buf[256];
-    int rc = errinj_parameter(name, key, buf, sizeof(buf));
-    if (rc != 0)
-        fail_msg("parameter %s of %s: %s, expected \"%s\"", key, name, errinj_strerror(rc), value);
-    assert_string_equal(buf, value);
-}
 
 static void expect_one_shot(const char *name, bool one_shot)
 {

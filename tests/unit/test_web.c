@@ -19,20 +19,10 @@
 
 #include <cmocka.h>
 
+#include "internals_helpers.h"
+
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-struct hdr {
-    const char *name;
-    const char *value;
-};
-
-static const char *lookup_header(void *ctx, const char *name)
-{
-    for (const struct hdr *h = ctx; h != NULL && h->name != NULL; h++)
-        if (strcasecmp(h->name, name) == 0)
-            return h->value;
-    return NULL;
-}
 
 static void handle(const char *method, const char *path, const struct hdr *headers, const char *token,
                    struct errinj__http_reply *reply)
