@@ -28,15 +28,8 @@
 #define BASELINE "fuzz.baseline"
 
 /* Stops the run with a message: libFuzzer records the input as a crash. */
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "fuzz_http: check failed: %s: ", #cond);                           \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            abort();                                                                           \
-        }                                                                                      \
-    } while (0)
+#define FUZZ_TARGET "fuzz_http"
+#include "check.h"
 
 struct header {
     const char *name;

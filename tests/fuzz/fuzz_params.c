@@ -20,15 +20,8 @@
 
 #define NAME "fuzz.params"
 
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "fuzz_params: check failed: %s: ", #cond);                         \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            abort();                                                                           \
-        }                                                                                      \
-    } while (0)
+#define FUZZ_TARGET "fuzz_params"
+#include "check.h"
 
 static const char *no_header(void *ctx, const char *name)
 {

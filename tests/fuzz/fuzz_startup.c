@@ -14,15 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "fuzz_startup: check failed: %s: ", #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            abort();                                                                           \
-        }                                                                                      \
-    } while (0)
+#define FUZZ_TARGET "fuzz_startup"
+#include "check.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
