@@ -25,7 +25,8 @@ static struct timespec realtime_in(double seconds)
 static void *crew_main(void *arg)
 {
     struct crew_member *m = arg;
-    pthread_barrier_wait(&m->crew->start);
+    if (m->crew->racing)
+        pthread_barrier_wait(&m->crew->start);
     m->crew->fn(m->crew->arg, m->index);
     return NULL;
 }
@@ -33,7 +34,8 @@ static void *crew_main(void *arg)
 /* Once every thread is joined: nothing uses the barrier and the arrays any more. */
 static void crew_free(struct crew *c)
 {
-    pthread_barrier_destroy(&c->start);
+    if (c->racing)
+        pthread_barrier_destroy(&c->start);
     free(c->thread);
     free(c->member);
     c->thread = NULL;
@@ -41,7 +43,7 @@ static void crew_free(struct crew *c)
     c->n = 0;
 }
 
-void crew_start(struct crew *c, unsigned n, crew_fn fn, void *arg)
+static void start(struct crew *c, unsigned n, crew_fn fn, void *arg, bool racing)
 {
     c->thread = calloc(n, sizeof(*c->thread));
     c->member = calloc(n, sizeof(*c->member));
@@ -52,7 +54,9 @@ void crew_start(struct crew *c, unsigned n, crew_fn fn, void *arg)
     c->n = n;
     c->fn = fn;
     c->arg = arg;
-    pthread_barrier_init(&c->start, NULL, n);
+    c->racing = racing;
+    if (racing)
+        pthread_barrier_init(&c->start, NULL, n);
     for (unsigned i = 0; i < n; i++) {
         c->member[i] = (struct crew_member){c, i};
         int rc = pthread_create(&c->thread[i], NULL, crew_main, &c->member[i]);
@@ -62,6 +66,16 @@ void crew_start(struct crew *c, unsigned n, crew_fn fn, void *arg)
             abort();
         }
     }
+}
+
+void crew_start(struct crew *c, unsigned n, crew_fn fn, void *arg)
+{
+    start(c, n, fn, arg, false);
+}
+
+void crew_start_racing(struct crew *c, unsigned n, crew_fn fn, void *arg)
+{
+    start(c, n, fn, arg, true);
 }
 
 void crew_join(struct crew *c)
@@ -89,10 +103,10 @@ bool crew_join_within(struct crew *c, double seconds)
     return true;
 }
 
-void crew_run(unsigned n, crew_fn fn, void *arg)
+void crew_race(unsigned n, crew_fn fn, void *arg)
 {
     struct crew c;
-    crew_start(&c, n, fn, arg);
+    crew_start_racing(&c, n, fn, arg);
     crew_join(&c);
 }
 

@@ -397,7 +397,9 @@ static void ring_orders_events_from_four_threads_without_gaps(void **state)
     uint64_t base = 0;
     struct errinj__ring *ring = errinj__ring_attach(65536, count_wake, NULL, &base);
     errinj_enable("ev_ring", false, NULL);
-    crew_run(4, fire_many, NULL);
+    struct crew firers;
+    crew_start(&firers, 4, fire_many, NULL);
+    crew_join(&firers);
     assert_int_equal(errinj__ring_drain(ring, take, &d), 40000);
     for (size_t i = 0; i < d.count; i++)
         assert_int_equal(d.seqs[i], base + 1 + i);

@@ -304,7 +304,7 @@ static void one_shot_fires_exactly_once_when_eight_threads_race(void **state)
         atomic_int wins = 0;
         struct race r = {&wins, round % 2 == 0};
         errinj_enable("pt_race", true, NULL);
-        crew_run(8, race_for_one_shot, &r);
+        crew_race(8, race_for_one_shot, &r);
         assert_int_equal(atomic_load(&wins), 1);
         assert_int_equal(errinj_enters("pt_race"), 1);
         assert_false(errinj_is_enabled("pt_race"));

@@ -395,7 +395,9 @@ static void enable_disable_races_firing_threads_safely(void **state)
 {
     (void)state;
     struct racer r = {2000, "reg_point"};
-    crew_run(3, enable_disable_or_fire, &r);
+    struct crew racers;
+    crew_start(&racers, 3, enable_disable_or_fire, &r);
+    crew_join(&racers);
     assert_false(errinj_is_enabled("reg_point"));
     assert_false(fire_reg_point());
 }

@@ -344,7 +344,7 @@ static void race_enter(void *arg, unsigned index)
 static void run_race(struct race *r)
 {
     atomic_store(&r->fired, 0);
-    crew_run(RACERS, race_enter, r);
+    crew_race(RACERS, race_enter, r);
 }
 
 static void count_fires_exactly_under_eight_racing_threads(void **state)
