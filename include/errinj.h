@@ -408,6 +408,31 @@ uint64_t errinj_evaluations(const char *name);
 /* Threads parked now in `name`'s wait_for_message. */
 unsigned errinj_waiters(const char *name);
 
+/*
+ * What an injection is enabled with, read at one moment by errinj_state_get(): the answer of
+ * GET /v2/error_injection/injection/{name}. The strings stay valid until errinj_state_release(),
+ * whatever enables and disables happen meanwhile.
+ */
+typedef struct errinj_state {
+    bool enabled;                  /* false: every other field is 0 or NULL */
+    bool one_shot;
+    const char *term;              /* the term it was enabled with, or NULL for none (always on;
+                                      a one-shot acts as the term "1*on") */
+    uint64_t seed;                 /* the seed of its term's draws (the process seed if none was given) */
+    const char *const *parameters; /* NULL-terminated key, value pairs (never NULL while enabled) */
+    void *priv;                    /* library-private: what errinj_state_release() frees */
+} errinj_state;
+
+/*
+ * Fills *state with what `name` is enabled with now (enabled false when it is not, or was never
+ * seen). Pair with errinj_state_release(). Returns 0, ERRINJ_EINVAL (bad name, NULL state; *state
+ * is then zeroed if given) or ERRINJ_ENOMEM.
+ */
+int errinj_state_get(const char *name, errinj_state *state);
+
+/* Frees what errinj_state_get() kept for *state and zeroes it. NULL and a zeroed state are ignored. */
+void errinj_state_release(errinj_state *state);
+
 /* Calls fn(name, arg) for each enabled injection, in name order. fn must not call enable/disable. */
 void errinj_list_enabled(void (*fn)(const char *name, void *arg), void *arg);
 
@@ -573,6 +598,19 @@ template <class Tag> typename site_of<Tag>::lister site_of<Tag>::listed;
 #define ERRINJ__OFF_SET_NULL(value, type, ptrptr)                                              \
     __extension__({ type **errinj__pp = (ptrptr); if (errinj__pp) *errinj__pp = NULL; (value); })
 static inline void errinj__off_args(int unused, ...) { (void)unused; }
+/* errinj_state_get() compiled out: a zeroed state (not enabled) and 0. */
+static inline int errinj__state_off(errinj_state *state)
+{
+    if (state != 0) {
+        state->enabled = false;
+        state->one_shot = false;
+        state->term = 0;
+        state->seed = 0;
+        state->parameters = 0;
+        state->priv = 0;
+    }
+    return 0;
+}
 
 #define errinj_strerror(code) ERRINJ__OFF((const char *)"errinj compiled out", code)
 #define errinj_type_name(type) ERRINJ__OFF((const char *)"unknown", type)
@@ -597,6 +635,8 @@ static inline void errinj__off_args(int unused, ...) { (void)unused; }
 #define errinj_enters(name) ERRINJ__OFF((uint64_t)0, name)
 #define errinj_evaluations(name) ERRINJ__OFF((uint64_t)0, name)
 #define errinj_waiters(name) ERRINJ__OFF(0u, name)
+#define errinj_state_get(name, state) ERRINJ__OFF(errinj__state_off(state), name)
+#define errinj_state_release(state) ERRINJ__OFF((void)0, state)
 #define errinj_list_enabled(fn, arg) ERRINJ__OFF((void)0, fn, arg)
 #define errinj_list_points(fn, arg) ERRINJ__OFF((void)0, fn, arg)
 #define errinj_shard_set(id) ERRINJ__OFF((void)0, id)

@@ -64,9 +64,7 @@ static int pending_add(struct pending_list *list, const char *where, const char 
         return ERRINJ_ENOMEM;
     }
     char why[512];
-    struct errinj__term *parsed = NULL;
-    int rc = term_copy != NULL ? errinj__term_parse(term_copy, &parsed, why, sizeof(why)) : 0;
-    errinj__term_free(parsed);
+    int rc = term_copy != NULL ? errinj_term_check(term_copy, why, sizeof(why)) : 0;
     if (rc == 0 && term_copy != NULL && one_shot) {
         snprintf(why, sizeof(why), "one_shot and a term do not go together: one_shot is the term 1*on");
         rc = ERRINJ_EINVAL;

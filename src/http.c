@@ -241,23 +241,26 @@ static json_t *seed_json(uint64_t seed)
 
 static void get_injection(const char *name, struct errinj__http_reply *reply)
 {
-    struct errinj__entry_state st;
-    errinj__entry_state(name, &st);
+    errinj_state st;
+    if (errinj_state_get(name, &st) == ERRINJ_ENOMEM) {
+        errinj__http_error(reply, 500, "out of memory");
+        return;
+    }
     json_t *shard = json_object();
     json_object_set_new(shard, "enabled", json_boolean(st.enabled));
     if (st.enabled) {
         json_object_set_new(shard, "one_shot", json_boolean(st.one_shot));
         json_t *params = json_array();
-        for (size_t i = 0; st.cfg->kv[i] != NULL; i += 2)
-            json_array_append_new(params, json_pack("{s:o, s:o}", "key", errinj__json_string_lossy(st.cfg->kv[i]),
-                                                    "value", errinj__json_string_lossy(st.cfg->kv[i + 1])));
+        for (size_t i = 0; st.parameters[i] != NULL; i += 2)
+            json_array_append_new(params, json_pack("{s:o, s:o}", "key", errinj__json_string_lossy(st.parameters[i]),
+                                                    "value", errinj__json_string_lossy(st.parameters[i + 1])));
         json_object_set_new(shard, "parameters", params);
         /* No term is "on"; one_shot is the term "1*on". */
-        const char *term = st.term[0] != '\0' ? st.term : st.one_shot ? "1*on" : "on";
+        const char *term = st.term != NULL ? st.term : st.one_shot ? "1*on" : "on";
         json_object_set_new(shard, "term", json_string(term));
         json_object_set_new(shard, "seed", seed_json(st.seed));
-        errinj__config_unref(st.cfg);
     }
+    errinj_state_release(&st);
     json_t *list = json_array();
     json_array_append_new(list, shard);
     reply_json(reply, 200, list);
@@ -302,10 +305,8 @@ static void enable_injection(const char *name, const struct errinj__http_request
     if (bad == NULL && one_shot && term != NULL)
         bad = "one_shot=true and a term do not go together: one_shot is the term 1*on";
     char why[512] = "";
-    struct errinj__term *parsed = NULL;
-    if (bad == NULL && term != NULL && errinj__term_parse(term, &parsed, why, sizeof(why)) == ERRINJ_EINVAL)
+    if (bad == NULL && term != NULL && errinj_term_check(term, why, sizeof(why)) == ERRINJ_EINVAL)
         bad = why; /* checked before the body, so the message names the term */
-    errinj__term_free(parsed);
     if (bad != NULL) {
         errinj__http_error(reply, 400, bad);
         free(term);
@@ -454,10 +455,6 @@ static bool parse_wait(char *name, const struct errinj__http_request *req, struc
     reply->wait = true;
     return true;
 }
-
-struct points_ctx {
-    json_t *list;
-};
 
 static void point_one(const errinj_point *p, void *arg)
 {

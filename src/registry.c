@@ -825,6 +825,52 @@ void errinj__entry_state(const char *name, struct errinj__entry_state *out)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* What an errinj_state's strings point into: a reference to the parameters and the term's copy. */
+struct state_hold {
+    struct errinj__config *cfg;
+    char term[];
+};
+
+int errinj_state_get(const char *name, errinj_state *state)
+{
+    if (state == NULL)
+        return ERRINJ_EINVAL;
+    *state = (errinj_state){0};
+    if (!name_ok(name))
+        return ERRINJ_EINVAL;
+    struct errinj__entry_state st;
+    errinj__entry_state(name, &st);
+    if (!st.enabled)
+        return 0;
+    size_t term_len = strlen(st.term);
+    struct state_hold *hold = malloc(sizeof(*hold) + term_len + 1);
+    if (hold == NULL) {
+        errinj__config_unref(st.cfg);
+        return ERRINJ_ENOMEM;
+    }
+    hold->cfg = st.cfg;
+    memcpy(hold->term, st.term, term_len + 1);
+    *state = (errinj_state){
+        .enabled = true,
+        .one_shot = st.one_shot,
+        .term = term_len > 0 ? hold->term : NULL,
+        .seed = st.seed,
+        .parameters = st.cfg->kv,
+        .priv = hold,
+    };
+    return 0;
+}
+
+void errinj_state_release(errinj_state *state)
+{
+    if (state == NULL || state->priv == NULL)
+        return;
+    struct state_hold *hold = state->priv;
+    errinj__config_unref(hold->cfg);
+    free(hold);
+    *state = (errinj_state){0};
+}
+
 /* ---- listings ----------------------------------------------------------------------------- */
 
 struct name_list {

@@ -25,16 +25,16 @@ struct snapshot {
 static inline void snapshot_one(const char *name, void *arg)
 {
     struct snapshot *s = arg;
-    struct errinj__entry_state st;
-    errinj__entry_state(name, &st);
+    errinj_state st;
+    assert_int_equal(errinj_state_get(name, &st), 0);
     s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "%s%s{", name,
                                st.one_shot ? "(one_shot)" : "");
-    for (size_t i = 0; st.cfg != NULL && st.cfg->kv[i] != NULL; i += 2)
-        s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "%s=%s;", st.cfg->kv[i],
-                                   st.cfg->kv[i + 1]);
+    for (size_t i = 0; st.parameters != NULL && st.parameters[i] != NULL; i += 2)
+        s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "%s=%s;", st.parameters[i],
+                                   st.parameters[i + 1]);
     s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len, "} ");
     assert_true(s->len < sizeof(s->text));
-    errinj__config_unref(st.cfg);
+    errinj_state_release(&st);
 }
 
 static inline void take_snapshot(struct snapshot *s)

@@ -202,21 +202,23 @@ static void expect_refused(const struct request *r, int status, const char *what
 
 static void expect_one_shot(const char *name, bool one_shot)
 {
-    struct errinj__entry_state st;
-    errinj__entry_state(name, &st);
+    errinj_state st;
+    assert_int_equal(errinj_state_get(name, &st), 0);
     if (!st.enabled)
         fail_msg("%s is not enabled", name);
     if (st.one_shot != one_shot)
         fail_msg("%s: one_shot %d, expected %d", name, st.one_shot, one_shot);
-    errinj__config_unref(st.cfg);
+    errinj_state_release(&st);
 }
 
 static size_t parameter_count(const char *name)
 {
-    struct errinj__entry_state st;
-    errinj__entry_state(name, &st);
-    size_t n = st.cfg != NULL ? st.cfg->pairs : 0;
-    errinj__config_unref(st.cfg);
+    errinj_state st;
+    assert_int_equal(errinj_state_get(name, &st), 0);
+    size_t n = 0;
+    while (st.parameters != NULL && st.parameters[2 * n] != NULL)
+        n++;
+    errinj_state_release(&st);
     return n;
 }
 
