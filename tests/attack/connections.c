@@ -48,9 +48,9 @@
 
 #define API "/v2/error_injection"
 #define HEARTBEAT "60000"
-#define DEADLINE_S 10.0 /* SPEC: 1 s; the defects took 60 s and more here */
+#define DEADLINE_S 10.0 /* errinj-events(7): 1 s; the defects took 60 s and more here */
 #define IO_TIMEOUT_S 20.0
-#define HEAD_TIMEOUT_S 10.0 /* SPEC: a whole request head within 10 s */
+#define HEAD_TIMEOUT_S 10.0 /* errinj-events(7): a whole request head within 10 s */
 
 static const char *g_testhost;
 static struct host g_host; /* the running test's host, killed by the teardown if the test failed */

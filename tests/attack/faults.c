@@ -443,8 +443,8 @@ static void a_slow_subscriber_callback_slows_only_the_thread_that_fired(void **s
 }
 
 /*
- * One slow callback plus a subscription change must not stall the other firing threads (SPEC
- * section 3: no subscriber can block a thread that fires a point). Callbacks run with no lock
+ * One slow callback plus a subscription change must not stall the other firing threads
+ * (errinj(3): no subscriber can block a thread that fires a point). Callbacks run with no lock
  * held, and unsubscribe waits only for its own callback's calls.
  */
 static void a_subscription_change_during_a_slow_callback_holds_up_no_firing_thread(void **state)
@@ -659,7 +659,7 @@ static void fork_child_has_an_orphaned_server_and_may_start_its_own(void **state
 }
 
 /* The child counts no waiter for a thread parked in the parent only: that thread does not exist
- * there (SPEC: waiters counts threads parked in wait_for_message). */
+ * there (errinj(3): waiters counts the threads parked in wait_for_message). */
 static void fork_child_counts_none_of_the_parents_parked_threads(void **state)
 {
     (void)state;

@@ -11,7 +11,7 @@
  * The query is split as libmicrohttpd splits it for server.c (on '&', then at the first '=',
  * values left percent-encoded), headers are looked up case-insensitively.
  *
- * Beyond "no crash, no leak, no undefined behaviour", each reply is checked against the SPEC:
+ * Beyond "no crash, no leak, no undefined behaviour", each reply is checked against errinj-events(7):
  * its status is one the API documents; an error has the JSON body {"message": string, "code":
  * status}; a JSON reply parses; and a refused request leaves the injection state as it was.
  * That state is a baseline injection enabled before every input; the check is O(1) (the count of

@@ -3,7 +3,7 @@
  * read by errinj_init_from_env() exactly as a server's main() would (ERRINJ_HTTP unset, so no
  * server starts).
  *
- * Checks the all-or-nothing rule of the SPEC: when errinj_init_from_env() fails nothing is
+ * Checks the all-or-nothing rule of errinj(3): when errinj_init_from_env() fails nothing is
  * enabled; when it succeeds every listed name is enabled with the one_shot and parameters of
  * its last listing. Names are then disabled one by one (not errinj_disable_all(), whose cost
  * grows with every name the fuzzer ever created).

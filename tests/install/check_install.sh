@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the build into a scratch prefix, as `cmake --install` would for a user, then builds
 # examples/hello.c (every call-site form) with nothing but `pkg-config --cflags --libs errinj`,
-# shared, and liberrinj.a with its dependencies shared, and runs both. Checks the installed layout of SPEC section 8 too.
+# shared, and liberrinj.a with its dependencies shared, and runs both. Checks the installed
+# layout too: the header, both libraries, errinj.pc, errinjctl and, with the preload, errinj-run.
 # Usage: check_install.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 src=$2

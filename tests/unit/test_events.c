@@ -1,5 +1,5 @@
 /*
- * test_events.c - in-process events (SPEC section 2): numbering, fields, phases, when the
+ * test_events.c - in-process events (errinj(3)): numbering, fields, phases, when the
  * callback runs, unsubscribe waiting for running callbacks, and the ring to the server.
  */
 #include "helpers.h"

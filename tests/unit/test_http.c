@@ -1,12 +1,13 @@
 /*
- * test_http.c - the REST API of SPEC section 4, through errinj__http_handle() as a pure
+ * test_http.c - the REST API of errinj-events(7), through errinj__http_handle() as a pure
  * function: a request struct in, a reply struct out, no socket.
  *
- * Most of the file is two tables. One lists requests that must succeed and what they must
- * leave behind; the other lists requests that must be refused, with the status the SPEC
- * documents. Every refused request is checked three ways: its status, its JSON error body
- * {"message","code"}, and that the injection state (which names are enabled, their one_shot
- * and their parameters) is exactly what it was before the request.
+ * Most of the file is requests that must succeed and what they must leave behind. The
+ * requests that must be refused are the table of tests/lib/refused.c, which
+ * tests/attack/bad_input.c also sends over a socket: every row the router can take alone is
+ * checked here three ways: its status and message, its JSON error body {"message","code"}, and
+ * that the injection state (which names are enabled, their one_shot and their parameters) is
+ * exactly what it was before the request.
  */
 #include "internal.h"
 
@@ -913,7 +914,7 @@ static void too_many_query_parameters_are_refused(void **state)
     expect_one_shot("victim", true);
 }
 
-/* The SPEC's 413 is for any body over 1 MiB; a request whose body was cut must not act. */
+/* errinj-events(7)'s 413 is for any body over 1 MiB; a request whose body was cut must not act. */
 static void oversized_body_is_refused_on_every_route_before_any_change(void **state)
 {
     (void)state;

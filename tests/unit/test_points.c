@@ -1,5 +1,5 @@
 /*
- * test_points.c - the six call-site forms and their run-time-name twins (SPEC section 1),
+ * test_points.c - the six call-site forms and their run-time-name twins (errinj(3)),
  * handlers and messages, one-shots under races, and the log lines.
  */
 #include "helpers.h"

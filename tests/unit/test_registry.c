@@ -1,5 +1,5 @@
 /*
- * test_registry.c - control of injections by name (SPEC section 2): enable, disable, counters,
+ * test_registry.c - control of injections by name (errinj(3)): enable, disable, counters,
  * parameters, the list of enabled names, the catalogue, name rules, and sites in shared
  * libraries loaded later.
  */
