@@ -1,7 +1,7 @@
 /*
  * internals_helpers.h - what the unit tests that reach into the library's internals share: the
  * injection state as one comparable string (to show a refused request changed nothing) and a
- * free loopback port, a parameter's expected value, and request headers for the router run as a
+ * free loopback port, an entry of the registry, a parameter's expected value, and request headers for the router run as a
  * pure function. Include after internal.h and cmocka.h.
  */
 #ifndef ERRINJ_TEST_INTERNALS_HELPERS_H
@@ -68,6 +68,17 @@ static inline const char *lookup_header(void *ctx, const char *name)
         if (strcasecmp(h->name, name) == 0)
             return h->value;
     return NULL;
+}
+
+/* The registry's entry of `name`, made real by an enable and a disable: unique per name, as the
+ * history's frames and the waits carry them. */
+static inline struct errinj__entry *entry_of(const char *name)
+{
+    assert_int_equal(errinj_enable(name, false, NULL), 0);
+    assert_int_equal(errinj_disable(name), 0);
+    struct errinj__entry *e = errinj__entry_find(name);
+    assert_non_null(e);
+    return e;
 }
 
 /* A port nothing listens on now: bind port 0, read what the kernel chose, close it. */

@@ -15,15 +15,8 @@
 
 #include <cmocka.h>
 
-static struct errinj__entry *entry_of(const char *name)
-{
-    /* Real entries, unique per name, as the history's frames carry them. */
-    assert_int_equal(errinj_enable(name, false, NULL), 0);
-    assert_int_equal(errinj_disable(name), 0);
-    struct errinj__entry *e = errinj__entry_find(name);
-    assert_non_null(e);
-    return e;
-}
+#include "internals_helpers.h"
+
 
 static void store(struct errinj__history *h, uint64_t seq, const char *name, uint8_t phase)
 {

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "internals_helpers.h"
+
 #define CAP 8
 
 struct fake {
@@ -30,15 +32,6 @@ static void resume(void *conn)
     g_fake->resumed++;
 }
 
-static struct errinj__entry *entry_of(const char *name)
-{
-    /* Real entries, unique per name, as the history's frames carry them. */
-    assert_int_equal(errinj_enable(name, false, NULL), 0);
-    assert_int_equal(errinj_disable(name), 0);
-    struct errinj__entry *e = errinj__entry_find(name);
-    assert_non_null(e);
-    return e;
-}
 
 /* Stores seq as an event of name/phase (text NULL: lost). */
 static void put(struct fake *f, uint64_t seq, const char *name, int phase, bool lost)
