@@ -13,14 +13,14 @@
  * served after the cross-origin check and before the token's: the page holds no secret, and
  * asks for the token when one of its API calls answers 401.
  *
- * It stays one file for now (about 800 lines) because every route shares the one check order
- * above; the planned split is a routing table here with the route bodies beside the layer
- * each one reads (injections, waits, coverage, dashboard).
+ * This file is the router and the routes' bodies; beside it, http_access.c decides who may
+ * call (Host, Origin, token), http_query.c reads what a request asks (percent-decoding, names,
+ * numbers, the events filter, the wait query), and http_ui.c serves the dashboard's files.
+ * http_routes.h is what they share.
  */
-#include "internal.h"
+#include "http_routes.h"
 #include "coverage.h"
 #include "hooks.h"
-#include "web.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -29,7 +29,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define PREFIX "/v2/error_injection"
+#define PREFIX ERRINJ__HTTP_PREFIX
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
@@ -79,146 +79,6 @@ void errinj__http_reply_free(struct errinj__http_reply *reply)
     free(reply->wait_query.name);
     reply->wait_query.name = NULL;
     errinj__filter_free(&reply->filter);
-}
-
-/* ---- decoding ------------------------------------------------------------------------------ */
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes [s, s+len) into a new string; NULL on a bad escape, an embedded NUL or no memory. */
-static char *percent_decode(const char *s, size_t len, size_t *out_len)
-{
-    char *out = malloc(len + 1);
-    size_t o = 0;
-    if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] != '%') {
-            out[o++] = s[i];
-            continue;
-        }
-        int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
-        int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[o] = '\0';
-    if (out_len != NULL)
-        *out_len = o;
-    return out;
-}
-
-/* Decodes and checks an injection name from a path segment. NULL with *why on failure. */
-static char *decode_name(const char *seg, size_t len, const char **why)
-{
-    size_t n;
-    char *name = percent_decode(seg, len, &n);
-    if (name == NULL) {
-        *why = "injection name has a bad percent-encoding";
-        return NULL;
-    }
-    if (!errinj__name_valid(name, n)) {
-        *why = "injection name must be 1 to 255 bytes of UTF-8 without control characters";
-        free(name);
-        return NULL;
-    }
-    return name;
-}
-
-/* Query values: '+' was already turned into ' ' by the HTTP layer only for MHD; decode %XX here. */
-static char *query_value(const struct errinj__query_arg *arg)
-{
-    const char *v = arg->value != NULL ? arg->value : "";
-    return percent_decode(v, strlen(v), NULL);
-}
-
-static bool query_key_is(const struct errinj__query_arg *arg, const char *key)
-{
-    return strcmp(arg->key, key) == 0;
-}
-
-/* Parses a non-negative decimal integer; false on anything else. */
-static bool parse_count(const char *s, long long *out)
-{
-    if (s == NULL || *s == '\0' || strlen(s) > 18)
-        return false;
-    long long v = 0;
-    for (const char *p = s; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        v = v * 10 + (*p - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* ---- security checks ------------------------------------------------------------------- */
-
-/* True when the Host header names a loopback host: localhost, 127.0.0.0/8 or [::1]. */
-static bool host_is_loopback(const char *host)
-{
-    char name[256];
-    size_t len;
-    if (host[0] == '[') {
-        const char *end = strchr(host, ']');
-        if (end == NULL || (size_t)(end - host - 1) >= sizeof(name))
-            return false;
-        len = (size_t)(end - host - 1);
-        memcpy(name, host + 1, len);
-        name[len] = '\0';
-        struct in6_addr a6;
-        return inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6) &&
-               (end[1] == '\0' || end[1] == ':');
-    }
-    const char *colon = strchr(host, ':');
-    len = colon != NULL ? (size_t)(colon - host) : strlen(host);
-    if (len == 0 || len >= sizeof(name))
-        return false;
-    memcpy(name, host, len);
-    name[len] = '\0';
-    if (strcasecmp(name, "localhost") == 0)
-        return true;
-    struct in_addr a4;
-    return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
-}
-
-/* A browser names the page's origin; only a page served from this very host:port may call us. */
-static bool origin_allowed(const char *origin, const char *host)
-{
-    if (origin == NULL)
-        return true;
-    if (host == NULL || strncasecmp(origin, "http://", 7) != 0)
-        return false;
-    return strcasecmp(origin + 7, host) == 0;
-}
-
-/* Compares in time that depends only on the expected token's length. */
-static bool token_matches(const char *expected, const char *given)
-{
-    size_t elen = strlen(expected), glen = strlen(given);
-    unsigned char diff = (unsigned char)(elen != glen);
-    for (size_t i = 0; i < elen; i++)
-        diff |= (unsigned char)(expected[i] ^ (i < glen ? given[i] : 0));
-    return diff == 0;
-}
-
-static bool authorized(const char *token, const char *authorization)
-{
-    if (token == NULL || token[0] == '\0')
-        return true;
-    if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
-        return false;
-    return token_matches(token, authorization + 7);
 }
 
 /* ---- endpoints ------------------------------------------------------------------------------ */
@@ -274,12 +134,12 @@ static void enable_injection(const char *name, const struct errinj__http_request
     char *term = NULL;
     const char *bad = NULL;
     for (size_t i = 0; i < req->query_count && bad == NULL; i++) {
-        bool is_one_shot = query_key_is(&req->query[i], "one_shot");
-        bool is_term = query_key_is(&req->query[i], "term");
-        bool is_seed = query_key_is(&req->query[i], "seed");
+        bool is_one_shot = errinj__http_query_is(&req->query[i], "one_shot");
+        bool is_term = errinj__http_query_is(&req->query[i], "term");
+        bool is_seed = errinj__http_query_is(&req->query[i], "seed");
         if (!is_one_shot && !is_term && !is_seed)
             continue;
-        char *v = query_value(&req->query[i]);
+        char *v = errinj__http_query_value(&req->query[i]);
         if (v == NULL) {
             bad = is_one_shot ? "one_shot must be true or false"
                   : is_seed   ? "seed must be an unsigned 64-bit integer (decimal, or hex with 0x)"
@@ -364,98 +224,6 @@ static void enable_injection(const char *name, const struct errinj__http_request
     }
 }
 
-/* Seconds with an optional fraction ("30", "0.25") into milliseconds, rounded up; false on
- * anything else or beyond max_ms. */
-static bool parse_seconds_ms(const char *s, int64_t max_ms, int64_t *out)
-{
-    int64_t whole = 0, frac_ns = 0, scale = 100000000;
-    const char *p = s;
-    if (*p < '0' || *p > '9')
-        return false;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        whole = whole * 10 + (*p - '0');
-        if (whole > max_ms / 1000)
-            return false;
-    }
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return false;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            frac_ns += (*p - '0') * scale;
-            scale /= 10;
-        }
-    }
-    if (*p != '\0')
-        return false;
-    int64_t ms = whole * 1000 + (frac_ns + 999999) / 1000000;
-    if (ms > max_ms)
-        return false;
-    *out = ms;
-    return true;
-}
-
-static const char *const phase_names[] = {"hit", "waiting", "released", "timeout"};
-
-static int index_of(const char *const *names, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], s) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Validates GET .../injection/{name}/wait into reply->wait_query (taking name); false after a 400. */
-static bool parse_wait(char *name, const struct errinj__http_request *req, struct errinj__http_reply *reply)
-{
-    struct errinj__wait_query *w = &reply->wait_query;
-    *w = (struct errinj__wait_query){.name = name, .count = 1, .timeout_ms = 30 * 1000};
-    bool after_given = false;
-    const char *bad = NULL;
-    for (size_t i = 0; i < req->query_count && bad == NULL; i++) {
-        const struct errinj__query_arg *arg = &req->query[i];
-        char *v = query_value(arg);
-        long long n;
-        if (v == NULL) {
-            bad = "query value has a bad percent-encoding";
-        } else if (query_key_is(arg, "phase")) {
-            int p = index_of(phase_names, 4, v);
-            if (strcmp(v, "all") == 0)
-                w->phases |= 0xf;
-            else if (p < 0)
-                bad = "phase must be hit, waiting, released, timeout or all";
-            else
-                w->phases |= 1u << p;
-        } else if (query_key_is(arg, "count")) {
-            if (!parse_count(v, &n) || n < 1 || n > ERRINJ__WAIT_COUNT_MAX)
-                bad = "count must be an integer from 1 to 10000";
-            else
-                w->count = (uint64_t)n;
-        } else if (query_key_is(arg, "after")) {
-            if (!parse_count(v, &n))
-                bad = "after must be a non-negative integer (an event seq)";
-            else
-                w->after = (uint64_t)n, after_given = true;
-        } else if (query_key_is(arg, "timeout")) {
-            if (!parse_seconds_ms(v, ERRINJ__WAIT_TIMEOUT_MAX_MS, &w->timeout_ms))
-                bad = "timeout must be seconds from 0 to 3600 (fractions allowed)";
-        }
-        free(v);
-    }
-    if (bad != NULL) {
-        errinj__http_error(reply, 400, bad);
-        return false;
-    }
-    if (w->phases == 0)
-        w->phases = 1u << ERRINJ__PHASE_HIT;
-    /* By default from the latest enable: enable, act, wait then sees every hit of the act. A
-     * name never enabled has no such moment; its wait starts now. */
-    if (!after_given && !errinj__enable_seq(name, &w->after))
-        w->after = errinj__seq_last();
-    reply->wait = true;
-    return true;
-}
-
 static void point_one(const errinj_point *p, void *arg)
 {
     json_t *list = arg;
@@ -482,72 +250,6 @@ static void coverage_one(const struct errinj__coverage_row *row, void *arg)
                                          (json_int_t)row->evaluations, "enters", (json_int_t)row->enters));
 }
 
-static const char *const type_names[] = {"sleep", "exception", "lambda", "handler", "enter"};
-
-/* Validates the events query into reply->filter; false after setting a 400. */
-static bool parse_filter(const struct errinj__http_request *req, struct errinj__http_reply *reply)
-{
-    struct errinj__filter *f = &reply->filter;
-    *f = (struct errinj__filter){.shard = -1, .since = -1};
-    size_t names = 0;
-    const char *bad = NULL;
-    for (size_t i = 0; i < req->query_count && bad == NULL; i++) {
-        const struct errinj__query_arg *arg = &req->query[i];
-        char *v = query_value(arg);
-        if (v == NULL) {
-            bad = "query value has a bad percent-encoding";
-            break;
-        }
-        if (query_key_is(arg, "injection")) {
-            if (!errinj__name_valid(v, strlen(v))) {
-                bad = "injection must be a valid injection name";
-            } else {
-                char **grown = realloc(f->injections, (names + 2) * sizeof(char *));
-                if (grown == NULL) {
-                    bad = "out of memory";
-                } else {
-                    f->injections = grown;
-                    f->injections[names++] = v;
-                    f->injections[names] = NULL;
-                    v = NULL;
-                }
-            }
-        } else if (query_key_is(arg, "type")) {
-            int t = index_of(type_names, 5, v);
-            if (t < 0)
-                bad = "type must be sleep, exception, lambda, handler or enter";
-            else
-                f->types |= 1u << t;
-        } else if (query_key_is(arg, "phase")) {
-            int p = index_of(phase_names, 4, v);
-            if (strcmp(v, "all") == 0)
-                f->phases |= 0xf;
-            else if (p < 0)
-                bad = "phase must be hit, waiting, released, timeout or all";
-            else
-                f->phases |= 1u << p;
-        } else if (query_key_is(arg, "shard")) {
-            if (!parse_count(v, &f->shard) || f->shard > 0xffffffffll)
-                bad = "shard must be a non-negative integer";
-        } else if (query_key_is(arg, "since")) {
-            if (!parse_count(v, &f->since))
-                bad = "since must be a non-negative integer";
-        }
-        free(v);
-    }
-    const char *last_id = req->header != NULL ? req->header(req->header_ctx, "Last-Event-ID") : NULL;
-    if (bad == NULL && last_id != NULL && last_id[0] != '\0' && !parse_count(last_id, &f->since))
-        bad = "Last-Event-ID must be a non-negative integer";
-    if (bad != NULL) {
-        errinj__filter_free(f);
-        errinj__http_error(reply, 400, bad);
-        return false;
-    }
-    if (f->phases == 0)
-        f->phases = 1u << ERRINJ__PHASE_HIT;
-    return true;
-}
-
 static void status(const struct errinj__http_config *cfg, struct errinj__http_reply *reply)
 {
     unsigned subscribers = 0;
@@ -562,15 +264,16 @@ static void status(const struct errinj__http_config *cfg, struct errinj__http_re
 }
 
 
+
 /* ---- routing ------------------------------------------------------------------------------ */
 
-static bool method_is(const struct errinj__http_request *req, const char *m)
+bool errinj__http_method_is(const struct errinj__http_request *req, const char *m)
 {
     return strcmp(req->method, m) == 0;
 }
 
 /* 405 with the Allow header ("GET, DELETE") and the same list in words ("GET or DELETE"). */
-static void method_not_allowed(struct errinj__http_reply *reply, const char *allow)
+void errinj__http_method_not_allowed(struct errinj__http_reply *reply, const char *allow)
 {
     char words[64];
     snprintf(words, sizeof(words), "%s", allow);
@@ -586,52 +289,6 @@ static void method_not_allowed(struct errinj__http_reply *reply, const char *all
     reply->allow = allow;
 }
 
-/* ---- the dashboard ------------------------------------------------------------------------ */
-
-/* Only this server's own files: scripts, styles, fetch() and images from nowhere else, no frames. */
-#define UI_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " \
-               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-
-/* Serves the embedded page and its files (`rest` is the path after the prefix's slash) when the
- * path is the dashboard's; false for every other path. The page holds no state and no secret, so
- * it needs no token (its API calls do); the Origin and Host checks have already run. The files
- * are constant, so a browser may keep them and revalidate with If-None-Match. */
-static bool serve_ui(const char *rest, const struct errinj__http_request *req, struct errinj__http_reply *reply)
-{
-    if (strcmp(rest, "ui") != 0 && strncmp(rest, "ui/", 3) != 0)
-        return false;
-    const char *want = strcmp(rest, "ui/") == 0 ? "ui" : rest;
-    const struct errinj__web_file *f = errinj__web_files;
-    while (f->path != NULL && strcmp(f->path, want) != 0)
-        f++;
-    if (f->path == NULL) {
-        errinj__http_error(reply, 404, "unknown path");
-        return true;
-    }
-    if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
-        method_not_allowed(reply, "GET, HEAD");
-        return true;
-    }
-    reply->content_type = f->content_type;
-    reply->cache_control = "no-cache";
-    reply->etag = f->etag;
-    reply->csp = UI_CSP;
-    const char *inm = req->header != NULL ? req->header(req->header_ctx, "If-None-Match") : NULL;
-    if (inm != NULL && strstr(inm, f->etag) != NULL) {
-        reply->status = 304;
-        return true;
-    }
-    reply->body = malloc(f->len);
-    if (reply->body == NULL) {
-        errinj__http_error(reply, 500, "out of memory");
-        return true;
-    }
-    memcpy(reply->body, f->data, f->len);
-    reply->body_len = f->len;
-    reply->status = 200;
-    return true;
-}
-
 /* Routes /injection/{name}[/{action}]; `rest` points after "/injection/". */
 static void route_injection(const char *rest, const struct errinj__http_request *req,
                             struct errinj__http_reply *reply)
@@ -645,12 +302,12 @@ static void route_injection(const char *rest, const struct errinj__http_request 
         return;
     }
     const char *need = action == NULL ? NULL : strcmp(action, "message") == 0 ? "POST" : "GET";
-    if (need != NULL && !method_is(req, need)) {
-        method_not_allowed(reply, strcmp(need, "GET") == 0 ? "GET, HEAD" : need);
+    if (need != NULL && !errinj__http_method_is(req, need)) {
+        errinj__http_method_not_allowed(reply, strcmp(need, "GET") == 0 ? "GET, HEAD" : need);
         return;
     }
-    if (need == NULL && !method_is(req, "GET") && !method_is(req, "POST") && !method_is(req, "DELETE")) {
-        method_not_allowed(reply, "GET, HEAD, POST, DELETE");
+    if (need == NULL && !errinj__http_method_is(req, "GET") && !errinj__http_method_is(req, "POST") && !errinj__http_method_is(req, "DELETE")) {
+        errinj__http_method_not_allowed(reply, "GET, HEAD, POST, DELETE");
         return;
     }
     if (req->body_too_large) {
@@ -658,14 +315,14 @@ static void route_injection(const char *rest, const struct errinj__http_request 
         return;
     }
     const char *why = NULL;
-    char *name = decode_name(rest, seg_len, &why);
+    char *name = errinj__http_decode_name(rest, seg_len, &why);
     if (name == NULL) {
         errinj__http_error(reply, 400, why);
         return;
     }
-    if (action == NULL && method_is(req, "GET")) {
+    if (action == NULL && errinj__http_method_is(req, "GET")) {
         get_injection(name, reply);
-    } else if (action == NULL && method_is(req, "POST")) {
+    } else if (action == NULL && errinj__http_method_is(req, "POST")) {
         enable_injection(name, req, reply);
     } else if (action == NULL) {
         errinj_disable(name);
@@ -674,7 +331,7 @@ static void route_injection(const char *rest, const struct errinj__http_request 
         errinj_message(name);
         reply_empty(reply);
     } else if (strcmp(action, "wait") == 0) {
-        parse_wait(name, req, reply); /* the reply owns name now, whatever the outcome */
+        errinj__http_parse_wait(name, req, reply); /* the reply owns name now, whatever the outcome */
         return;
     } else if (strcmp(action, "enters") == 0) {
         reply_json(reply, 200, json_integer((json_int_t)errinj_enters(name)));
@@ -689,15 +346,15 @@ static void route_injection(const char *rest, const struct errinj__http_request 
 /* POST /disconnect/{ip}: the program's disconnect handler drops its connections from ip. */
 static void route_disconnect(const char *seg, const struct errinj__http_request *req, struct errinj__http_reply *reply)
 {
-    if (!method_is(req, "POST")) {
-        method_not_allowed(reply, "POST");
+    if (!errinj__http_method_is(req, "POST")) {
+        errinj__http_method_not_allowed(reply, "POST");
         return;
     }
     if (req->body_too_large) {
         errinj__http_error(reply, 413, "request body is larger than 1 MiB");
         return;
     }
-    char *ip = strchr(seg, '/') == NULL ? percent_decode(seg, strlen(seg), NULL) : NULL;
+    char *ip = strchr(seg, '/') == NULL ? errinj__http_decode(seg, strlen(seg), NULL) : NULL;
     unsigned char addr[sizeof(struct in6_addr)];
     if (ip == NULL || (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)) {
         free(ip);
@@ -719,7 +376,7 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
 void errinj__http_handle(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
                          struct errinj__http_reply *reply)
 {
-    if (!method_is(req, "HEAD")) {
+    if (!errinj__http_method_is(req, "HEAD")) {
         route_request(cfg, req, reply);
         return;
     }
@@ -741,14 +398,14 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
     *reply = (struct errinj__http_reply){0};
     const char *host = req->header != NULL ? req->header(req->header_ctx, "Host") : NULL;
     const char *origin = req->header != NULL ? req->header(req->header_ctx, "Origin") : NULL;
-    if ((!cfg->allow_remote && host != NULL && !host_is_loopback(host)) || !origin_allowed(origin, host)) {
+    if ((!cfg->allow_remote && host != NULL && !errinj__http_host_is_loopback(host)) || !errinj__http_origin_allowed(origin, host)) {
         errinj__http_error(reply, 403, "cross-origin request refused");
         return;
     }
-    if (strncmp(req->path, PREFIX "/", sizeof(PREFIX)) == 0 && serve_ui(req->path + sizeof(PREFIX), req, reply))
+    if (strncmp(req->path, PREFIX "/", sizeof(PREFIX)) == 0 && errinj__http_serve_ui(req->path + sizeof(PREFIX), req, reply))
         return;
     const char *authorization = req->header != NULL ? req->header(req->header_ctx, "Authorization") : NULL;
-    if (!authorized(cfg->token, authorization)) {
+    if (!errinj__http_authorized(cfg->token, authorization)) {
         errinj__http_error(reply, 401, "missing or wrong Authorization: Bearer token");
         reply->auth_challenge = true;
         return;
@@ -790,15 +447,15 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
         errinj__http_error(reply, 404, "unknown path");
         return;
     }
-    if (!method_is(req, "GET") && !((route == LIST || route == COVERAGE) && method_is(req, "DELETE"))) {
-        method_not_allowed(reply, allowed);
+    if (!errinj__http_method_is(req, "GET") && !((route == LIST || route == COVERAGE) && errinj__http_method_is(req, "DELETE"))) {
+        errinj__http_method_not_allowed(reply, allowed);
         return;
     }
     if (req->body_too_large) {
         errinj__http_error(reply, 413, "request body is larger than 1 MiB");
         return;
     }
-    if (route == LIST && method_is(req, "DELETE")) {
+    if (route == LIST && errinj__http_method_is(req, "DELETE")) {
         errinj_disable_all();
         reply_empty(reply);
     } else if (route == LIST || route == POINTS) {
@@ -808,7 +465,7 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
         else
             errinj_list_points(point_one, list);
         reply_json(reply, 200, list);
-    } else if (route == COVERAGE && method_is(req, "DELETE")) {
+    } else if (route == COVERAGE && errinj__http_method_is(req, "DELETE")) {
         errinj__coverage_reset();
         reply_empty(reply);
     } else if (route == COVERAGE) {
@@ -817,9 +474,10 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
         reply_json(reply, 200, list);
     } else if (route == STATUS) {
         status(cfg, reply);
-    } else if (parse_filter(req, reply)) {
+    } else if (errinj__http_parse_filter(req, reply)) {
         reply->stream = true;
         reply->status = 200;
         reply->content_type = "text/event-stream";
     }
 }
+
