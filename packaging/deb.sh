@@ -129,7 +129,7 @@ find "$stage" -name '*.a' -exec strip --strip-debug {} \;
 
 package liberrinj0 libs "$arch" "Multi-Arch: same"
 package liberrinj-dev libdevel "$arch" "Multi-Arch: same" \
-  "Depends: liberrinj0 (= $debver), libmicrohttpd-dev, libjansson-dev"
+  "Depends: liberrinj0 (= $debver), libmicrohttpd-dev, libjansson-dev, libwslay-dev, nettle-dev"
 package errinj-tools utils "$arch"
 package python3-errinj python all "Depends: python3:any, python3-aiohttp"
 rm -rf "$work"

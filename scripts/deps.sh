@@ -7,7 +7,7 @@
 set -euo pipefail
 
 what=${1:-check}
-build=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev lowdown)
+build=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libwslay-dev nettle-dev libcurl4-openssl-dev lowdown)
 check=(libcmocka-dev libseccomp-dev python3 python3-aiohttp python3-pytest python3-pytest-asyncio curl clang
        libclang-rt-14-dev valgrind chromium sqlite3 redis-server)
 bench=(libfiu-dev fiu-utils gnuplot-nox)

@@ -370,6 +370,8 @@ static void route_disconnect(const char *seg, const struct errinj__http_request 
 
 static void route_request(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
                           struct errinj__http_reply *reply);
+static void route_api(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
+                      struct errinj__http_reply *reply);
 
 /* HEAD is answered as GET would be, without the body (libmicrohttpd leaves it out); a stream or
  * anything else that would go on past the head is answered with its head only. */
@@ -383,9 +385,12 @@ void errinj__http_handle(const struct errinj__http_config *cfg, const struct err
     struct errinj__http_request as_get = *req;
     as_get.method = "GET";
     route_request(cfg, &as_get, reply);
-    if (reply->stream) {
+    if (reply->stream || reply->websocket) {
         errinj__filter_free(&reply->filter);
         reply->stream = false;
+        reply->websocket = false;
+        if (reply->status == 0)
+            reply_empty(reply);
         free(reply->body);
         reply->body = NULL;
         reply->body_len = 0;
@@ -405,11 +410,28 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
     if (strncmp(req->path, PREFIX "/", sizeof(PREFIX)) == 0 && errinj__http_serve_ui(req->path + sizeof(PREFIX), req, reply))
         return;
     const char *authorization = req->header != NULL ? req->header(req->header_ctx, "Authorization") : NULL;
-    if (!errinj__http_authorized(cfg->token, authorization)) {
+    const char *protocols = req->header != NULL ? req->header(req->header_ctx, "Sec-WebSocket-Protocol") : NULL;
+    bool is_ws = strcmp(req->path, PREFIX "/ws") == 0;
+    if (!errinj__http_authorized(cfg->token, authorization) &&
+        !(is_ws && errinj__http_subprotocol_authorized(cfg->token, protocols))) {
         errinj__http_error(reply, 401, "missing or wrong Authorization: Bearer token");
         reply->auth_challenge = true;
         return;
     }
+    route_api(cfg, req, reply);
+}
+
+void errinj__http_route_trusted(const struct errinj__http_request *req, struct errinj__http_reply *reply)
+{
+    static const struct errinj__http_config no_server = {0};
+    *reply = (struct errinj__http_reply){0};
+    route_api(&no_server, req, reply);
+}
+
+/* The routes, once the request passed the cross-origin and token checks. */
+static void route_api(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
+                      struct errinj__http_reply *reply)
+{
     if (req->query_count > ERRINJ__QUERY_MAX) {
         errinj__http_error(reply, 400, "too many query parameters");
         return;
@@ -429,7 +451,7 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
         return;
     }
     /* The other routes: find the route and check the method and the body size before acting. */
-    enum { LIST, POINTS, STATUS, EVENTS, COVERAGE } route;
+    enum { LIST, POINTS, STATUS, EVENTS, WS, COVERAGE } route;
     const char *allowed = "GET, HEAD";
     if (strcmp(rest, "injection") == 0) {
         route = LIST;
@@ -440,6 +462,8 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
         route = STATUS;
     } else if (strcmp(rest, "events") == 0) {
         route = EVENTS;
+    } else if (strcmp(rest, "ws") == 0) {
+        route = WS;
     } else if (strcmp(rest, "coverage") == 0) {
         route = COVERAGE;
         allowed = "GET, HEAD, DELETE";
@@ -474,6 +498,10 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
         reply_json(reply, 200, list);
     } else if (route == STATUS) {
         status(cfg, reply);
+    } else if (route == WS) {
+        /* The same filters as the SSE stream; mhd_ws.c checks the handshake and upgrades. */
+        if (errinj__http_parse_filter(req, reply))
+            reply->websocket = true;
     } else if (errinj__http_parse_filter(req, reply)) {
         reply->stream = true;
         reply->status = 200;

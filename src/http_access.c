@@ -71,3 +71,30 @@ bool errinj__http_authorized(const char *token, const char *authorization)
     return token_matches(token, authorization + 7);
 }
 
+/* A browser cannot set Authorization on a WebSocket, so the WebSocket's handshake may carry the
+ * token as the subprotocol "errinj.bearer.TOKEN" of its Sec-WebSocket-Protocol list (never in
+ * the URL, which logs and the Referer keep). The server echoes only "errinj". */
+bool errinj__http_subprotocol_authorized(const char *token, const char *protocols)
+{
+    static const char prefix[] = "errinj.bearer.";
+    char given[512];
+    if (token == NULL || token[0] == '\0')
+        return true;
+    for (const char *p = protocols; p != NULL && *p != '\0';) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
+            m--;
+        if (m > sizeof(prefix) - 1 && m - (sizeof(prefix) - 1) < sizeof(given) &&
+            strncmp(p, prefix, sizeof(prefix) - 1) == 0) {
+            memcpy(given, p + sizeof(prefix) - 1, m - (sizeof(prefix) - 1));
+            given[m - (sizeof(prefix) - 1)] = '\0';
+            if (token_matches(token, given))
+                return true;
+        }
+        p += n;
+    }
+    return false;
+}
+

@@ -24,6 +24,8 @@ bool errinj__http_host_is_loopback(const char *host);
 bool errinj__http_origin_allowed(const char *origin, const char *host);
 /* True when no token is set, or Authorization is "Bearer <token>". */
 bool errinj__http_authorized(const char *token, const char *authorization);
+/* True when no token is set, or a Sec-WebSocket-Protocol list has "errinj.bearer.<token>". */
+bool errinj__http_subprotocol_authorized(const char *token, const char *protocols);
 
 /* ---- http_query.c ---------------------------------------------------------------------------- */
 

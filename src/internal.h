@@ -302,6 +302,7 @@ struct errinj__http_reply {
     bool auth_challenge;         /* a 401: WWW-Authenticate: Bearer */
     bool close_connection;       /* Connection: close (the request's framing cannot be trusted) */
     bool stream;                 /* start an SSE stream with `filter` */
+    bool websocket;              /* upgrade to a WebSocket session (ws.h) with `filter` */
     struct errinj__filter filter; /* owned by the reply until taken */
     bool has_seq;                /* send Errinj-Seq: seq (an enable's answer) */
     uint64_t seq;
@@ -321,6 +322,9 @@ struct errinj__http_config {
 void errinj__http_handle(const struct errinj__http_config *cfg, const struct errinj__http_request *req,
                          struct errinj__http_reply *reply);
 void errinj__http_reply_free(struct errinj__http_reply *reply);
+/* Routes a request that needs no cross-origin or token check (a command of an authorized
+ * WebSocket session): the same validation and effects as over HTTP. */
+void errinj__http_route_trusted(const struct errinj__http_request *req, struct errinj__http_reply *reply);
 /* Sets reply to a JSON error {"message","code"}. */
 void errinj__http_error(struct errinj__http_reply *reply, int status, const char *message);
 

@@ -99,6 +99,8 @@ enum MHD_Result errinj__mhd_dispatch(struct errinj_server *srv, struct MHD_Conne
 {
     if (reply->stream)
         return errinj__sse_start(srv, conn, reply);
+    if (reply->websocket)
+        return errinj__mhd_ws_start(srv, conn, st, reply);
     if (reply->wait)
         return start_wait(srv, conn, st, reply);
     return errinj__mhd_queue_reply(conn, reply);

@@ -135,6 +135,8 @@ void errinj__mhd_on_completed(void *cls, struct MHD_Connection *conn, void **con
         errinj__waiter_abandon(srv->waits, st->waiter);
         pthread_mutex_unlock(&srv->mu);
     }
+    if (st != NULL && st->ws_pending != NULL)
+        errinj__ws_abandon(srv->ws, st->ws_pending); /* its 101 never went out */
     if (st != NULL) {
         free(st->body);
         free(st);

@@ -105,7 +105,7 @@ enum MHD_Result errinj__sse_start(struct errinj_server *srv, struct MHD_Connecti
     c->srv = srv;
     c->conn = conn;
     pthread_mutex_lock(&srv->mu);
-    if (srv->client_count >= srv->max_subscribers || srv->stopping) {
+    if (srv->client_count + errinj__ws_count(srv->ws) >= srv->max_subscribers || srv->stopping) {
         pthread_mutex_unlock(&srv->mu);
         free(c);
         errinj__http_error(reply, 503, srv->stopping ? "server is stopping" : "too many subscribers");

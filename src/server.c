@@ -34,11 +34,18 @@
 static atomic_bool g_running;
 static _Atomic(struct errinj_server *) g_server;
 
+/* The WebSocket sessions' view of the history (ws.h); mu held. */
+static struct errinj__history_view history_of(void *arg)
+{
+    struct errinj_server *srv = arg;
+    return errinj__history_view_of(&srv->history);
+}
+
 static void status_of(void *ctx, unsigned *subscribers, uint64_t *dropped)
 {
     struct errinj_server *srv = ctx;
     pthread_mutex_lock(&srv->mu);
-    *subscribers = srv->client_count;
+    *subscribers = srv->client_count + errinj__ws_count(srv->ws);
     *dropped = srv->lost;
     pthread_mutex_unlock(&srv->mu);
 }
@@ -124,6 +131,7 @@ static void server_free(struct errinj_server *srv)
     errinj__history_fini(&srv->history);
     free(srv->batch);
     errinj__waits_free(srv->waits);
+    errinj__ws_free(srv->ws);
     errinj__conns_free(srv->conns);
     errinj__loop_free(srv->loop);
     if (srv->wake_fd >= 0)
@@ -186,7 +194,9 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
     uint64_t base = 0;
     srv->loop = errinj__loop_new(srv->wake_fd);
     srv->conns = srv->loop != NULL ? errinj__conns_new(srv->loop) : NULL;
-    if (srv->conns == NULL) {
+    struct errinj__ws_host ws_host = {&srv->mu, history_of, srv};
+    srv->ws = srv->conns != NULL ? errinj__ws_new(srv->loop, &ws_host, srv->max_subscribers) : NULL;
+    if (srv->ws == NULL) {
         rc = srv->loop == NULL ? ERRINJ_EIO : ERRINJ_ENOMEM;
         goto fail;
     }
@@ -194,7 +204,7 @@ int errinj_server_start(const errinj_server_opts *opts, errinj_server **out)
     if (srv->ring == NULL || errinj__history_init(&srv->history, history_cap, HISTORY_BYTES_MAX, base) != 0)
         goto fail;
     /* libmicrohttpd without its own thread: the server thread runs its loop (server_loop.c). */
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     unsigned idle_s = 2 * srv->heartbeat_ms / 1000 + 30;

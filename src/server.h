@@ -5,7 +5,8 @@
  * listener, libmicrohttpd's daemon); server_loop.c is its thread (drains the events into the
  * history, heartbeats, the connection guard); the mhd_*.c files are libmicrohttpd's callbacks:
  * reading a request (mhd_request.c), answering it by the kind of reply http.c made
- * (mhd_dispatch.c), and the SSE responses (mhd_sse.c). The struct is here, not in server.c,
+ * (mhd_dispatch.c), the SSE responses (mhd_sse.c) and the WebSocket upgrade (mhd_ws.c, handing
+ * over to ws.c). The struct is here, not in server.c,
  * because all of them read it; only these files may.
  *
  * Locking: `mu` guards the history, the client list and the waits. Every user runs on the
@@ -22,6 +23,7 @@
 #include "loop.h"
 #include "stream.h"
 #include "wait.h"
+#include "ws.h"
 
 #include <microhttpd.h>
 
@@ -62,6 +64,7 @@ struct errinj_server {
     struct sse_client *clients;
     unsigned client_count;
     struct errinj__waits *waits; /* server-side waits (wait.c) */
+    struct errinj__ws *ws;       /* WebSocket sessions (ws.c) */
     bool stopping;
 
     struct errinj__ring *ring;
@@ -87,6 +90,7 @@ struct request_state {
     struct errinj__request_line line; /* where the URI lay, to find NUL bytes in the request line */
     bool started;    /* the access handler's first call has been answered */
     struct errinj__waiter *waiter; /* a server-side wait, its connection suspended until answered */
+    struct errinj__ws_session *ws_pending; /* a WebSocket session until its 101 went out (ws.h) */
 };
 
 /* ---- server_loop.c: the server thread ---------------------------------------------------- */
@@ -134,5 +138,11 @@ void errinj__sse_resume_all_locked(struct errinj_server *srv);
 void errinj__sse_ping_all(struct errinj_server *srv);
 /* True when every stream has been handed seq whole; mu held. */
 bool errinj__sse_delivered_locked(const struct errinj_server *srv, uint64_t seq);
+
+/* ---- mhd_ws.c: the WebSocket upgrade ---------------------------------------------------- */
+
+/* Checks the handshake and queues the 101 of a new session (ws.c), or the error (400, 426, 503). */
+enum MHD_Result errinj__mhd_ws_start(struct errinj_server *srv, struct MHD_Connection *conn, struct request_state *st,
+                                     struct errinj__http_reply *reply);
 
 #endif /* ERRINJ_SERVER_H */

@@ -31,6 +31,7 @@ static void advance_waits_locked(struct errinj_server *srv)
 {
     struct errinj__history_view h = errinj__history_view_of(&srv->history);
     errinj__waits_advance(srv->waits, &h, errinj__now_mono_ns());
+    errinj__ws_pump(srv->ws, &h);
 }
 
 /* ---- draining the ring -------------------------------------------------------------------- */
@@ -168,6 +169,9 @@ void *errinj__server_main(void *arg)
         int64_t now = errinj__now_mono_ns();
         if (now >= next_ping) {
             errinj__sse_ping_all(srv);
+            pthread_mutex_lock(&srv->mu);
+            errinj__ws_ping(srv->ws);
+            pthread_mutex_unlock(&srv->mu);
             next_ping = now + (int64_t)srv->heartbeat_ms * 1000000;
         }
         /* Waits whose time is up are answered before libmicrohttpd runs: it picks up resumed
@@ -181,6 +185,10 @@ void *errinj__server_main(void *arg)
         pthread_mutex_lock(&srv->mu);
         int64_t wake_at = errinj__waits_next_deadline(srv->waits);
         pthread_mutex_unlock(&srv->mu);
+        /* WebSocket sessions closed in this turn's callbacks are freed here, outside them. */
+        int64_t ws_at = errinj__ws_tick(srv->ws);
+        if (ws_at < wake_at)
+            wake_at = ws_at;
         if (wake_at > next_ping)
             wake_at = next_ping;
         int64_t max_ms = guard_connections(srv, (wake_at - errinj__now_mono_ns() + 999999) / 1000000);
@@ -196,6 +204,7 @@ void *errinj__server_main(void *arg)
     errinj__sse_resume_all_locked(srv);
     errinj__waits_stop(srv->waits);
     pthread_mutex_unlock(&srv->mu);
+    errinj__ws_stop(srv->ws);
     int64_t deadline = errinj__now_mono_ns() + STOP_GRACE_NS;
     for (;;) {
         MHD_run(srv->mhd);

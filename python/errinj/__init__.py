@@ -13,13 +13,15 @@ async with injection_event_stream(ip) as stream:       # returns once the server
 ``RESTClient`` mirrors ScyllaDB's test/pylib REST helpers; ``InjectionEventStream`` (made by
 ``injection_event_stream`` / ``cluster_event_stream``) is the event stream; see their docstrings for
 what each call waits for. ``errinj.pytest_plugin`` gives the fixtures ``errinj_api`` and
-``errinj_stream``.
+``errinj_stream``. ``injection_session`` (``InjectionSession``) is the WebSocket channel: the same
+events and waits plus enable/disable/message over the socket, its injections disabled when it closes.
 """
 
 from .errors import EventsLostError, HTTPError, InjectionTimeout, StreamClosedError
 from .rest import RESTClient, InjectionHandler, inject_error, inject_error_one_shot
 from .sse import SSEComment, SSEEvent, SSEParser
 from .stream import InjectionEventStream, cluster_event_stream, injection_event_stream
+from .session import InjectionSession, injection_session
 
 
 def __getattr__(name):
@@ -34,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "RESTClient", "InjectionHandler", "inject_error", "inject_error_one_shot",
     "InjectionEventStream", "injection_event_stream", "cluster_event_stream",
+    "InjectionSession", "injection_session",
     "HTTPError", "InjectionTimeout", "StreamClosedError", "EventsLostError",
     "SSEParser", "SSEEvent", "SSEComment", "UnreachedInjectionWarning",
 ]

@@ -1,6 +1,6 @@
 # fuzz.mk - builds the libFuzzer targets with clang, apart from the main (gcc) build.
 #
-#   make -f tests/fuzz/fuzz.mk OUT=DIR [-j2]        builds DIR/fuzz_{http,params,startup,sse,term}
+#   make -f tests/fuzz/fuzz.mk OUT=DIR [-j2]        builds DIR/fuzz_{http,params,startup,sse,term,ws}
 #
 # The library's sources are compiled here directly, instrumented for coverage
 # (-fsanitize=fuzzer-no-link) and checked by ASan and UBSan; UBSan findings abort, so
@@ -10,11 +10,11 @@ REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../..)
 OUT ?= $(REPO)/build/fuzz
 CLANG ?= clang
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-PKGS := libmicrohttpd jansson
+PKGS := libmicrohttpd jansson nettle
 CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra $(SAN) -fsanitize=fuzzer-no-link \
 	-I$(REPO)/include -I$(REPO)/src -I$(REPO)/cli $(shell pkg-config --cflags $(PKGS))
 LDFLAGS := $(SAN) -fsanitize=fuzzer
-LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
+LIBS := $(shell pkg-config --libs $(PKGS)) -lwslay -lpthread
 
 # Every library source under src/, so a new subsystem links into the fuzz targets unlisted.
 LIB_SRC := $(notdir $(basename $(wildcard $(REPO)/src/*.c)))

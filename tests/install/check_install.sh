@@ -19,7 +19,7 @@ LD_LIBRARY_PATH=$prefix/lib "$prefix/hello" >"$prefix/hello.out"
 grep -q '"injection":"hello_' "$prefix/hello.out" || grep -q 'hello_' "$prefix/hello.out" || {
   echo "hello printed no events"; cat "$prefix/hello.out"; exit 1; }
 "$cc" -std=c11 -Wall -Wextra -Werror -o "$prefix/hello-static" "$src/examples/hello.c" \
-  $(pkg-config --cflags errinj) "$prefix/lib/liberrinj.a" $(pkg-config --libs libmicrohttpd jansson) -lpthread
+  $(pkg-config --cflags errinj) "$prefix/lib/liberrinj.a" $(pkg-config --libs libmicrohttpd jansson nettle) -lwslay -lpthread
 "$prefix/hello-static" >/dev/null
 "$prefix/bin/errinjctl" --help >/dev/null
 # errinj-run finds the preload beside liberrinj in the prefix, and the preload finds liberrinj by
