@@ -21,7 +21,7 @@ LIB_SRC := $(notdir $(basename $(wildcard $(REPO)/src/*.c)))
 LIB_OBJ := $(LIB_SRC:%=$(OUT)/obj/%.o) $(OUT)/obj/web_assets.o
 WEB := $(wildcard $(REPO)/web/*)
 HEADERS := $(wildcard $(REPO)/include/*.h $(REPO)/src/*.h $(REPO)/tests/fuzz/*.h) $(REPO)/cli/sse.h
-TARGETS := http params startup sse term
+TARGETS := http params startup sse term ws
 
 all: $(TARGETS:%=$(OUT)/fuzz_%)
 
