@@ -14,7 +14,8 @@ A session receives the same events as the SSE stream (same filters and replay, o
 ``{"overflow": ...}``), with the same wait API as ``InjectionEventStream``: each wait returns the
 earliest event that matches and that no earlier wait returned, whether it arrived before the call or
 after. Commands are sent over the socket and answered by id; an error answer raises ``HTTPError``
-with the server's status code and message, as the REST client does. Injections enabled with
+as the REST client does: ``code`` is the reply's code, ``error_message`` the server's words and
+``message`` the JSON ``{"message", "code"}`` the REST call would have answered. Injections enabled with
 ``session=True`` (the default here) are disabled by the server when the socket closes, however it
 closes: a test that crashes leaves nothing armed and no handler parked.
 
@@ -96,7 +97,8 @@ class InjectionSession:
                                                    heartbeat=self.heartbeat, max_msg_size=0, autoping=True)
         except aiohttp.WSServerHandshakeError as e:
             await self._http.close()
-            raise HTTPError(self.url, e.status, e.message) from None
+            raise HTTPError(self.url, e.status, None, None, str(e.message), method="GET",
+                            error_message=str(e.message)) from None
         except BaseException:
             await self._http.close()
             raise
@@ -171,7 +173,10 @@ class InjectionSession:
         await self._ws.send_str(json.dumps(body))
         reply = await fut
         if not reply.get("ok"):
-            raise HTTPError(self.url, int(reply.get("code", 500)), str(reply.get("message")), method=op, json=body)
+            code = int(reply.get("code", 500))
+            words = str(reply.get("message"))
+            raise HTTPError(self.url, code, None, body, json.dumps({"message": words, "code": code}), method=op,
+                            error_message=words, error_code=code)
         warning = reply.get("warning")
         if warning and warning not in self._warned:
             self._warned.add(warning)

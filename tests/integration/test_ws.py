@@ -177,7 +177,8 @@ async def test_enable_takes_term_seed_and_one_shot_as_rest_does(host, http):
         assert (await session.get("once"))["one_shot"] is True
         with pytest.raises(HTTPError) as e:
             await session.enable("both", one_shot=True, term="on")
-        assert e.value.status == 400 and "one_shot" in e.value.message
+        assert e.value.status == 400 and "one_shot" in e.value.error_message
+        assert json.loads(e.value.message) == {"message": e.value.error_message, "code": 400}
 
 
 async def test_wait_timeout_is_408_and_unknown_name_wait_starts_now(host):
