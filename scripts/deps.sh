@@ -41,7 +41,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The tests' npm packages (tests/integration/node: eventsource, playwright-core), pinned by its
+# The tests' npm packages (tests/integration/node: eventsource, ws, playwright-core), pinned by its
 # package-lock.json and installed into its node_modules when one is missing or at another version.
 # playwright-core drives Debian's chromium; it downloads no browser of its own.
 if [[ $what != build && $what != deb ]]; then
