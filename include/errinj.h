@@ -64,14 +64,22 @@ const char *errinj_strerror(int code);
 /* Types shared by points, control and events                                              */
 /* ------------------------------------------------------------------------------------- */
 
-/* The type a call site reports in events ("sleep", "exception", ...). */
+/* The one list of point types: XX(NAME, "name"). The enum and errinj_type_name() come from it;
+ * add new types last, never reorder (events and the catalogue carry the numbers). */
+#define ERRINJ_TYPE_MAP(XX)                                                                    \
+    XX(SLEEP, "sleep")                                                                         \
+    XX(EXCEPTION, "exception")                                                                 \
+    XX(LAMBDA, "lambda")                                                                       \
+    XX(HANDLER, "handler")                                                                     \
+    XX(ENTER, "enter")
+
+/* The type a call site reports in events ("sleep", "exception", ...): ERRINJ_TYPE_SLEEP (0),
+ * ERRINJ_TYPE_EXCEPTION, ERRINJ_TYPE_LAMBDA, ERRINJ_TYPE_HANDLER, ERRINJ_TYPE_ENTER. */
+#define ERRINJ__TYPE_ENUM(name, text) ERRINJ_TYPE_##name,
 typedef enum errinj_type {
-    ERRINJ_TYPE_SLEEP = 0,
-    ERRINJ_TYPE_EXCEPTION,
-    ERRINJ_TYPE_LAMBDA,
-    ERRINJ_TYPE_HANDLER,
-    ERRINJ_TYPE_ENTER,
+    ERRINJ_TYPE_MAP(ERRINJ__TYPE_ENUM)
 } errinj_type;
+#undef ERRINJ__TYPE_ENUM
 
 /* "sleep", "exception", "lambda", "handler" or "enter". */
 const char *errinj_type_name(errinj_type type);

@@ -16,7 +16,8 @@
 #define _GNU_SOURCE
 #include "preload.h"
 #include "../src/hooks.h"
-#include "../src/internal.h"
+#include "../src/params.h"
+#include "../src/points.h"
 
 #include <errno.h>
 #include <fnmatch.h>

@@ -10,7 +10,7 @@
 #define _GNU_SOURCE
 #include "conns.h"
 
-#include "internal.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <sys/epoll.h>

@@ -10,6 +10,9 @@
  */
 #include "coverage.h"
 
+#include "entry.h"
+#include "log.h"
+
 #include <stdlib.h>
 #include <string.h>
 

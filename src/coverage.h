@@ -9,7 +9,8 @@
 #ifndef ERRINJ_COVERAGE_H
 #define ERRINJ_COVERAGE_H
 
-#include "internal.h"
+#include <stdbool.h>
+#include <stdint.h>
 
 struct errinj__coverage_row {
     const char *name;

@@ -4,7 +4,9 @@
  * called from the server thread, so the pair is read and written under one mutex (a call holds it
  * only to copy the pair, not while the handler runs).
  */
-#include "internal.h"
+#include "disconnect.h"
+
+#include "errinj.h"
 
 #include <pthread.h>
 

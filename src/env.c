@@ -6,7 +6,10 @@
  * the process seed); ERRINJ_TOKEN and ERRINJ_HTTP start the server. The server started here
  * is stopped at exit.
  */
-#include "internal.h"
+#include "json.h"
+#include "log.h"
+#include "names.h"
+#include "registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>

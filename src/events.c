@@ -2,7 +2,7 @@
  * events.c - numbering events and handing them on.
  *
  * Every fire becomes a record with a process-wide seq. Two kinds of consumers get it:
- * in-process subscribers, called on the firing thread, and at most one ring, the server's,
+ * in-process subscribers, called on the firing thread, and at most one ring (ring.c), the server's,
  * drained by a single consumer thread. Ordering the ring is the only thing firing threads
  * share: seq is taken and the record copied into the ring under one short mutex, so the ring
  * holds records in seq order and the consumer never has to reorder or wait for stragglers.
@@ -14,12 +14,16 @@
  * errinj_unsubscribe() returns once no call of its callback runs.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "events.h"
+
+#include "lifecycle.h"
+#include "registry.h"
+#include "util.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <sched.h>
-#include <string.h>
-#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,27 +31,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char *const phase_names[] = {"hit", "waiting", "released", "timeout"};
-
-const char *errinj__phase_name(enum errinj__phase phase)
-{
-    return (unsigned)phase < 4 ? phase_names[phase] : "unknown";
-}
-
-int64_t errinj__now_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t errinj__now_real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- shards and threads --------------------------------------------------------------- */
 
@@ -105,63 +88,7 @@ static long thread_id(void)
     return t_tid;
 }
 
-/* ---- detail texts ------------------------------------------------------------------------- */
-
-/*
- * The ring keeps its own copy of an event's detail until the server thread has written the
- * frame. Copies come from a fixed pool of slots, taken and returned with one atomic operation,
- * so that a fire allocates nothing: a fire from inside a malloc wrapper must not call malloc.
- * Only a detail longer than a slot, or one made while 256 are still undelivered, is copied with
- * malloc.
- */
-#define DETAIL_SLOTS 256
-#define DETAIL_SLOT_BYTES 512
-
-static char g_detail_pool[DETAIL_SLOTS][DETAIL_SLOT_BYTES];
-static _Atomic uint64_t g_detail_used[DETAIL_SLOTS / 64];
-
-static const char *detail_copy(const char *text)
-{
-    size_t len = strlen(text) + 1;
-    for (size_t w = 0; len <= DETAIL_SLOT_BYTES && w < DETAIL_SLOTS / 64; w++) {
-        uint64_t used = atomic_load_explicit(&g_detail_used[w], memory_order_relaxed);
-        while (used != UINT64_MAX) {
-            unsigned bit = (unsigned)__builtin_ctzll(~used);
-            if (atomic_compare_exchange_weak(&g_detail_used[w], &used, used | (1ull << bit))) {
-                char *slot = g_detail_pool[w * 64 + bit];
-                memcpy(slot, text, len);
-                return slot;
-            }
-        }
-    }
-    return strdup(text); /* NULL when out of memory: the event then goes without its detail */
-}
-
-void errinj__detail_free(const char *detail)
-{
-    uintptr_t p = (uintptr_t)detail, base = (uintptr_t)g_detail_pool;
-    if (p >= base && p < base + sizeof(g_detail_pool)) {
-        size_t slot = (p - base) / DETAIL_SLOT_BYTES;
-        atomic_fetch_and(&g_detail_used[slot / 64], ~(1ull << (slot % 64)));
-    } else {
-        free((void *)detail);
-    }
-}
-
-/* ---- the ring to the server ------------------------------------------------------------- */
-
-struct errinj__ring {
-    size_t mask;
-    struct errinj__record *slots;
-    _Atomic uint64_t head;   /* next slot to write; written under g_seq_mu */
-    _Atomic uint64_t tail;   /* next slot to read; written by the consumer only */
-    uint64_t lost_pending;   /* dropped since the last record pushed; under g_seq_mu */
-    _Atomic uint64_t dropped;
-    atomic_bool sleeping;
-    atomic_uint wakers; /* publishers between leaving g_seq_mu and finishing their wake call */
-    void (*wake)(void *);
-    void *wake_arg;
-};
+/* ---- seq and the ring to the server ------------------------------------------------ */
 
 static pthread_mutex_t g_seq_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t g_seq;
@@ -169,38 +96,19 @@ static _Atomic(struct errinj__ring *) g_ring;
 
 struct errinj__ring *errinj__ring_attach(size_t capacity, void (*wake)(void *), void *wake_arg, uint64_t *seq_at_attach)
 {
-    size_t cap = 1;
-    while (cap < capacity)
-        cap <<= 1;
-    struct errinj__ring *ring = calloc(1, sizeof(*ring));
+    struct errinj__ring *ring = errinj__ring_new(capacity, wake, wake_arg);
     if (ring == NULL)
         return NULL;
-    ring->slots = calloc(cap, sizeof(*ring->slots));
-    if (ring->slots == NULL) {
-        free(ring);
-        return NULL;
-    }
-    ring->mask = cap - 1;
-    ring->wake = wake;
-    ring->wake_arg = wake_arg;
     pthread_mutex_lock(&g_seq_mu);
     struct errinj__ring *expected = NULL;
     bool ok = atomic_compare_exchange_strong(&g_ring, &expected, ring);
     *seq_at_attach = atomic_load(&g_seq);
     pthread_mutex_unlock(&g_seq_mu);
     if (!ok) {
-        free(ring->slots);
-        free(ring);
+        errinj__ring_free(ring);
         return NULL;
     }
     return ring;
-}
-
-static void drop_record(struct errinj__record *rec, void *arg)
-{
-    (void)arg;
-    errinj__config_unref(rec->cfg);
-    errinj__detail_free(rec->detail);
 }
 
 void errinj__ring_detach(struct errinj__ring *ring)
@@ -210,84 +118,17 @@ void errinj__ring_detach(struct errinj__ring *ring)
     pthread_mutex_lock(&g_seq_mu);
     atomic_store(&g_ring, NULL);
     pthread_mutex_unlock(&g_seq_mu);
-    /* A publisher may still be waking the consumer through this ring: let it finish. */
-    while (atomic_load(&ring->wakers) != 0)
-        sched_yield();
-    errinj__ring_drain(ring, drop_record, NULL);
-    free(ring->slots);
-    free(ring);
-}
-
-/* With g_seq_mu held. The slot takes `detail` (the ring's copy); false if the ring was full. */
-static bool ring_push(struct errinj__ring *ring, const struct errinj__record *rec, const char *detail)
-{
-    uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
-    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
-    if (head - tail > ring->mask) {
-        ring->lost_pending++;
-        atomic_fetch_add_explicit(&ring->dropped, 1, memory_order_relaxed);
-        return false;
-    }
-    struct errinj__record *slot = &ring->slots[head & ring->mask];
-    *slot = *rec;
-    slot->cfg = errinj__config_ref(rec->cfg);
-    slot->detail = detail;
-    slot->lost_before = ring->lost_pending;
-    ring->lost_pending = 0;
-    atomic_store_explicit(&ring->head, head + 1, memory_order_release);
-    return true;
-}
-
-size_t errinj__ring_drain(struct errinj__ring *ring, void (*fn)(struct errinj__record *rec, void *arg), void *arg)
-{
-    return errinj__ring_drain_max(ring, SIZE_MAX, fn, arg);
-}
-
-size_t errinj__ring_drain_max(struct errinj__ring *ring, size_t max,
-                              void (*fn)(struct errinj__record *rec, void *arg), void *arg)
-{
-    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
-    uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
-    if (head - tail > max)
-        head = tail + max;
-    for (uint64_t i = tail; i < head; i++) {
-        fn(&ring->slots[i & ring->mask], arg);
-        /* Free each slot as soon as it is read, so producers see room early. */
-        atomic_store_explicit(&ring->tail, i + 1, memory_order_release);
-    }
-    return (size_t)(head - tail);
-}
-
-bool errinj__ring_prepare_sleep(struct errinj__ring *ring)
-{
-    atomic_store(&ring->sleeping, true);
-    if (atomic_load(&ring->head) != atomic_load(&ring->tail)) {
-        atomic_store(&ring->sleeping, false);
-        return false;
-    }
-    return true;
+    errinj__ring_free(ring);
 }
 
 uint64_t errinj__ring_take_lost_tail(struct errinj__ring *ring, uint64_t *last_lost)
 {
-    /* Losses are reported with the next record pushed; when none comes, the consumer asks here
-     * so that the last events dropped are reported too. Under g_seq_mu, every seq up to g_seq
-     * is either in the ring or counted in lost_pending, so an empty ring means the pending
-     * losses are the newest seqs. */
-    uint64_t lost = 0;
     pthread_mutex_lock(&g_seq_mu);
-    if (ring->lost_pending > 0 && atomic_load(&ring->head) == atomic_load(&ring->tail)) {
-        lost = ring->lost_pending;
-        ring->lost_pending = 0;
+    uint64_t lost = errinj__ring_take_lost_locked(ring);
+    if (lost > 0)
         *last_lost = atomic_load(&g_seq);
-    }
     pthread_mutex_unlock(&g_seq_mu);
     return lost;
-}
-
-uint64_t errinj__ring_dropped(const struct errinj__ring *ring)
-{
-    return atomic_load_explicit(&ring->dropped, memory_order_relaxed);
 }
 
 uint64_t errinj__seq_last(void)
@@ -453,7 +294,7 @@ void errinj__record_to_event(const struct errinj__record *rec, errinj_event *ev)
 {
     *ev = (errinj_event){
         .seq = rec->seq,
-        .injection = rec->entry->name,
+        .injection = errinj__entry_name(rec->entry),
         .type = errinj_type_name((errinj_type)rec->type),
         .phase = errinj__phase_name((enum errinj__phase)rec->phase),
         .shard = rec->shard,
@@ -503,31 +344,21 @@ void errinj__publish(struct errinj__record *rec)
     struct errinj__ring *woken = NULL;
     if (atomic_load_explicit(&g_ring, memory_order_acquire) != NULL) {
         /* The ring's copy of the detail is made before the lock: nothing under it allocates. */
-        const char *detail = rec->detail != NULL ? detail_copy(rec->detail) : NULL;
+        const char *detail = rec->detail != NULL ? errinj__detail_copy(rec->detail) : NULL;
         pthread_mutex_lock(&g_seq_mu);
         rec->seq = atomic_fetch_add_explicit(&g_seq, 1, memory_order_relaxed) + 1;
         struct errinj__ring *ring = atomic_load_explicit(&g_ring, memory_order_relaxed);
-        if (ring != NULL && ring_push(ring, rec, detail))
+        if (ring != NULL && errinj__ring_push_locked(ring, rec, detail))
             detail = NULL;
-        if (ring != NULL) {
-            /* Publishing head and then reading `sleeping` must not be reordered (store then
-             * load: x86 allows it), or this push and the consumer's prepare_sleep could each
-             * miss the other and the event would wait for the next one. */
-            atomic_thread_fence(memory_order_seq_cst);
-            if (atomic_load_explicit(&ring->sleeping, memory_order_relaxed) && atomic_exchange(&ring->sleeping, false)) {
-                woken = ring;
-                atomic_fetch_add(&ring->wakers, 1); /* keeps detach from freeing it */
-            }
-        }
+        if (ring != NULL && errinj__ring_claim_wake_locked(ring))
+            woken = ring;
         pthread_mutex_unlock(&g_seq_mu);
         if (detail != NULL)
             errinj__detail_free(detail); /* not pushed: the ring was full or went away */
         /* Wake after unlocking: the wake is a system call, and other firing threads must not
          * wait it out. Only a sleeping consumer is woken, so a busy one costs no call at all. */
-        if (woken != NULL) {
-            woken->wake(woken->wake_arg);
-            atomic_fetch_sub(&woken->wakers, 1);
-        }
+        if (woken != NULL)
+            errinj__ring_wake(woken);
     } else {
         rec->seq = atomic_fetch_add_explicit(&g_seq, 1, memory_order_relaxed) + 1;
     }
@@ -540,28 +371,27 @@ void errinj__publish(struct errinj__record *rec)
 
 /* ---- fork ----------------------------------------------------------------------------------- */
 
-static void before_fork(void)
+/* The seq mutex is taken before fork() and released on both sides. In the child the ring is
+ * detached (its consumer stayed in the parent), the subscribers' and the delivery wait's locks
+ * start anew, the thread id is read again and the child gets an instance id of its own. */
+static void events_fork_prepare(void)
 {
-    errinj__registry_lock_for_fork();
     pthread_mutex_lock(&g_seq_mu);
 }
 
-static void after_fork_in_parent(void)
+static void events_fork_parent(void)
 {
     pthread_mutex_unlock(&g_seq_mu);
-    errinj__registry_unlock_after_fork();
 }
 
-static void after_fork_in_child(void)
+static void events_fork_child(void)
 {
-    /* The ring's consumer thread stayed in the parent: events of the child must not go there.
-     * The records it held are abandoned with it, so every detail slot is free again. */
+    /* The ring's consumer thread stayed in the parent: events of the child must not go there
+     * (the ring's records are abandoned with it: errinj__ring_fork_child()). */
     atomic_store(&g_ring, NULL);
-    for (size_t w = 0; w < DETAIL_SLOTS / 64; w++)
-        atomic_store(&g_detail_used[w], 0);
     pthread_mutex_unlock(&g_seq_mu);
-    /* Locks that threads of the parent may have held at fork (a callback or a log call running,
-     * a handler parked): none of those threads exists here, so start them afresh. */
+    /* Locks that threads of the parent may have held at fork (a callback running, an abort
+     * waiting for delivery): none of those threads exists here, so start them afresh. */
     g_subs_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     g_unsub_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     g_unsub_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
@@ -572,32 +402,17 @@ static void after_fork_in_child(void)
         atomic_store(&snap->subs[i]->running, 0);
     /* The forking thread is the child's only thread, with an id of its own. */
     t_tid = 0;
-    errinj__log_reset_in_child();
     /* The server (and so its way to wait for delivery) stayed in the parent. */
     g_delivery_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     g_delivery_fn = NULL;
-    errinj__registry_reset_in_child();
-    errinj__readers_reset_in_child();
-    errinj__registry_unlock_after_fork();
-    errinj__server_forget_in_child();
     /* The child's seqs go their own way from here: it is a new instance. */
     make_instance_id();
     g_instance_once = (pthread_once_t)PTHREAD_ONCE_INIT;
     pthread_once(&g_instance_once, make_instance_id);
 }
 
-__attribute__((constructor)) static void install_fork_handlers(void)
+__attribute__((constructor)) static void events_register_fork_hooks(void)
 {
-    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
-}
-
-/* ---- library diagnostics ------------------------------------------------------------------ */
-
-void errinj__log(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
+    static const struct errinj__fork_hooks hooks = {events_fork_prepare, events_fork_parent, events_fork_child};
+    errinj__lifecycle_register(ERRINJ__LAYER_EVENTS, &hooks);
 }

@@ -9,6 +9,8 @@
  */
 #include "history.h"
 
+#include "errinj.h"
+
 #include <stdlib.h>
 
 struct frame_text *errinj__frame_text_new(char *bytes, size_t len)

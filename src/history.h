@@ -13,9 +13,11 @@
 #ifndef ERRINJ_HISTORY_H
 #define ERRINJ_HISTORY_H
 
-#include "internal.h"
-
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+
+struct errinj__entry;
 
 /* A finished SSE frame "id: N\ndata: {...}\n\n", shared by the history and any client in the
  * middle of sending it. */

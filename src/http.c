@@ -19,8 +19,13 @@
  * http_routes.h is what they share.
  */
 #include "http_routes.h"
+
 #include "coverage.h"
+#include "disconnect.h"
+#include "events.h"
 #include "hooks.h"
+#include "json.h"
+#include "registry.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -7,6 +7,10 @@
  */
 #include "http_routes.h"
 
+#include "events.h"
+#include "names.h"
+#include "registry.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

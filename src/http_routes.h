@@ -6,7 +6,7 @@
 #ifndef ERRINJ_HTTP_ROUTES_H
 #define ERRINJ_HTTP_ROUTES_H
 
-#include "internal.h"
+#include "http.h"
 
 #define ERRINJ__HTTP_PREFIX "/v2/error_injection"
 

@@ -8,7 +8,9 @@
  * strings that are not UTF-8; parameters set from C may be any bytes, so those are
  * converted lossily (U+FFFD) rather than dropped.
  */
-#include "internal.h"
+#include "json.h"
+
+#include "events.h"
 
 #include <stdint.h>
 #include <stdio.h>

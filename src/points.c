@@ -14,59 +14,22 @@
  * Disabling bumps the entry's generation, which releases every handler of older generations.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "points.h"
 
-#include <stdarg.h>
+#include "entry.h"
+#include "events.h"
+#include "log.h"
+#include "readers.h"
+#include "util.h"
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* ---- logging ------------------------------------------------------------------------------ */
-
-static void log_to_stderr(unsigned shard, const char *line, void *arg)
-{
-    (void)arg;
-    fprintf(stderr, "errinj [shard %u]: %s\n", shard, line);
-}
-
-/* Writer-preferring: glibc's default would let a stream of fires starve errinj_set_log(). */
-static pthread_rwlock_t g_log_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-static errinj_log_fn g_log_fn = log_to_stderr;
-static void *g_log_arg;
-static atomic_bool g_log_on = true;
-
-void errinj__log_reset_in_child(void)
-{
-    /* The only thread of a forked child holds no lock; a fire in the parent may have. */
-    g_log_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-}
-
-void errinj_set_log(errinj_log_fn fn, void *arg)
-{
-    pthread_rwlock_wrlock(&g_log_lock);
-    g_log_fn = fn;
-    g_log_arg = arg;
-    atomic_store(&g_log_on, fn != NULL);
-    pthread_rwlock_unlock(&g_log_lock);
-}
-
-static void log_fire(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void log_fire(const char *fmt, ...)
-{
-    if (!atomic_load_explicit(&g_log_on, memory_order_relaxed))
-        return;
-    char line[ERRINJ__NAME_MAX + 160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    pthread_rwlock_rdlock(&g_log_lock);
-    if (g_log_fn != NULL)
-        g_log_fn(errinj_shard(), line, g_log_arg);
-    pthread_rwlock_unlock(&g_log_lock);
-}
+/* Logs a fire's line with the firing thread's shard. */
+#define log_fire(...) errinj__log_fire(errinj_shard(), __VA_ARGS__)
 
 /* ---- firing ------------------------------------------------------------------------------- */
 

@@ -16,6 +16,8 @@
 #define _GNU_SOURCE
 #include "readers.h"
 
+#include "lifecycle.h"
+
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
@@ -101,7 +103,8 @@ void errinj__readers_synchronize(void)
         sched_yield();
 }
 
-void errinj__readers_reset_in_child(void)
+/* In a fork()ed child: only the calling thread exists; every other slot is free. */
+static void readers_fork_child(void)
 {
     g_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     /* Threads of the parent do not exist here; a window they had open never closes. */
@@ -112,4 +115,10 @@ void errinj__readers_reset_in_child(void)
         }
     }
     atomic_store(&errinj__readers_without_slot, 0);
+}
+
+__attribute__((constructor)) static void readers_register_fork_hooks(void)
+{
+    static const struct errinj__fork_hooks hooks = {NULL, NULL, readers_fork_child};
+    errinj__lifecycle_register(ERRINJ__LAYER_READERS, &hooks);
 }

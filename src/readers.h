@@ -77,7 +77,4 @@ static inline void errinj__read_end(struct errinj__reader *r)
  * unpublishing what is to be freed. Makes a system call (membarrier); never from a fire. */
 void errinj__readers_synchronize(void);
 
-/* In a fork()ed child: only the calling thread exists; every other slot is free. */
-void errinj__readers_reset_in_child(void);
-
 #endif /* ERRINJ_READERS_H */

@@ -15,191 +15,21 @@
  * the site catalogue share g_mu and the entry layout; terms (term.c), coverage (coverage.c)
  * and the read windows (readers.c) are already apart.
  */
-#include "internal.h"
+#include "registry.h"
+
+#include "entry.h"
+#include "events.h" /* errinj__seq_last(), for an enable's seq: moves out with enable (control) */
 #include "hooks.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "names.h"
+#include "readers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
 #include <time.h>
-
-/* ---- parameters ---------------------------------------------------------------------- */
-
-static const char *const empty_kv[] = {NULL};
-static struct errinj__config empty_config = {.refs = 1, .pairs = 0, .kv = empty_kv};
-
-static uint64_t key_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-/*
- * Marks in keep[] the pairs to keep: the first of each key, since errinj_handler_get() finds the
- * first, and events and GET show what it finds. A hash set of the keys seen makes this linear in
- * the number of pairs (an injection may have 100,000 of them); a few pairs are compared directly.
- * False when out of memory.
- */
-static bool first_of_each_key(const char *const *params, size_t pairs, bool *keep)
-{
-    if (pairs <= 8) {
-        for (size_t i = 0; i < pairs; i++) {
-            keep[i] = true;
-            for (size_t k = 0; k < i && keep[i]; k++)
-                keep[i] = !keep[k] || strcmp(params[2 * k], params[2 * i]) != 0;
-        }
-        return true;
-    }
-    size_t cap = 16;
-    while (cap < 2 * pairs)
-        cap *= 2;
-    size_t *slot = malloc(cap * sizeof(*slot)); /* pair index + 1; 0: empty */
-    if (slot == NULL)
-        return false;
-    memset(slot, 0, cap * sizeof(*slot));
-    for (size_t i = 0; i < pairs; i++) {
-        keep[i] = true;
-        for (size_t at = key_hash(params[2 * i]) & (cap - 1);; at = (at + 1) & (cap - 1)) {
-            if (slot[at] == 0) {
-                slot[at] = i + 1;
-                break;
-            }
-            if (strcmp(params[2 * (slot[at] - 1)], params[2 * i]) == 0) {
-                keep[i] = false;
-                break;
-            }
-        }
-    }
-    free(slot);
-    return true;
-}
-
-struct errinj__config *errinj__config_new(const char *const *params)
-{
-    if (params == NULL || params[0] == NULL)
-        return errinj__config_ref(&empty_config);
-    size_t n = 0, bytes = 0;
-    for (; params != NULL && params[n] != NULL; n++)
-        ;
-    if (n % 2 != 0)
-        return NULL;
-    bool *keep = malloc(n / 2 * sizeof(*keep) + 1);
-    if (keep == NULL || !first_of_each_key(params, n / 2, keep)) {
-        free(keep);
-        return NULL;
-    }
-    size_t kept = 0;
-    for (size_t i = 0; i < n / 2; i++) {
-        if (keep[i]) {
-            bytes += strlen(params[2 * i]) + strlen(params[2 * i + 1]) + 2;
-            kept++;
-        }
-    }
-    /* One block: the struct, the pointer array, then the strings. */
-    size_t head = sizeof(struct errinj__config) + (2 * kept + 1) * sizeof(char *);
-    char *block = malloc(head + bytes);
-    if (block == NULL) {
-        free(keep);
-        return NULL;
-    }
-    struct errinj__config *cfg = (struct errinj__config *)block;
-    const char **kv = (const char **)(block + sizeof(*cfg));
-    char *text = block + head;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!keep[i / 2])
-            continue;
-        size_t len = strlen(params[i]) + 1;
-        memcpy(text, params[i], len);
-        kv[o++] = text;
-        text += len;
-    }
-    free(keep);
-    kv[o] = NULL;
-    atomic_init(&cfg->refs, 1);
-    cfg->pairs = kept;
-    cfg->kv = kv;
-    return cfg;
-}
-
-struct errinj__config *errinj__config_ref(struct errinj__config *cfg)
-{
-    /* The shared empty set is never freed: counting it would only make every fire of every
-     * injection without parameters touch the same cache line. */
-    if (cfg != &empty_config)
-        atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
-    return cfg;
-}
-
-void errinj__config_unref(struct errinj__config *cfg)
-{
-    if (cfg == NULL || cfg == &empty_config)
-        return;
-    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1) {
-        free(cfg);
-    }
-}
-
-const char *errinj__config_get(const struct errinj__config *cfg, const char *key)
-{
-    for (size_t i = 0; cfg != NULL && i < cfg->pairs; i++)
-        if (strcmp(cfg->kv[2 * i], key) == 0)
-            return cfg->kv[2 * i + 1];
-    return NULL;
-}
-
-/* ---- names ------------------------------------------------------------------------------- */
-
-bool errinj__name_valid(const char *name, size_t len)
-{
-    if (name == NULL || len == 0 || len > ERRINJ__NAME_MAX)
-        return false;
-    const unsigned char *s = (const unsigned char *)name;
-    for (size_t i = 0; i < len;) {
-        unsigned c = s[i];
-        uint32_t cp;
-        size_t n;
-        if (c < 0x80) {
-            cp = c;
-            n = 1;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            cp = c & 0x1f;
-            n = 2;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            cp = c & 0x0f;
-            n = 3;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            cp = c & 0x07;
-            n = 4;
-        } else {
-            return false;
-        }
-        if (i + n > len)
-            return false;
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        /* C0 controls, DEL and C1 controls. */
-        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
-            return false;
-        i += n;
-    }
-    return true;
-}
-
-static bool name_ok(const char *name)
-{
-    return name != NULL && errinj__name_valid(name, strnlen(name, ERRINJ__NAME_MAX + 1));
-}
 
 /* ---- the table of entries ------------------------------------------------------------ */
 
@@ -296,7 +126,7 @@ static struct errinj__entry *entry_get_locked(const char *name)
     e->name = copy;
     e->name_len = len;
     entry_init_sync(e);
-    atomic_init(&e->cfg, errinj__config_ref(&empty_config));
+    atomic_init(&e->cfg, errinj__config_ref(errinj__config_empty()));
     table_put(t, e);
     g_entry_count++;
     return e;
@@ -313,16 +143,22 @@ static void entries_each_locked(void (*fn)(struct errinj__entry *e, void *arg), 
     }
 }
 
-void errinj__registry_lock_for_fork(void)
+const char *errinj__entry_name(const struct errinj__entry *e)
+{
+    return e->name;
+}
+
+/* fork(): the registry's lock is taken before and released on both sides; in the child every
+ * entry's lock, condition and waiter counts start anew (their holders stayed in the parent). */
+static void registry_fork_prepare(void)
 {
     pthread_mutex_lock(&g_mu);
 }
 
-void errinj__registry_unlock_after_fork(void)
+static void registry_fork_parent(void)
 {
     pthread_mutex_unlock(&g_mu);
 }
-
 
 static void reset_entry_in_child(struct errinj__entry *e, void *arg)
 {
@@ -333,11 +169,16 @@ static void reset_entry_in_child(struct errinj__entry *e, void *arg)
     e->ongoing = 0;
 }
 
-static void entries_each_locked(void (*fn)(struct errinj__entry *e, void *arg), void *arg);
-
-void errinj__registry_reset_in_child(void)
+static void registry_fork_child(void)
 {
     entries_each_locked(reset_entry_in_child, NULL);
+    pthread_mutex_unlock(&g_mu);
+}
+
+__attribute__((constructor)) static void registry_register_fork_hooks(void)
+{
+    static const struct errinj__fork_hooks hooks = {registry_fork_prepare, registry_fork_parent, registry_fork_child};
+    errinj__lifecycle_register(ERRINJ__LAYER_REGISTRY, &hooks);
 }
 
 /* ---- sites and modules ------------------------------------------------------------------ */
@@ -541,6 +382,17 @@ bool errinj__enable_seq(const char *name, uint64_t *seq)
     return true;
 }
 
+uint64_t errinj__enable_count(const char *name)
+{
+    struct errinj__entry *e = errinj__entry_find(name);
+    if (e == NULL)
+        return 0;
+    pthread_mutex_lock(&e->mu);
+    uint64_t n = e->arm_gen;
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
 bool errinj__has_site(const char *name)
 {
     struct errinj__entry *e = errinj__entry_find(name);
@@ -556,7 +408,7 @@ bool errinj__has_site(const char *name)
 static int enable_armed(const char *name, bool one_shot, struct errinj__config *cfg, struct errinj__term *term,
                         uint64_t seed)
 {
-    if (!name_ok(name) || errinj__hook_validate(name, cfg->kv) != 0) {
+    if (!errinj__name_ok(name) || errinj__hook_validate(name, cfg->kv) != 0) {
         errinj__config_unref(cfg);
         errinj__term_free(term);
         return ERRINJ_EINVAL;
@@ -612,7 +464,7 @@ static int enable_armed(const char *name, bool one_shot, struct errinj__config *
     /* A lock-free fire may have loaded `old` or `old_arm` just before the exchanges and still be
      * using it: wait the few nanoseconds until no thread is in that window. A name enabled for
      * the first time replaces only the shared empty config, which is never freed: no wait. */
-    if (old != &empty_config || old_arm != NULL)
+    if (old != errinj__config_empty() || old_arm != NULL)
         errinj__readers_synchronize();
     if (old_arm != NULL) {
         /* Evaluations such a fire numbered in `old_arm` after it was read above still count. */
@@ -646,7 +498,7 @@ int errinj__enable_term(const char *name, bool one_shot, const char *term, bool 
 {
     if (why_len > 0)
         why[0] = '\0';
-    if (!name_ok(name)) {
+    if (!errinj__name_ok(name)) {
         errinj__config_unref(cfg);
         if (why_len > 0)
             snprintf(why, why_len, "injection name must be 1 to 255 bytes of UTF-8 without control characters");
@@ -693,7 +545,7 @@ int errinj_enable_with(const char *name, const errinj_enable_opts *opts)
     static const errinj_enable_opts defaults = {0};
     if (opts == NULL)
         opts = &defaults;
-    if (!name_ok(name))
+    if (!errinj__name_ok(name))
         return ERRINJ_EINVAL;
     size_t n = 0;
     while (opts->params != NULL && opts->params[n] != NULL)
@@ -720,7 +572,7 @@ static void disable_entry(struct errinj__entry *e, void *arg)
 
 int errinj_disable(const char *name)
 {
-    if (!name_ok(name))
+    if (!errinj__name_ok(name))
         return ERRINJ_EINVAL;
     struct errinj__entry *e = errinj__entry_find(name);
     if (e != NULL)
@@ -737,7 +589,7 @@ void errinj_disable_all(void)
 
 int errinj_message(const char *name)
 {
-    if (!name_ok(name))
+    if (!errinj__name_ok(name))
         return ERRINJ_EINVAL;
     struct errinj__entry *e = errinj__entry_find(name);
     if (e == NULL)
@@ -753,19 +605,19 @@ int errinj_message(const char *name)
 
 bool errinj_is_enabled(const char *name)
 {
-    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
     return e != NULL && atomic_load_explicit(&e->enabled, memory_order_acquire);
 }
 
 uint64_t errinj_enters(const char *name)
 {
-    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
     return e == NULL ? 0 : atomic_load(&e->enters);
 }
 
 uint64_t errinj_evaluations(const char *name)
 {
-    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
     if (e == NULL)
         return 0;
     pthread_mutex_lock(&e->mu);
@@ -776,13 +628,13 @@ uint64_t errinj_evaluations(const char *name)
 
 unsigned errinj_waiters(const char *name)
 {
-    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
     return e == NULL ? 0 : atomic_load(&e->waiters);
 }
 
 int errinj_parameter(const char *name, const char *key, char *buf, size_t len)
 {
-    if (!name_ok(name) || key == NULL || (buf == NULL && len > 0))
+    if (!errinj__name_ok(name) || key == NULL || (buf == NULL && len > 0))
         return ERRINJ_EINVAL;
     struct errinj__entry *e = errinj__entry_find(name);
     if (e == NULL)
@@ -808,7 +660,7 @@ int errinj_parameter(const char *name, const char *key, char *buf, size_t len)
 void errinj__entry_state(const char *name, struct errinj__entry_state *out)
 {
     *out = (struct errinj__entry_state){0};
-    struct errinj__entry *e = name_ok(name) ? errinj__entry_find(name) : NULL;
+    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
     if (e == NULL)
         return;
     pthread_mutex_lock(&e->mu);
@@ -836,7 +688,7 @@ int errinj_state_get(const char *name, errinj_state *state)
     if (state == NULL)
         return ERRINJ_EINVAL;
     *state = (errinj_state){0};
-    if (!name_ok(name))
+    if (!errinj__name_ok(name))
         return ERRINJ_EINVAL;
     struct errinj__entry_state st;
     errinj__entry_state(name, &st);

@@ -255,7 +255,8 @@ unsigned errinj_server_port(const errinj_server *srv)
     return srv != NULL ? srv->port : 0;
 }
 
-void errinj__server_forget_in_child(void)
+/* In a fork()ed child: the server thread stayed in the parent. */
+static void server_fork_child(void)
 {
     struct errinj_server *srv = atomic_exchange(&g_server, NULL);
     if (srv == NULL)
@@ -266,6 +267,12 @@ void errinj__server_forget_in_child(void)
     close(srv->wake_fd);
     close(srv->listen_fd);
     atomic_store(&g_running, false);
+}
+
+__attribute__((constructor)) static void server_register_fork_hooks(void)
+{
+    static const struct errinj__fork_hooks hooks = {NULL, NULL, server_fork_child};
+    errinj__lifecycle_register(ERRINJ__LAYER_SERVER, &hooks);
 }
 
 void errinj_server_stop(errinj_server *srv)

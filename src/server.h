@@ -16,8 +16,13 @@
 #ifndef ERRINJ_SERVER_H
 #define ERRINJ_SERVER_H
 
-#include "internal.h"
 #include "conns.h"
+#include "events.h"
+#include "http.h"
+#include "json.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "util.h"
 #include "framing.h"
 #include "history.h"
 #include "loop.h"
@@ -26,6 +31,7 @@
 #include "ws.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 
 #define ERRINJ__DRAIN_BATCH 1024
 

@@ -9,6 +9,8 @@
  */
 #include "stream.h"
 
+#include "registry.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -42,7 +44,7 @@ static bool filter_passes(const struct errinj__filter *f, const struct frame *fr
     if (f->injections == NULL)
         return true;
     for (char **n = f->injections; *n != NULL; n++)
-        if (strcmp(*n, fr->entry->name) == 0)
+        if (strcmp(*n, errinj__entry_name(fr->entry)) == 0)
             return true;
     return false;
 }

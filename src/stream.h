@@ -12,6 +12,7 @@
 #define ERRINJ_STREAM_H
 
 #include "history.h"
+#include "http.h"
 
 #include <sys/types.h>
 

@@ -11,6 +11,8 @@
  */
 #include "wait.h"
 
+#include "registry.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -11,6 +11,7 @@
 #define ERRINJ_WAIT_H
 
 #include "history.h"
+#include "http.h"
 
 struct errinj__waits;
 struct errinj__waiter;

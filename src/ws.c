@@ -24,7 +24,13 @@
 #define _GNU_SOURCE
 #include "ws.h"
 
-#include "internal.h"
+#include "events.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "names.h"
+#include "registry.h"
+#include "util.h"
 #include "wait.h"
 
 #include <nettle/base64.h>
@@ -397,13 +403,7 @@ static const char *no_header(void *ctx, const char *name)
  * made is still the latest. */
 static uint64_t enable_generation(const char *name)
 {
-    struct errinj__entry *e = errinj__entry_find(name);
-    if (e == NULL)
-        return 0;
-    pthread_mutex_lock(&e->mu);
-    uint64_t gen = e->arm_gen;
-    pthread_mutex_unlock(&e->mu);
-    return gen;
+    return errinj__enable_count(name);
 }
 
 /* Remembers (or, for a non-session enable, forgets) a name the session owns. */
@@ -868,7 +868,7 @@ static bool filter_passes(const struct errinj__filter *f, const struct frame *fr
     if (f->injections == NULL)
         return true;
     for (char **n = f->injections; *n != NULL; n++)
-        if (strcmp(*n, fr->entry->name) == 0)
+        if (strcmp(*n, errinj__entry_name(fr->entry)) == 0)
             return true;
     return false;
 }

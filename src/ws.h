@@ -22,6 +22,7 @@
 #define ERRINJ_WS_H
 
 #include "history.h"
+#include "http.h"
 #include "loop.h"
 
 #include <microhttpd.h>

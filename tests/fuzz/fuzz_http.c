@@ -18,8 +18,10 @@
  * enabled injections and the baseline's own state), so the fuzzer keeps its speed however many
  * names it has created.
  */
-#include "internal.h"
+#include "http.h"
+#include "registry.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,10 @@
  * exactly "id: N\ndata: <one line>\n\n"; a lossy string is valid UTF-8 and equals its input
  * whenever the input already was UTF-8.
  */
-#include "internal.h"
+#include "http.h"
+#include "json.h"
+#include "names.h"
+#include "registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,8 +8,10 @@
  * its last listing. Names are then disabled one by one (not errinj_disable_all(), whose cost
  * grows with every name the fuzzer ever created).
  */
-#include "internal.h"
+#include "names.h"
+#include "registry.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,8 @@
  * same way in whichever order the evaluations are asked, with at most one evaluation that ends
  * the last step.
  */
-#include "internal.h"
+#include "errinj.h"
+#include "term.h"
 
 #include <stdio.h>
 #include <stdlib.h>

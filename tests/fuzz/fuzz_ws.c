@@ -12,7 +12,9 @@
  * disabled after each input, so the registry stays small.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "events.h"
+#include "http.h"
+#include "registry.h"
 #include "loop.h"
 #include "ws.h"
 

@@ -1,11 +1,14 @@
 /*
  * internals_helpers.h - what the unit tests that reach into the library's internals share: the
  * injection state as one comparable string (to show a refused request changed nothing) and a
- * free loopback port, an entry of the registry, a parameter's expected value, and request headers for the router run as a
- * pure function. Include after internal.h and cmocka.h.
+ * free loopback port, an entry of the registry, a parameter's expected value, and request headers
+ * for the router run as a pure function. Include after cmocka.h.
  */
 #ifndef ERRINJ_TEST_INTERNALS_HELPERS_H
 #define ERRINJ_TEST_INTERNALS_HELPERS_H
+
+#include "http.h"
+#include "registry.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

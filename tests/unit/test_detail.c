@@ -4,7 +4,10 @@
  * copies of details (a fixed pool, then malloc), and the detail in the SSE frame.
  */
 #include "helpers.h"
-#include "internal.h"
+#include "events.h"
+#include "json.h"
+#include "points.h"
+#include "registry.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
  * The token of that server is checked over a plain socket on a port the test chose.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "registry.h"
 
 #include "net.h"
 

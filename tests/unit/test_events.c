@@ -3,8 +3,11 @@
  * callback runs, unsubscribe waiting for running callbacks, and the ring to the server.
  */
 #include "helpers.h"
-#include "internal.h"
+#include "events.h"
+#include "json.h"
+#include "registry.h"
 #include "threads.h"
+#include "util.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -331,7 +334,7 @@ static void take(struct errinj__record *r, void *arg)
     d->seqs[d->count++] = r->seq;
     d->lost += r->lost_before;
     assert_non_null(r->cfg);
-    assert_string_equal(r->entry->name, "ev_ring");
+    assert_string_equal(errinj__entry_name(r->entry), "ev_ring");
     errinj__config_unref(r->cfg);
 }
 

@@ -5,7 +5,8 @@
  */
 #include "helpers.h"
 #include "hooks.h"
-#include "internal.h"
+#include "http.h"
+#include "registry.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -9,8 +9,11 @@
  * that the injection state (which names are enabled, their one_shot and their parameters) is
  * exactly what it was before the request.
  */
-#include "internal.h"
+#include "events.h"
+#include "http.h"
+#include "registry.h"
 
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

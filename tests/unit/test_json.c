@@ -5,7 +5,9 @@
  * The frame tests build a struct errinj__record by hand, as the server's consumer receives
  * it from the ring, so every field has a value the test chose and can look for.
  */
-#include "internal.h"
+#include "entry.h"
+#include "events.h"
+#include "json.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

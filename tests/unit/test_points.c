@@ -3,7 +3,7 @@
  * handlers and messages, one-shots under races, and the log lines.
  */
 #include "helpers.h"
-#include "internal.h"
+#include "events.h"
 #include "threads.h"
 
 #include <setjmp.h>

@@ -4,7 +4,7 @@
  * libraries loaded later.
  */
 #include "helpers.h"
-#include "internal.h"
+#include "registry.h"
 #include "threads.h"
 
 #include <dlfcn.h>

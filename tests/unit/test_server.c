@@ -8,12 +8,15 @@
  * poll of errinj_waiters().
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "events.h"
+#include "http.h"
+#include "registry.h"
 
 #include "clock.h"
 #include "net.h"
 #include "threads.h"
 
+#include <jansson.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -4,6 +4,8 @@
  * since, filters, overflow for seqs evicted or lost, a frame larger than one read sent in pieces,
  * heartbeats, and the end of a stopping server's stream.
  */
+#include "names.h"
+#include "registry.h"
 #include "stream.h"
 
 #include <setjmp.h>

@@ -6,7 +6,8 @@
  */
 #define _GNU_SOURCE
 #include "helpers.h"
-#include "internal.h"
+#include "errinj.h"
+#include "term.h"
 #include "threads.h"
 
 #include <setjmp.h>

@@ -3,6 +3,8 @@
  * JSON array, 410 for seqs evicted or lost inside the range, 408 at the deadline, the limit,
  * and the resume of a suspended connection exactly when its answer is settled.
  */
+#include "names.h"
+#include "registry.h"
 #include "wait.h"
 
 #include <setjmp.h>

@@ -6,7 +6,8 @@
  * Content-Type, a Content-Security-Policy of 'self' only, an ETag and revalidation (304), and
  * changes no injection state whatever is asked of it.
  */
-#include "internal.h"
+#include "errinj.h"
+#include "http.h"
 #include "web.h"
 
 #include <setjmp.h>

@@ -1,0 +1,77 @@
+/*
+ * registry.h - injection names, their state, and the catalogue of loaded sites.
+ *
+ * registry.c owns one entry per injection name ever enabled or compiled in, the table that finds
+ * it, enable/disable/message, and the catalogue of the sites of loaded modules. To every layer
+ * above, an entry is an opaque handle that stays valid for the life of the process, so a site's
+ * `active` pointer and an event's name need no reference counting; its layout is in entry.h, for
+ * the files that fire it (points.c) and count it (coverage.c) only.
+ *
+ * Lock order: the registry's lock, then an entry's lock. Firing threads only take an entry's.
+ */
+#ifndef ERRINJ_REGISTRY_H
+#define ERRINJ_REGISTRY_H
+
+#include "errinj.h"
+#include "params.h"
+#include "term.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct errinj__entry;
+
+/* The entry's injection name (NUL-terminated, as long-lived as the entry). */
+const char *errinj__entry_name(const struct errinj__entry *e);
+/* Looks a name up without locking; NULL if never seen. */
+struct errinj__entry *errinj__entry_find(const char *name);
+/* Calls fn on every entry with the registry locked (fn must not call back into it; an entry's
+ * own lock may be taken). */
+void errinj__entries_each(void (*fn)(struct errinj__entry *e, void *arg), void *arg);
+/* Number of enabled injections: the fast "nothing enabled" test of run-time-name points. */
+extern atomic_int errinj__enabled_count;
+
+/* Lists a site that ran before it was catalogued (saying so when a C site's catalogue entry was
+ * lost) and returns its entry if enabled, else NULL. */
+struct errinj__entry *errinj__site_adopt(struct errinj_site *site);
+/* What a site's `active` holds until it is listed: 1 (C records emitted by asm) or
+ * &errinj__unlisted[0] (other C records), &errinj__unlisted[1] (C++ records). Inline: every
+ * fire of an enabled point asks. */
+static inline bool errinj__site_unlisted(const void *active)
+{
+    return active == (const void *)1 || active == (const void *)&errinj__unlisted[0] ||
+           active == (const void *)&errinj__unlisted[1];
+}
+/* True when a loaded module has a compiled-in point named name. */
+bool errinj__has_site(const char *name);
+
+/* Same as errinj_enable but with a ready config (consumed). */
+int errinj__enable_config(const char *name, bool one_shot, struct errinj__config *cfg);
+/*
+ * Enables with a ready config (consumed) and a term text (NULL: none) and seed: what every
+ * interface calls. A bad term, or one_shot with a term, is ERRINJ_EINVAL with the reason in
+ * why (NUL-terminated, at most why_len bytes) and changes nothing.
+ */
+int errinj__enable_term(const char *name, bool one_shot, const char *term, bool has_seed, uint64_t seed,
+                        struct errinj__config *cfg, char *why, size_t why_len);
+/* The last seq published before the calling thread's latest successful enable took effect:
+ * every event of that enable has a higher seq. */
+uint64_t errinj__last_enable_seq(void);
+/* The same for the latest enable of name by any thread; false when name was never enabled. */
+bool errinj__enable_seq(const char *name, uint64_t *seq);
+/* The enables of name so far (0: never enabled): tells whether an enable is still the latest. */
+uint64_t errinj__enable_count(const char *name);
+
+/* Snapshot of an entry for the REST API. */
+struct errinj__entry_state {
+    bool enabled;
+    bool one_shot;
+    uint64_t evaluations;
+    uint64_t seed;                        /* when enabled: the seed of its draws */
+    char term[ERRINJ__TERM_TEXT_MAX + 1]; /* when enabled: its term, "" for none */
+    struct errinj__config *cfg;           /* a reference: unref it; NULL when not enabled */
+};
+void errinj__entry_state(const char *name, struct errinj__entry_state *out);
+
+#endif /* ERRINJ_REGISTRY_H */
