@@ -26,6 +26,7 @@
 #include "hooks.h"
 #include "json.h"
 #include "registry.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -408,7 +409,7 @@ static void route_request(const struct errinj__http_config *cfg, const struct er
     *reply = (struct errinj__http_reply){0};
     const char *host = req->header != NULL ? req->header(req->header_ctx, "Host") : NULL;
     const char *origin = req->header != NULL ? req->header(req->header_ctx, "Origin") : NULL;
-    if ((!cfg->allow_remote && host != NULL && !errinj__http_host_is_loopback(host)) || !errinj__http_origin_allowed(origin, host)) {
+    if ((!cfg->allow_remote && host != NULL && !errinj__host_is_loopback(host)) || !errinj__http_origin_allowed(origin, host)) {
         errinj__http_error(reply, 403, "cross-origin request refused");
         return;
     }

@@ -8,39 +8,10 @@
  */
 #include "http_routes.h"
 
-#include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
 
 /* ---- security checks ------------------------------------------------------------------- */
-
-/* True when the Host header names a loopback host: localhost, 127.0.0.0/8 or [::1]. */
-bool errinj__http_host_is_loopback(const char *host)
-{
-    char name[256];
-    size_t len;
-    if (host[0] == '[') {
-        const char *end = strchr(host, ']');
-        if (end == NULL || (size_t)(end - host - 1) >= sizeof(name))
-            return false;
-        len = (size_t)(end - host - 1);
-        memcpy(name, host + 1, len);
-        name[len] = '\0';
-        struct in6_addr a6;
-        return inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6) &&
-               (end[1] == '\0' || end[1] == ':');
-    }
-    const char *colon = strchr(host, ':');
-    len = colon != NULL ? (size_t)(colon - host) : strlen(host);
-    if (len == 0 || len >= sizeof(name))
-        return false;
-    memcpy(name, host, len);
-    name[len] = '\0';
-    if (strcasecmp(name, "localhost") == 0)
-        return true;
-    struct in_addr a4;
-    return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
-}
 
 /* A browser names the page's origin; only a page served from this very host:port may call us. */
 bool errinj__http_origin_allowed(const char *origin, const char *host)

@@ -18,8 +18,6 @@ void errinj__http_method_not_allowed(struct errinj__http_reply *reply, const cha
 
 /* ---- http_access.c ------------------------------------------------------------------------- */
 
-/* True when the Host header names a loopback host: localhost, 127.0.0.0/8 or [::1]. */
-bool errinj__http_host_is_loopback(const char *host);
 /* True without an Origin, or for the server's own ("http://" + Host). */
 bool errinj__http_origin_allowed(const char *origin, const char *host);
 /* True when no token is set, or Authorization is "Bearer <token>". */

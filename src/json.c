@@ -11,6 +11,7 @@
 #include "json.h"
 
 #include "events.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -86,27 +87,12 @@ json_t *errinj__json_string_lossy(const char *s)
         return NULL;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
-        size_t n = 0;
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x80)
-            n = 1;
-        else if (c >= 0xc2 && c <= 0xdf)
-            n = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 4;
-        char probe[5] = {0};
-        if (n > 0 && i + n <= len) {
-            memcpy(probe, s + i, n);
-            json_t *ok = json_stringn(probe, n);
-            if (ok != NULL) {
-                json_decref(ok);
-                memcpy(fixed + o, probe, n);
-                o += n;
-                i += n;
-                continue;
-            }
+        size_t n = errinj__utf8_sequence((const unsigned char *)s + i, len - i, NULL);
+        if (n > 0) {
+            memcpy(fixed + o, s + i, n);
+            o += n;
+            i += n;
+            continue;
         }
         memcpy(fixed + o, "\xef\xbf\xbd", 3);
         o += 3;
@@ -175,34 +161,6 @@ static void frame_uint(struct frame_buf *b, unsigned long long v)
     frame_put(b, digits, (size_t)snprintf(digits, sizeof(digits), "%llu", v));
 }
 
-/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 if none starts there. */
-static size_t utf8_sequence(const unsigned char *s, size_t left)
-{
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n > left)
-        return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[k] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /*
  * A JSON string as jansson writes it; bytes that are not UTF-8 become U+FFFD. The frame grows to
  * at most `limit` bytes: the string is cut before the first character that would not fit (never
@@ -242,7 +200,7 @@ static bool frame_string_within(struct frame_buf *b, const char *str, size_t lim
             out = 1; /* a plain character the run stopped at for want of room */
             piece = (const char *)s;
         } else {
-            n = utf8_sequence(s, strnlen((const char *)s, 4));
+            n = errinj__utf8_sequence(s, strnlen((const char *)s, 4), NULL);
             if (n == 0)
                 piece = "\xef\xbf\xbd", out = 3, n = 1;
             else

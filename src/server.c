@@ -57,21 +57,8 @@ static int open_listener(const char *listen_addr, bool allow_remote, int *family
 {
     char host[256];
     const char *port;
-    if (listen_addr[0] == '[') {
-        const char *end = strchr(listen_addr, ']');
-        if (end == NULL || end[1] != ':' || (size_t)(end - listen_addr - 1) >= sizeof(host))
-            return ERRINJ_EINVAL;
-        memcpy(host, listen_addr + 1, (size_t)(end - listen_addr - 1));
-        host[end - listen_addr - 1] = '\0';
-        port = end + 2;
-    } else {
-        const char *colon = strrchr(listen_addr, ':');
-        if (colon == NULL || (size_t)(colon - listen_addr) >= sizeof(host))
-            return ERRINJ_EINVAL;
-        memcpy(host, listen_addr, (size_t)(colon - listen_addr));
-        host[colon - listen_addr] = '\0';
-        port = colon + 1;
-    }
+    if (!errinj__hostport_split(listen_addr, host, sizeof(host), &port))
+        return ERRINJ_EINVAL;
     char *end;
     long pnum = strtol(port, &end, 10);
     if (*port == '\0' || *end != '\0' || pnum < 0 || pnum > 65535)
@@ -82,14 +69,9 @@ static int open_listener(const char *listen_addr, bool allow_remote, int *family
         return ERRINJ_EINVAL;
     int rc = ERRINJ_EINVAL;
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        bool loopback = false;
-        if (ai->ai_family == AF_INET)
-            loopback = (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
-        else if (ai->ai_family == AF_INET6)
-            loopback = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
-        else
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
             continue;
-        if (!loopback && !allow_remote) {
+        if (!errinj__sockaddr_is_loopback(ai->ai_addr) && !allow_remote) {
             rc = ERRINJ_EACCES;
             break;
         }
