@@ -2,7 +2,7 @@
  * latency.c - a test written in C that makes kvnode fire a point and waits to know it did,
  * over errinj's event stream: how long from the fire to the test knowing.
  *
- *     bench_latency --kv HOST:PORT --api HOST:PORT --mode socket|curl|errinjctl [--tool PATH]
+ *     bench_latency --kv HOST:PORT --api HOST:PORT --mode socket|ws|curl|errinjctl [--tool PATH]
  *                   [--point NAME] [--hits N] [--warmup N] [--max-delay-ms MS] --out FILE
  *
  * Each hit is what a test does: it starts waiting, the server reaches the point a random delay
@@ -13,7 +13,8 @@
  * the event's last line was parsed; ts_ns is the event's own CLOCK_REALTIME of publication.
  * One line per hit goes to FILE: "t_send t_known ts_ns" in ns.
  *
- * Modes: socket, this program's own reader on a TCP socket (HTTP/1.1, chunked); curl, `curl -sN`
+ * Modes: socket, this program's own reader on a TCP socket (HTTP/1.1, chunked); ws, the same
+ * reader on a WebSocket session (GET .../ws?injection=NAME, frames); curl, `curl -sN`
  * with its output read through a pipe; errinjctl, `errinjctl events --json` through a pipe.
  * Events are matched by their `enters` count, so a late or stale event is never taken for the
  * current hit.
@@ -232,7 +233,7 @@ int main(int argc, char **argv)
         }
     }
     if (kv == NULL || api == NULL || out == NULL)
-        die("usage: bench_latency --kv HOST:PORT --api HOST:PORT --mode socket|curl|errinjctl --out FILE");
+        die("usage: bench_latency --kv HOST:PORT --api HOST:PORT --mode socket|ws|curl|errinjctl --out FILE");
     signal(SIGPIPE, SIG_IGN);
 
     char path[512], url[768];
@@ -250,6 +251,16 @@ int main(int argc, char **argv)
         char req[1024];
         int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", path,
                          api);
+        send_all(fd, req, (size_t)n);
+    } else if (strcmp(mode, "ws") == 0) {
+        sse_stream_init(&s, SSE_INPUT_WEBSOCKET, true, &cb, &w);
+        fd = tcp_connect(api);
+        char req[1024];
+        int n = snprintf(req, sizeof(req),
+                         "GET /v2/error_injection/ws?injection=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+                         point, api);
         send_all(fd, req, (size_t)n);
     } else if (strcmp(mode, "curl") == 0) {
         sse_stream_init(&s, SSE_INPUT_RAW, true, &cb, &w);

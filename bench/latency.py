@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """latency.py - a test written in Python that makes kvnode fire a point and waits to know it did.
 
-    /usr/bin/python3 bench/latency.py --mode python|log|poll --kv HOST:PORT --api HOST:PORT
+    /usr/bin/python3 bench/latency.py --mode python|ws|wait|log|poll --kv HOST:PORT --api HOST:PORT
                                       [--log FILE] [--point NAME] [--hits N] [--warmup N]
                                       [--max-delay-ms MS] --out FILE
 
@@ -15,6 +15,10 @@ ts_ns" (ts_ns, the event's publication time, is 0 where the method cannot know i
 Modes:
   python  errinj's own client: injection_event_stream() and stream.wait_for_injection()
           (python/errinj; exits 77 when it cannot be imported).
+  ws      errinj's WebSocket session: injection_session() and session.wait_for_injection().
+  wait    the server-side long-poll wait: RESTClient.wait_for_injection() (GET .../wait) with
+          `after` the seq of the previous hit's event, so a wait that reaches the server after its
+          fire still sees it; no stream.
   log     ScyllaDB's log browsing, test/pylib/log_browsing.py ScyllaLogFile as of 2026: mark() is
           the file's size, wait_for() opens the file, seeks to the mark and reads lines with
           readline() in a thread-pool executor, sleeps 10 ms (asyncio.sleep(0.01)) whenever it
@@ -156,6 +160,40 @@ async def run(args):
 
             for i in range(total):
                 await hit(start_wait, i >= args.warmup)
+    elif args.mode == "ws":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+        from errinj import injection_session  # noqa: PLC0415
+        async with injection_session(api_host, port=api_port, injection=args.point) as session:
+            async def start_wait():
+                task = asyncio.ensure_future(session.wait_for_injection(args.point, timeout=10))
+
+                async def done():
+                    return int((await task).get("ts_ns", 0))
+                return done()
+            for i in range(total):
+                await hit(start_wait, i >= args.warmup)
+    elif args.mode == "wait":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+        from errinj import RESTClient  # noqa: PLC0415
+        import aiohttp  # noqa: PLC0415
+        api = RESTClient(port=api_port)
+        async with aiohttp.ClientSession() as status_session:
+            async with status_session.get(f"http://{api_host}:{api_port}/v2/error_injection/status") as resp:
+                last = [int((await resp.json())["seq"])]
+
+        async def start_wait():
+            task = asyncio.ensure_future(api.wait_for_injection(api_host, args.point, timeout=10, after=last[0]))
+
+            async def done():
+                event = (await task)[0]
+                last[0] = int(event["seq"])
+                return int(event.get("ts_ns", 0))
+            return done()
+        for i in range(total):
+            await hit(start_wait, i >= args.warmup)
+        close = getattr(api, "close", None)
+        if close is not None:
+            await close()
     elif args.mode == "log":
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=4)
         log = LogFile(pool, args.log)
@@ -212,7 +250,7 @@ async def run(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", required=True, choices=["python", "log", "poll"])
+    ap.add_argument("--mode", required=True, choices=["python", "ws", "wait", "log", "poll"])
     ap.add_argument("--kv", required=True)
     ap.add_argument("--api", required=True)
     ap.add_argument("--log")

@@ -11,9 +11,11 @@ or missed, with the numbers.
 Parts:
   points   bench_points: ns per evaluation, next to libfiu, threads, fault terms (off, skipping
            draw, firing) beside a plain fire and libfiu's fiu_enable_random
-  latency  kvnode with kv_put_fail enabled; a test that fires it and waits, six ways
-           (bench_latency in C: socket, curl, errinjctl; latency.py: Python client, log, poll)
-  fanout   bench_fanout_host + bench_sse_clients: 1 to 1000 subscribers, then a stalled one
+  latency  kvnode with kv_put_fail enabled; a test that fires it and waits, nine ways
+           (bench_latency in C: SSE socket, WebSocket, curl, errinjctl; latency.py: Python SSE
+           client, Python WebSocket session, long-poll wait, log, poll)
+  fanout   bench_fanout_host + bench_sse_clients: 1 to 1000 subscribers over SSE and over WebSocket,
+           then a stalled one
   preload  bench_preload: the libc calls errinj-run wraps, bare, under errinj-run and under libfiu's
            fiu-run -x; then dd and sqlite3 (100,000 rows) bare and under both
   dashboard  the browser dashboard in headless chromium at 1,000 events/s for a minute (frame time,
@@ -156,9 +158,12 @@ def run_latency(rep, build, hits, quick):
     methods = [
         # (key, label, command or None, kind)
         ("c", "errinj SSE, C reader (bench_latency, own socket)", "socket"),
+        ("c_ws", "errinj WebSocket, C reader (bench_latency, same reader, frames)", "ws"),
         ("curl", "errinj SSE, curl -N through a pipe", "curl"),
         ("errinjctl", "errinj SSE, errinjctl events --json through a pipe", "errinjctl"),
         ("python", "errinj SSE, Python client (wait_for_injection)", "python"),
+        ("python_ws", "errinj WebSocket, Python client (injection_session().wait_for_injection)", "pyws"),
+        ("wait", "errinj long-poll GET .../wait, Python RESTClient.wait_for_injection", "wait"),
         ("log", "ScyllaDB log parsing (log_browsing.py: readline, 10 ms sleep at EOF, regex)", "log"),
         ("poll", "ScyllaDB enter-count polling (util.py wait_for: 0.1 s, x1.5, max 1 s)", "poll"),
     ]
@@ -173,10 +178,10 @@ def run_latency(rep, build, hits, quick):
                 n = max(20, hits // 10)
             dest = out / f"latency_{key}.txt"
             dest.unlink(missing_ok=True)
-            if mode in ("socket", "curl", "errinjctl"):
-                tool = {"socket": None, "curl": shutil.which("curl"),
+            if mode in ("socket", "ws", "curl", "errinjctl"):
+                tool = {"socket": None, "ws": None, "curl": shutil.which("curl"),
                         "errinjctl": str(build / "cli" / "errinjctl")}[mode]
-                if mode != "socket" and (tool is None or not Path(tool).exists()):
+                if mode not in ("socket", "ws") and (tool is None or not Path(tool).exists()):
                     notes.append(f"{label}: skipped ({mode} not found)")
                     continue
                 cmd = [str(out / "bench_latency"), "--kv", node.kv, "--api", node.api, "--mode", mode,
@@ -184,7 +189,8 @@ def run_latency(rep, build, hits, quick):
                 if tool:
                     cmd += ["--tool", tool]
             else:
-                cmd = [PYTHON, str(HERE / "latency.py"), "--mode", mode, "--kv", node.kv, "--api", node.api,
+                cmd = [PYTHON, str(HERE / "latency.py"), "--mode", {"pyws": "ws"}.get(mode, mode), "--kv", node.kv,
+                       "--api", node.api,
                        "--log", str(logfile), "--point", point, "--hits", str(n), "--warmup", str(warmup),
                        "--out", str(dest)]
             t0 = time.monotonic()
@@ -333,9 +339,9 @@ def start_host(build, history):
     return host, port
 
 
-def start_clients(build, port, n, stalled=0):
+def start_clients(build, port, n, stalled=0, ws=False):
     c = Proc([str(build / "bench" / "bench_sse_clients"), "--port", str(port), "--clients", str(n),
-              "--stalled", str(stalled)])
+              "--stalled", str(stalled)] + (["--ws"] if ws else []))
     line = c.read(timeout=90)
     parts = line.split()
     if parts[0] != "connected" or int(parts[1]) != n or int(parts[2]) != stalled:
@@ -362,33 +368,38 @@ def run_fanout(rep, build, quick):
         "in order, or an overflow notice that accounts for the gap. Time runs from the first fire to the "
         "moment the last subscriber has the last event. Server CPU is the host process's user+system time "
         "over that interval (1.00 = one core busy); RSS is the host's VmRSS after the run, HWM its peak.\n")
-    rep("| subscribers | events each | deliveries | time | deliveries/s | server CPU (cores) | "
-        "server CPU per 1000 deliveries | server RSS / HWM | frame | every seq in order |")
-    rep("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    rep("The same runs with WebSocket sessions (`GET .../ws`, bench_sse_clients --ws) follow each SSE row, "
+        "with the ratio of their deliveries/s to the SSE row's.\n")
+    rep("| transport | subscribers | events each | deliveries | time | deliveries/s | server CPU (cores) | "
+        "server CPU per 1000 deliveries | server RSS / HWM | frame | every seq in order | vs SSE |")
+    rep("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     results = {}
+    ws_results = {}
     for n in (1, 10, 100, 1000):
         m = max(10000, min(60000, 2000000 // n))
         if quick:
             m = 10000
-        host, port = start_host(build, 1 << 17)
-        clients = None
-        try:
-            clients = start_clients(build, port, n)
-            secs, cpu, hstats = fanout_round(host, clients, m, m)
-            cs = kv(clients.ask("stats"))
-            ok = cs["order_errors"] == 0 and cs["min_got"] >= m and cs["overflows"] == 0
-            frame = cs["bytes"] / max(1, cs["events"])
-            rate = n * m / secs
-            results[n] = rate
-            check = "yes" if ok else (f"NO: order_errors={cs['order_errors']} overflows={cs['overflows']} "
-                                      f"min_got={cs['min_got']}")
-            rep(f"| {n} | {m} | {n * m:,} | {secs:.3f} s | {rate / 1e6:.2f} M | {cpu / secs:.2f} | "
-                f"{cpu / (n * m) * 1e9 / 1000:.1f} us | {hstats['rss_kb'] / 1024:.1f} / "
-                f"{hstats['hwm_kb'] / 1024:.1f} MiB | {frame:.0f} B | {check} |")
-        finally:
-            if clients:
-                clients.close()
-            host.close()
+        for ws in (False, True):
+            host, port = start_host(build, 1 << 17)
+            clients = None
+            try:
+                clients = start_clients(build, port, n, ws=ws)
+                secs, cpu, hstats = fanout_round(host, clients, m, m)
+                cs = kv(clients.ask("stats"))
+                ok = cs["order_errors"] == 0 and cs["min_got"] >= m and cs["overflows"] == 0
+                frame = cs["bytes"] / max(1, cs["events"])
+                rate = n * m / secs
+                (ws_results if ws else results)[n] = rate
+                check = "yes" if ok else (f"NO: order_errors={cs['order_errors']} overflows={cs['overflows']} "
+                                          f"min_got={cs['min_got']}")
+                ratio = f"{rate / results[n]:.2f}x" if ws and n in results else ""
+                rep(f"| {'WebSocket' if ws else 'SSE'} | {n} | {m} | {n * m:,} | {secs:.3f} s | {rate / 1e6:.2f} M | "
+                    f"{cpu / secs:.2f} | {cpu / (n * m) * 1e9 / 1000:.1f} us | {hstats['rss_kb'] / 1024:.1f} / "
+                    f"{hstats['hwm_kb'] / 1024:.1f} MiB | {frame:.0f} B | {check} | {ratio} |")
+            finally:
+                if clients:
+                    clients.close()
+                host.close()
     rep()
     rep("### A subscriber that never reads, beside 100 that do\n")
     rounds = 4 if quick else 10
@@ -443,6 +454,10 @@ def run_fanout(rep, build, quick):
         r = results[1000]
         rep(f"- at least 1 million deliveries per second at 1,000 subscribers: {r / 1e6:.2f} M/s: "
             f"{'met' if r >= 1e6 else 'MISSED'}")
+    if 1000 in results and 1000 in ws_results:
+        r, w = results[1000], ws_results[1000]
+        rep(f"- WebSocket fan-out to 1,000 sessions within 1.5x of SSE: {w / 1e6:.2f} M/s against "
+            f"{r / 1e6:.2f} M/s ({r / w:.2f}x slower): {'met' if r / w <= 1.5 else 'MISSED'}")
     rep()
 
 # ---- errinj-run: wrapped libc calls -----------------------------------------------------------

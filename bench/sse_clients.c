@@ -1,8 +1,10 @@
 /*
  * sse_clients.c - many SSE subscribers in one process, for the fan-out and point-cost benches.
  *
- *     bench_sse_clients --port P --clients N [--stalled S] [--path PATH]
+ *     bench_sse_clients --port P --clients N [--stalled S] [--path PATH] [--ws]
  *
+ * With --ws the subscribers are WebSocket sessions (GET /v2/error_injection/ws): the 101 is their
+ * greeting and each text message an event; the checks are the same.
  * Opens N reading subscribers and S that stop reading once the server greeted them, all on
  * one epoll loop with non-blocking sockets (a thousand threads would measure the scheduler, not
  * the server). Each subscriber checks that the seqs it receives go up by one, or jump exactly
@@ -59,6 +61,7 @@ static int g_nconns;
 static int g_epfd;
 static uint16_t g_port;
 static const char *g_path = "/v2/error_injection/events";
+static bool g_ws;
 static uint64_t g_target;  /* current wait target; 0 = none */
 static int g_reached;      /* reading subscribers at or past the target */
 static int g_greeted;
@@ -188,9 +191,13 @@ static void conn_writable(struct conn *c)
         return;
     }
     char req[512];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nAccept: text/event-stream\r\n\r\n", g_path,
-                     (unsigned)g_port);
+    int n = g_ws ? snprintf(req, sizeof(req),
+                            "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+                            g_path, (unsigned)g_port)
+                 : snprintf(req, sizeof(req),
+                            "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nAccept: text/event-stream\r\n\r\n", g_path,
+                            (unsigned)g_port);
     if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
         conn_close(c);
         return;
@@ -305,6 +312,7 @@ int main(int argc, char **argv)
                                              {"clients", required_argument, NULL, 'n'},
                                              {"stalled", required_argument, NULL, 's'},
                                              {"path", required_argument, NULL, 'P'},
+                                             {"ws", no_argument, NULL, 'w'},
                                              {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -321,8 +329,12 @@ int main(int argc, char **argv)
         case 'P':
             g_path = optarg;
             break;
+        case 'w':
+            g_ws = true;
+            g_path = "/v2/error_injection/ws";
+            break;
         default:
-            fprintf(stderr, "usage: bench_sse_clients --port P --clients N [--stalled S] [--path PATH]\n");
+            fprintf(stderr, "usage: bench_sse_clients --port P --clients N [--stalled S] [--path PATH] [--ws]\n");
             return 2;
         }
     }
@@ -343,7 +355,7 @@ int main(int argc, char **argv)
         c->fd = -1;
         c->stalled = i >= clients;
         c->reading = !c->stalled;
-        sse_stream_init(&c->s, SSE_INPUT_HTTP, false, &cb, c);
+        sse_stream_init(&c->s, g_ws ? SSE_INPUT_WEBSOCKET : SSE_INPUT_HTTP, false, &cb, c);
     }
 
     /* Connect in a window, so the server's listen backlog never overflows (a dropped SYN costs

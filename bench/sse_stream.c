@@ -1,6 +1,7 @@
 /*
  * sse_stream.c - see sse_stream.h. Three layers, each a small state machine fed whatever the
- * previous one produced: the HTTP response head, the chunked transfer coding, and SSE lines.
+ * previous one produced: the HTTP response head, the chunked transfer coding, and SSE lines (or,
+ * after a 101, WebSocket frames).
  * A line that arrives whole in one read is parsed in place; only a line split across reads is
  * copied, so the common case costs one memchr per line.
  */
@@ -20,8 +21,8 @@ void sse_stream_init(struct sse_stream *s, enum sse_input input, bool keep_data,
     s->keep_data = keep_data;
     s->cb = *cb;
     s->arg = arg;
-    s->head_done = input != SSE_INPUT_HTTP;
-    s->status = input != SSE_INPUT_HTTP ? 200 : 0;
+    s->head_done = input != SSE_INPUT_HTTP && input != SSE_INPUT_WEBSOCKET;
+    s->status = s->head_done ? 200 : 0;
 }
 
 void sse_stream_free(struct sse_stream *s)
@@ -222,12 +223,85 @@ static void feed_chunked(struct sse_stream *s, const char *p, size_t n)
     }
 }
 
+/* One text message of a WebSocket session, as the event it carries. */
+static void ws_message(struct sse_stream *s, const char *p, size_t n)
+{
+    static const char overflow[] = "{\"overflow\":";
+    bool is_overflow = n >= sizeof(overflow) - 1 && memcmp(p, overflow, sizeof(overflow) - 1) == 0;
+    s->data_len = 0;
+    if (is_overflow)
+        strcpy(s->name, "overflow");
+    else
+        s->has_id = sse_json_u64(p, n, "seq", &s->id);
+    if ((s->keep_data || is_overflow) && !data_append(s, p, n, false)) {
+        s->failed = true;
+        return;
+    }
+    dispatch(s, true);
+}
+
+/* Parses the server frames at p; returns how many bytes whole frames took. */
+static size_t ws_frames(struct sse_stream *s, const char *p, size_t n)
+{
+    size_t used = 0;
+    while (n - used >= 2 && !s->failed) {
+        const unsigned char *f = (const unsigned char *)p + used;
+        uint64_t len = f[1] & 0x7f;
+        size_t head = 2;
+        if (len == 126) {
+            if (n - used < 4)
+                break;
+            len = (uint64_t)f[2] << 8 | f[3];
+            head = 4;
+        } else if (len == 127) {
+            if (n - used < 10)
+                break;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | f[2 + i];
+            head = 10;
+        }
+        if (f[1] & 0x80 || len > n - used - head) {
+            s->failed = (f[1] & 0x80) != 0; /* a server never masks */
+            break;
+        }
+        if ((f[0] & 0x0f) == 1 && (f[0] & 0x80))
+            ws_message(s, (const char *)f + head, (size_t)len);
+        used += head + (size_t)len;
+    }
+    return used;
+}
+
+static void feed_ws(struct sse_stream *s, const char *p, size_t n)
+{
+    if (s->line_len == 0) {
+        size_t used = ws_frames(s, p, n);
+        p += used, n -= used;
+        if (n == 0 || s->failed)
+            return;
+    }
+    if (!grow(&s->line, &s->line_cap, s->line_len + n)) {
+        s->failed = true;
+        return;
+    }
+    memcpy(s->line + s->line_len, p, n);
+    s->line_len += n;
+    size_t used = ws_frames(s, s->line, s->line_len);
+    memmove(s->line, s->line + used, s->line_len - used);
+    s->line_len -= used;
+}
+
 /* Parses the response head held in s->line (len bytes up to and including the blank line). */
 static bool parse_head(struct sse_stream *s, const char *head, size_t len)
 {
     if (len < 12 || memcmp(head, "HTTP/1.", 7) != 0)
         return false;
     s->status = atoi(head + 9);
+    if (s->input == SSE_INPUT_WEBSOCKET) {
+        if (s->status == 101 && s->cb.on_comment != NULL)
+            s->cb.on_comment(s, "connected", 9, s->arg);
+        return s->status == 101;
+    }
     const char *p = memchr(head, '\n', len);
     while (p != NULL && p + 1 < head + len) {
         const char *line = p + 1;
@@ -290,7 +364,9 @@ bool sse_stream_feed(struct sse_stream *s, const char *buf, size_t len)
         }
         return true;
     }
-    if (s->chunked)
+    if (s->input == SSE_INPUT_WEBSOCKET)
+        feed_ws(s, buf, len);
+    else if (s->chunked)
         feed_chunked(s, buf, len);
     else
         feed_lines(s, buf, len);

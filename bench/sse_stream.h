@@ -8,7 +8,9 @@
  * (status 200 or not, chunked or not), the SSE fields `id`, `event` and `data`, comments, and
  * a blank line that ends an event. In SSE_INPUT_RAW it reads SSE without HTTP around it (the
  * output of `curl -N`); in SSE_INPUT_JSON_LINES each line is one event's data (the output of
- * `errinjctl events --json`).
+ * `errinjctl events --json`). In SSE_INPUT_WEBSOCKET it reads the answer to a WebSocket handshake
+ * on GET .../ws (101, then server frames): the 101 counts as the ": connected" comment, each text
+ * message is an event whose id is its "seq", and {"overflow":{...}} is an "overflow" event.
  */
 #ifndef BENCH_SSE_STREAM_H
 #define BENCH_SSE_STREAM_H
@@ -17,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum sse_input { SSE_INPUT_HTTP, SSE_INPUT_RAW, SSE_INPUT_JSON_LINES };
+enum sse_input { SSE_INPUT_HTTP, SSE_INPUT_RAW, SSE_INPUT_JSON_LINES, SSE_INPUT_WEBSOCKET };
 
 struct sse_stream;
 
