@@ -347,6 +347,30 @@ async def test_fragments_of_one_message_over_1_mib_close_with_1009(host, http):
     await still_serves(http, h)
 
 
+async def test_heartbeat_pings_every_session(host):
+    h = await host(heartbeat_ms=200)
+    ws = await RawWS.connect(h.port)
+    op, _ = await ws.recv_frame()
+    assert op == PING
+    await ws.send(frame(10, b""))  # the pong; the session goes on
+    await ws.send_json({"id": 1, "op": "get", "name": "x"})
+    assert (await ws.reply(1))["ok"] is True
+    ws.close()
+
+
+async def test_stopping_the_server_closes_sessions_with_1001(host):
+    h = await host()
+    ws = await RawWS.connect(h.port)
+    await ws.send_json({"id": 1, "op": "enable", "name": "stop_owned", "session": True})
+    assert (await ws.reply(1))["ok"] is True
+    await h.send_quit()
+    code, reason = await ws.expect_close()
+    assert code == 1001 and "stopping" in reason, (code, reason)
+    await ws.expect_eof()
+    ws.close()
+    assert await h.wait_exit() == 0
+
+
 async def test_client_close_frame_is_answered_with_its_code(host):
     h = await host()
     ws = await RawWS.connect(h.port)

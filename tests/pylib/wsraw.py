@@ -1,4 +1,4 @@
-"""A raw RFC 6455 client for the WebSocket tests: it writes exactly the frames a test builds
+"""The raw WebSocket client of the integration suites (RFC 6455), for GET /v2/error_injection/ws: it writes exactly the frames a test builds
 (masked or not, any opcode, any length, fragments) and reads the server's frames as they come,
 so that malformed input can be sent and the server's close codes read without trusting a
 WebSocket library to refuse or repair them."""
