@@ -60,7 +60,7 @@ bench:
 # for STRESS_SECONDS (default 300, in 10 rounds), then the bad-input test waiting for the server's
 # idle timeout to close the clients that stall, and the long connection attacks (stream churn at 50/s
 # for a minute, 20 rounds out of descriptors, slow clients reconnecting for a minute, 200 fires of a
-# 100,000-key event).
+# 100,000-key event, a million distinct names enabled and disabled with the host's RSS bounded).
 fuzz: build-tests
 	sh tests/fuzz/run.sh build build/tests/fuzz/clang
 	for t in http params startup sse term; do \
@@ -73,6 +73,7 @@ stress: build-tests
 	ERRINJ_ATTACK_LONG=1 build/tests/attack/attack_bad_input build/tests/errinj-testhost
 	ERRINJ_ATTACK_LONG=1 build/tests/attack/attack_connections build/tests/errinj-testhost
 	ERRINJ_ATTACK_LONG=1 build/tests/attack/attack_big_events build/tests/errinj-testhost
+	ERRINJ_ATTACK_LONG=1 build/tests/attack/attack_names build/tests/errinj-testhost
 
 install: build
 	cmake --install build --prefix $(or $(PREFIX),/usr/local)

@@ -46,7 +46,27 @@ struct rows {
     struct errinj__coverage_row *row;
     size_t count, cap;
     bool failed;
+    struct errinj__entry **held; /* the entries of the rows, referenced so their names stay */
+    size_t held_count, held_cap;
 };
+
+/* Keeps e (and so its name) until the rows are read; false when out of memory. */
+static bool hold(struct rows *rows, struct errinj__entry *e)
+{
+    if (rows->held_count == rows->held_cap) {
+        size_t cap = rows->held_cap ? 2 * rows->held_cap : 64;
+        struct errinj__entry **grown = realloc(rows->held, cap * sizeof(*grown));
+        if (grown == NULL) {
+            rows->failed = true;
+            return false;
+        }
+        rows->held = grown;
+        rows->held_cap = cap;
+    }
+    errinj__entry_ref(e);
+    rows->held[rows->held_count++] = e;
+    return true;
+}
 
 static struct errinj__coverage_row *row_add(struct rows *rows)
 {
@@ -64,7 +84,7 @@ static struct errinj__coverage_row *row_add(struct rows *rows)
 }
 
 /* One row per site of e, or one for the name when it has none and was armed since the reset.
- * Entries, their names and the sites' interned files outlive the listing. */
+ * A reference keeps a run-time name's entry; the sites' interned files outlive the listing. */
 static void collect(struct errinj__entry *e, void *arg)
 {
     struct rows *rows = arg;
@@ -72,7 +92,7 @@ static void collect(struct errinj__entry *e, void *arg)
     pthread_mutex_lock(&e->mu);
     counts_locked(e, &counts);
     if (e->sites == NULL) {
-        struct errinj__coverage_row *r = counts.armed > 0 ? row_add(rows) : NULL;
+        struct errinj__coverage_row *r = counts.armed > 0 && hold(rows, e) ? row_add(rows) : NULL;
         if (r != NULL) {
             *r = counts;
             r->name = e->name;
@@ -114,5 +134,8 @@ void errinj__coverage_each(void (*fn)(const struct errinj__coverage_row *row, vo
         qsort(rows.row, rows.count, sizeof(*rows.row), compare_rows);
     for (size_t i = 0; i < rows.count; i++)
         fn(&rows.row[i], arg);
+    for (size_t i = 0; i < rows.held_count; i++)
+        errinj__entry_unref(rows.held[i]);
+    free(rows.held);
     free(rows.row);
 }

@@ -33,12 +33,15 @@ static inline uint64_t errinj__arm_evaluations(struct errinj__arm *arm)
 }
 
 /*
- * One per injection name ever enabled or compiled in; never freed, so a site's `active`
- * pointer and an event's name stay valid without reference counting. Writers hold mu; every
- * write of a site's `active` happens under mu too. A fire of a non-one-shot injection reads
- * the atomics without the lock: `cfg` is swapped atomically and the old one freed only once no
- * fire is between loading it and taking its reference (a read window, readers.h). One-shots and
- * handler waits take mu.
+ * One per injection name compiled in or recently enabled. An entry of a compiled-in point is
+ * pinned: never freed, so a site's `active` pointer stays valid without reference counting.
+ * An entry of a run-time name is reclaimed once it is disabled and ERRINJ__KEPT_NAMES newer
+ * run-time names were enabled: it leaves the table, and is freed after a grace period once no
+ * holder is left (errinj__entry_ref: a fire in progress, an event in the server's ring or
+ * history, a listing). Writers hold mu; every write of a site's `active` happens under mu too.
+ * A fire of a non-one-shot injection reads the atomics without the lock: `cfg` is swapped
+ * atomically and the old one freed only once no fire is between loading it and taking its
+ * reference (a read window, readers.h). One-shots and handler waits take mu.
  */
 struct errinj__entry {
     const char *name;
@@ -63,6 +66,10 @@ struct errinj__entry {
     uint64_t cov_armed;
     uint64_t cov_evals_done, cov_enters_done;
     uint64_t cov_evals_base, cov_enters_base;
+    /* Reclamation (registry.c). */
+    atomic_bool pinned;      /* a compiled-in point has (or had) this name: never freed */
+    atomic_uint refs;        /* holders of an unpinned entry (errinj__entry_ref) */
+    struct errinj__entry *recent_prev, *recent_next; /* unpinned entries, least recently enabled first; under the registry's lock */
 };
 
 /* Disables e with e->mu held (one-shot self-disable); release_waiters also wakes parked handlers. */

@@ -10,6 +10,7 @@
 #include "history.h"
 
 #include "errinj.h"
+#include "registry.h" /* the frames' references to their entries */
 
 #include <stdlib.h>
 
@@ -41,8 +42,10 @@ int errinj__history_init(struct errinj__history *h, size_t cap, size_t bytes_max
 
 void errinj__history_fini(struct errinj__history *h)
 {
-    for (size_t i = 0; h->frames != NULL && i < h->cap; i++)
+    for (size_t i = 0; h->frames != NULL && i < h->cap; i++) {
         errinj__frame_text_unref(h->frames[i].text);
+        errinj__entry_unref(h->frames[i].entry);
+    }
     free(h->frames);
     h->frames = NULL;
 }
@@ -57,6 +60,7 @@ static void evict_oldest(struct errinj__history *h)
     struct frame *f = slot(h, h->oldest);
     h->bytes -= f->len;
     errinj__frame_text_unref(f->text);
+    errinj__entry_unref(f->entry); /* a run-time name's entry may be freed once no frame has it */
     *f = (struct frame){0};
     h->oldest++;
 }
@@ -65,6 +69,7 @@ void errinj__history_store(struct errinj__history *h, uint64_t seq, const struct
 {
     if (seq <= h->newest) {
         errinj__frame_text_unref(in->text);
+        errinj__entry_unref(in->entry);
         return;
     }
     /* Seqs between newest and seq were published before the ring was attached or lost. */

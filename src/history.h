@@ -36,7 +36,7 @@ void errinj__frame_text_unref(struct frame_text *t);
 struct frame {
     struct frame_text *text; /* NULL: this seq was lost (the ring was full) or never kept */
     size_t len;
-    struct errinj__entry *entry;
+    struct errinj__entry *entry; /* a reference (errinj__entry_ref): the name stays readable */
     uint8_t type, phase;
     unsigned shard;
 };
@@ -58,7 +58,8 @@ int errinj__history_init(struct errinj__history *h, size_t cap, size_t bytes_max
 void errinj__history_fini(struct errinj__history *h);
 
 /*
- * Stores the frame of seq, taking its text reference (a frame without text is a placeholder).
+ * Stores the frame of seq, taking its text reference and its entry reference (NULL for a
+ * placeholder; a frame without text is one).
  * The seqs between the newest kept and seq become placeholders; the oldest frames are evicted
  * until the count and the bytes fit. A seq not above the newest is dropped (the ring delivers in
  * order, so this does not happen).

@@ -48,6 +48,7 @@ struct fire {
     uint64_t msg_base; /* the entry's message count when it was enabled */
     struct errinj__decision decision; /* what the term said (on for no term) */
     bool ongoing; /* a one-shot handler or last pause that keeps the entry reachable by messages */
+    bool held;    /* a reference to the entry (a run-time name's, which may be reclaimed) */
 };
 
 struct errinj_handler {
@@ -126,8 +127,10 @@ static bool fire_begin(struct errinj__entry *e, errinj_type type, const char *fi
         struct errinj__reader *r = errinj__read_begin();
         struct errinj__arm *arm = atomic_load_explicit(&e->arm, memory_order_acquire);
         f->eval = atomic_fetch_add_explicit(&arm->evaluations, 1, memory_order_relaxed) + 1;
-        if (arm->term != NULL) {
-            errinj__term_decide_inline(arm->term, f->eval, &f->decision);
+        /* A disable takes the term out (and frees it after a grace period): load it once. */
+        struct errinj__term *term = __atomic_load_n(&arm->term, __ATOMIC_ACQUIRE);
+        if (term != NULL) {
+            errinj__term_decide_inline(term, f->eval, &f->decision);
             if (f->decision.action == ERRINJ__ACTION_OFF && !f->decision.last) {
                 errinj__read_end(r);
                 return false;
@@ -188,6 +191,8 @@ static void fire_end(struct fire *f)
         f->entry->ongoing--;
         pthread_mutex_unlock(&f->entry->mu);
     }
+    if (f->held)
+        errinj__entry_unref(f->entry);
 }
 
 static bool fire_site(struct errinj_site *site, struct fire *f)
@@ -195,17 +200,30 @@ static bool fire_site(struct errinj_site *site, struct fire *f)
     struct errinj__entry *e = __atomic_load_n(&site->active, __ATOMIC_ACQUIRE);
     if (__builtin_expect(errinj__site_unlisted(e), 0))
         e = errinj__site_adopt(site); /* first run of a site missing from the catalogue */
+    /* A site's entry is pinned: it needs no reference. */
+    f->held = false;
     return e != NULL && fire_begin(e, (errinj_type)site->type, site->file, site->line, f);
 }
 
+/* A run-time name's entry may be reclaimed once disabled: the fire holds a reference to it from
+ * the lookup (inside a read window) to fire_end(). */
 static bool fire_name(const char *name, errinj_type type, struct fire *f)
 {
     if (name == NULL || atomic_load_explicit(&errinj__enabled_count, memory_order_relaxed) == 0)
         return false;
+    struct errinj__reader *r = errinj__read_begin();
     struct errinj__entry *e = errinj__entry_find(name);
-    if (e == NULL || !atomic_load_explicit(&e->enabled, memory_order_relaxed))
+    bool on = e != NULL && atomic_load_explicit(&e->enabled, memory_order_relaxed);
+    if (on)
+        errinj__entry_ref(e);
+    errinj__read_end(r);
+    if (!on)
         return false;
-    return fire_begin(e, type, NULL, 0, f);
+    f->held = true;
+    if (fire_begin(e, type, NULL, 0, f))
+        return true;
+    errinj__entry_unref(e);
+    return false;
 }
 
 /* ---- the actions -------------------------------------------------------------------------- */

@@ -1,17 +1,27 @@
 /*
  * registry.c - injection names, their state, and the catalogue of loaded sites.
  *
- * Every name the process ever enables or compiles in gets one entry that is never freed.
- * That makes the hot path simple: a site's `active` pointer, once read, stays valid, and
- * events can carry the entry's name without reference counting. Entries live in an
- * open-addressing hash table that readers probe without a lock (run-time-name points);
- * writers insert under g_mu and publish with release stores. A grown table replaces the
- * old one, which is kept (it is at most half the size of the new one) so that a reader
- * still probing it is safe.
+ * Every name compiled into the process gets one entry that is never freed (pinned), which
+ * keeps the hot path simple: a site's `active` pointer, once read, stays valid. A name no
+ * compiled point has (a run-time name) gets an entry when it is first enabled; entries of
+ * run-time names are kept on a list in the order they were last enabled, and once there are
+ * more than ERRINJ__KEPT_NAMES of them, the oldest disabled one is reclaimed, so enabling and
+ * disabling any number of distinct names keeps memory bounded.
+ *
+ * Entries live in an open-addressing hash table that readers probe without a lock, inside a
+ * read window (readers.h); writers insert and remove (leaving a tombstone) under g_mu and
+ * publish with release stores. A reclaimed entry leaves the table at once and is freed by
+ * reap() after a grace period (errinj__readers_synchronize), and only when no reference is
+ * left: fires of run-time names, events on their way to the server and in its history, and
+ * listings hold one (errinj__entry_ref). A rebuilt table replaces the old one, which is freed
+ * after a grace period too. Firing threads never wait for any of it: reap() runs from enables.
+ *
+ * A disable from the API also takes the parameters and the term out of the entry (a disabled
+ * injection shows neither), so what a disabled name keeps is its counters and its name.
  *
  * Lock order: g_mu, then an entry's mu. Firing threads only ever take an entry's mu.
  *
- * It stays one file (about 900 lines) because the entry table, the enable/disable state and
+ * It stays one file (about 1,100 lines) because the entry table, the enable/disable state and
  * the site catalogue share g_mu and the entry layout; terms (term.c), coverage (coverage.c)
  * and the read windows (readers.c) are already apart.
  */
@@ -35,14 +45,31 @@
 
 struct table {
     size_t mask;
-    struct table *older; /* kept for readers still probing it */
+    struct table *retired_next; /* on g_retired_tables, once replaced */
     _Atomic(struct errinj__entry *) slots[];
 };
 
+/* Where a removed entry was: probes go on past it. Its length matches no name. */
+static struct errinj__entry g_tombstone = {.name = "", .name_len = SIZE_MAX};
+
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(struct table *) g_table;
-static size_t g_entry_count;
+static size_t g_entry_count; /* entries in the table */
+static size_t g_tombstones;  /* tombstones in the table */
 atomic_int errinj__enabled_count;
+
+/* Unpinned entries, least recently enabled first (g_mu). */
+static struct errinj__entry *g_recent_head, *g_recent_tail;
+static size_t g_recent_count;
+/* Removed from the table, to be freed by reap() (g_mu): entries linked by recent_next, tables. */
+static struct errinj__entry *g_retired;
+static size_t g_retired_new; /* retired since the last reap */
+static struct table *g_retired_tables;
+/* Entries retired before reap() runs: one grace period frees this many at once. */
+#define REAP_BATCH 64
+/* Entries looked at per enable of a new name when there are too many: an enabled one goes
+ * back to the end, so one enable never walks the whole list. */
+#define EVICT_STEPS 4
 
 static uint64_t hash_name(const char *s, size_t len)
 {
@@ -73,18 +100,60 @@ static struct table *table_new(size_t capacity)
     return t;
 }
 
-static void table_put(struct table *t, struct errinj__entry *e)
+/* Puts e in the first free slot or tombstone of its probe; a reader probing meanwhile sees
+ * either, and both send it on. Returns true when it reused a tombstone. */
+static bool table_put(struct table *t, struct errinj__entry *e)
 {
     size_t i = hash_name(e->name, e->name_len) & t->mask;
-    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != NULL)
+    struct errinj__entry *at;
+    while ((at = atomic_load_explicit(&t->slots[i], memory_order_relaxed)) != NULL && at != &g_tombstone)
         i = (i + 1) & t->mask;
     atomic_store_explicit(&t->slots[i], e, memory_order_release);
+    return at == &g_tombstone;
+}
+
+static void table_remove(struct table *t, struct errinj__entry *e)
+{
+    for (size_t i = hash_name(e->name, e->name_len) & t->mask;; i = (i + 1) & t->mask) {
+        struct errinj__entry *at = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (at == NULL)
+            return;
+        if (at == e) {
+            atomic_store_explicit(&t->slots[i], &g_tombstone, memory_order_release);
+            g_entry_count--;
+            g_tombstones++;
+            return;
+        }
+    }
 }
 
 struct errinj__entry *errinj__entry_find(const char *name)
 {
     size_t len = strnlen(name, ERRINJ__NAME_MAX + 1);
     return table_find(atomic_load_explicit(&g_table, memory_order_acquire), name, len);
+}
+
+void errinj__entry_ref(struct errinj__entry *e)
+{
+    if (!atomic_load_explicit(&e->pinned, memory_order_acquire))
+        atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+}
+
+void errinj__entry_unref(struct errinj__entry *e)
+{
+    /* pinned is sticky: a reference taken before the entry was pinned is simply never dropped. */
+    if (e != NULL && !atomic_load_explicit(&e->pinned, memory_order_acquire))
+        atomic_fetch_sub_explicit(&e->refs, 1, memory_order_release);
+}
+
+struct errinj__entry *errinj__entry_hold(const char *name)
+{
+    struct errinj__reader *r = errinj__read_begin();
+    struct errinj__entry *e = errinj__entry_find(name);
+    if (e != NULL)
+        errinj__entry_ref(e);
+    errinj__read_end(r);
+    return e;
 }
 
 static void entry_init_sync(struct errinj__entry *e)
@@ -97,26 +166,102 @@ static void entry_init_sync(struct errinj__entry *e)
     pthread_condattr_destroy(&attr);
 }
 
-/* Finds or creates the entry for name; g_mu held. NULL only when out of memory. */
-static struct errinj__entry *entry_get_locked(const char *name)
+static void recent_unlink(struct errinj__entry *e)
+{
+    if (e->recent_prev != NULL)
+        e->recent_prev->recent_next = e->recent_next;
+    else
+        g_recent_head = e->recent_next;
+    if (e->recent_next != NULL)
+        e->recent_next->recent_prev = e->recent_prev;
+    else
+        g_recent_tail = e->recent_prev;
+    e->recent_prev = e->recent_next = NULL;
+    g_recent_count--;
+}
+
+static void recent_append(struct errinj__entry *e)
+{
+    e->recent_prev = g_recent_tail;
+    e->recent_next = NULL;
+    if (g_recent_tail != NULL)
+        g_recent_tail->recent_next = e;
+    else
+        g_recent_head = e;
+    g_recent_tail = e;
+    g_recent_count++;
+}
+
+/* A compiled-in point has e's name: e is never reclaimed from now on. g_mu held. */
+static void entry_pin_locked(struct errinj__entry *e)
+{
+    if (atomic_load_explicit(&e->pinned, memory_order_relaxed))
+        return;
+    recent_unlink(e);
+    atomic_store_explicit(&e->pinned, true, memory_order_release);
+}
+
+/*
+ * Reclaims entries of disabled run-time names past the ERRINJ__KEPT_NAMES most recently
+ * enabled: each leaves the table for g_retired. An entry still enabled, or with a one-shot
+ * handler still running (reachable by messages), goes back to the end instead. g_mu held.
+ */
+static void evict_locked(void)
+{
+    struct table *t = atomic_load_explicit(&g_table, memory_order_relaxed);
+    for (unsigned steps = 0; g_recent_count > ERRINJ__KEPT_NAMES && steps < EVICT_STEPS; steps++) {
+        struct errinj__entry *e = g_recent_head;
+        recent_unlink(e);
+        /* Only an enable (under g_mu) makes a disabled entry busy again, so what is seen here
+         * holds until the entry has left the table. */
+        pthread_mutex_lock(&e->mu);
+        bool idle = !atomic_load_explicit(&e->enabled, memory_order_relaxed) && e->ongoing == 0 &&
+                    atomic_load_explicit(&e->waiters, memory_order_relaxed) == 0;
+        pthread_mutex_unlock(&e->mu);
+        if (!idle) {
+            recent_append(e);
+            continue;
+        }
+        table_remove(t, e);
+        e->recent_next = g_retired;
+        g_retired = e;
+        g_retired_new++;
+    }
+}
+
+/* Finds or creates the entry for name (pinned when a compiled-in point has it); g_mu held.
+ * NULL only when out of memory. */
+static struct errinj__entry *entry_get_locked(const char *name, bool pin)
 {
     size_t len = strlen(name);
     struct table *t = atomic_load_explicit(&g_table, memory_order_relaxed);
     struct errinj__entry *e = table_find(t, name, len);
-    if (e != NULL)
+    if (e != NULL) {
+        if (pin)
+            entry_pin_locked(e);
         return e;
-    if (t == NULL || (g_entry_count + 1) * 2 > t->mask + 1) {
-        struct table *bigger = table_new(t == NULL ? 64 : 2 * (t->mask + 1));
-        if (bigger == NULL)
+    }
+    if (t == NULL || (g_entry_count + g_tombstones + 1) * 2 > t->mask + 1) {
+        /* Rebuilt without tombstones, at most a third full. */
+        size_t cap = 64;
+        while (cap < 3 * (g_entry_count + 1))
+            cap *= 2;
+        struct table *rebuilt = table_new(cap);
+        if (rebuilt == NULL)
             return NULL;
         for (size_t i = 0; t != NULL && i <= t->mask; i++) {
             struct errinj__entry *old = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
-            if (old != NULL)
-                table_put(bigger, old);
+            if (old != NULL && old != &g_tombstone)
+                table_put(rebuilt, old);
         }
-        bigger->older = t;
-        atomic_store_explicit(&g_table, bigger, memory_order_release);
-        t = bigger;
+        atomic_store_explicit(&g_table, rebuilt, memory_order_release);
+        g_tombstones = 0;
+        if (t != NULL) {
+            /* Readers may still probe it: freed by reap() after a grace period. */
+            t->retired_next = g_retired_tables;
+            g_retired_tables = t;
+        }
+        t = rebuilt;
     }
     e = calloc(1, sizeof(*e) + len + 1);
     if (e == NULL)
@@ -127,9 +272,76 @@ static struct errinj__entry *entry_get_locked(const char *name)
     e->name_len = len;
     entry_init_sync(e);
     atomic_init(&e->cfg, errinj__config_ref(errinj__config_empty()));
-    table_put(t, e);
+    atomic_init(&e->pinned, pin);
+    if (!pin)
+        recent_append(e);
+    if (table_put(t, e))
+        g_tombstones--;
     g_entry_count++;
     return e;
+}
+
+static void entry_destroy(struct errinj__entry *e)
+{
+    struct errinj__arm *arm = atomic_load_explicit(&e->arm, memory_order_relaxed);
+    if (arm != NULL) {
+        errinj__term_free(arm->term);
+        free(arm);
+    }
+    errinj__config_unref(atomic_load_explicit(&e->cfg, memory_order_relaxed));
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}
+
+/*
+ * Frees what left the table once no reader can still be probing for it: the replaced tables,
+ * and the retired entries nothing holds any more (the others wait for a later call). Makes a
+ * system call (the grace period): from enables only, never from a fire. Unless `now`, it does
+ * nothing until REAP_BATCH entries or a table are waiting, so the grace period is shared.
+ */
+static void reap(bool now)
+{
+    pthread_mutex_lock(&g_mu);
+    if ((!now && g_retired_new < REAP_BATCH && g_retired_tables == NULL) ||
+        (g_retired == NULL && g_retired_tables == NULL)) {
+        pthread_mutex_unlock(&g_mu);
+        return;
+    }
+    struct errinj__entry *entries = g_retired;
+    struct table *tables = g_retired_tables;
+    g_retired = NULL;
+    g_retired_tables = NULL;
+    g_retired_new = 0;
+    pthread_mutex_unlock(&g_mu);
+
+    errinj__readers_synchronize();
+    while (tables != NULL) {
+        struct table *next = tables->retired_next;
+        free(tables);
+        tables = next;
+    }
+    /* No reference can be taken any more (the entry is out of the table and every reader that
+     * found it has left its window): one that reads 0 stays 0. */
+    struct errinj__entry *held = NULL, *held_tail = NULL;
+    while (entries != NULL) {
+        struct errinj__entry *next = entries->recent_next;
+        if (atomic_load_explicit(&entries->refs, memory_order_acquire) == 0) {
+            entry_destroy(entries);
+        } else {
+            entries->recent_next = held;
+            held = entries;
+            if (held_tail == NULL)
+                held_tail = entries;
+        }
+        entries = next;
+    }
+    if (held != NULL) {
+        pthread_mutex_lock(&g_mu);
+        held_tail->recent_next = g_retired;
+        g_retired = held;
+        pthread_mutex_unlock(&g_mu);
+    }
 }
 
 /* Calls fn on every entry; g_mu held. */
@@ -138,7 +350,7 @@ static void entries_each_locked(void (*fn)(struct errinj__entry *e, void *arg), 
     struct table *t = atomic_load_explicit(&g_table, memory_order_relaxed);
     for (size_t i = 0; t != NULL && i <= t->mask; i++) {
         struct errinj__entry *e = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
-        if (e != NULL)
+        if (e != NULL && e != &g_tombstone)
             fn(e, arg);
     }
 }
@@ -235,7 +447,7 @@ char errinj__unlisted[2];
  */
 static void site_list_locked(struct errinj_site *s)
 {
-    struct errinj__entry *e = entry_get_locked(s->name);
+    struct errinj__entry *e = entry_get_locked(s->name, true);
     if (e == NULL)
         return; /* out of memory: it stays unlisted and retries when it first runs */
     pthread_mutex_lock(&e->mu);
@@ -373,9 +585,11 @@ uint64_t errinj__last_enable_seq(void)
 
 bool errinj__enable_seq(const char *name, uint64_t *seq)
 {
+    struct errinj__reader *r = errinj__read_begin();
     struct errinj__entry *e = errinj__entry_find(name);
     /* enable_seq holds the seq plus one, so 0 means never enabled (a compiled-in point's entry). */
     uint64_t stored = e != NULL ? atomic_load(&e->enable_seq) : 0;
+    errinj__read_end(r);
     if (stored == 0)
         return false;
     *seq = stored - 1;
@@ -384,22 +598,21 @@ bool errinj__enable_seq(const char *name, uint64_t *seq)
 
 uint64_t errinj__enable_count(const char *name)
 {
-    struct errinj__entry *e = errinj__entry_find(name);
+    struct errinj__entry *e = errinj__entry_hold(name);
     if (e == NULL)
         return 0;
     pthread_mutex_lock(&e->mu);
     uint64_t n = e->arm_gen;
     pthread_mutex_unlock(&e->mu);
+    errinj__entry_unref(e);
     return n;
 }
 
 bool errinj__has_site(const char *name)
 {
-    struct errinj__entry *e = errinj__entry_find(name);
-    if (e == NULL)
-        return false;
     pthread_mutex_lock(&g_mu);
-    bool has = e->sites != NULL;
+    struct errinj__entry *e = errinj__entry_find(name);
+    bool has = e != NULL && e->sites != NULL;
     pthread_mutex_unlock(&g_mu);
     return has;
 }
@@ -422,7 +635,7 @@ static int enable_armed(const char *name, bool one_shot, struct errinj__config *
     arm->term = term;
     arm->seed = seed;
     pthread_mutex_lock(&g_mu);
-    struct errinj__entry *e = entry_get_locked(name);
+    struct errinj__entry *e = entry_get_locked(name, false);
     if (e == NULL) {
         pthread_mutex_unlock(&g_mu);
         errinj__config_unref(cfg);
@@ -460,6 +673,12 @@ static int enable_armed(const char *name, bool one_shot, struct errinj__config *
             site_set_active(s, e);
     }
     pthread_mutex_unlock(&e->mu);
+    if (!atomic_load_explicit(&e->pinned, memory_order_relaxed)) {
+        /* The most recently enabled run-time name; older disabled ones past the kept number go. */
+        recent_unlink(e);
+        recent_append(e);
+        evict_locked();
+    }
     pthread_mutex_unlock(&g_mu);
     /* A lock-free fire may have loaded `old` or `old_arm` just before the exchanges and still be
      * using it: wait the few nanoseconds until no thread is in that window. A name enabled for
@@ -478,6 +697,7 @@ static int enable_armed(const char *name, bool one_shot, struct errinj__config *
         free(old_arm);
     }
     errinj__config_unref(old);
+    reap(false);
     return 0;
 }
 
@@ -562,36 +782,90 @@ int errinj_enable_with(const char *name, const errinj_enable_opts *opts)
     return rc;
 }
 
+/* What disables took out of entries, freed after one grace period. */
+struct stripped {
+    struct errinj__config **cfgs;
+    struct errinj__term **terms;
+    size_t count, cap;
+};
+
+/*
+ * Disables e from the API (releasing its parked handlers) and takes its parameters and term out
+ * of it: a disabled injection shows neither, and a run-time name kept after its disable should
+ * cost its counters, not its last megabyte of parameters. A fire racing with the disable may
+ * read the empty set. Out of memory for the list, they simply stay.
+ */
 static void disable_entry(struct errinj__entry *e, void *arg)
 {
-    (void)arg;
+    struct stripped *out = arg;
     pthread_mutex_lock(&e->mu);
     errinj__entry_disable_locked(e, true);
+    if (out->count == out->cap) {
+        size_t cap = out->cap ? 2 * out->cap : 4;
+        struct errinj__config **cfgs = realloc(out->cfgs, cap * sizeof(*cfgs));
+        if (cfgs != NULL)
+            out->cfgs = cfgs;
+        struct errinj__term **terms = cfgs != NULL ? realloc(out->terms, cap * sizeof(*terms)) : NULL;
+        if (terms != NULL) {
+            out->terms = terms;
+            out->cap = cap;
+        }
+    }
+    if (out->count < out->cap) {
+        struct errinj__config *cfg = atomic_load_explicit(&e->cfg, memory_order_relaxed);
+        struct errinj__arm *arm = atomic_load_explicit(&e->arm, memory_order_relaxed);
+        struct errinj__term *term = arm != NULL ? __atomic_load_n(&arm->term, __ATOMIC_RELAXED) : NULL;
+        if (cfg != errinj__config_empty() || term != NULL) {
+            out->cfgs[out->count] = atomic_exchange(&e->cfg, errinj__config_ref(errinj__config_empty()));
+            out->terms[out->count] = term != NULL ? __atomic_exchange_n(&arm->term, NULL, __ATOMIC_RELEASE) : NULL;
+            out->count++;
+        }
+    }
     pthread_mutex_unlock(&e->mu);
+}
+
+/* Frees what disable_entry() took, once no fire can still be reading it. */
+static void stripped_free(struct stripped *st)
+{
+    if (st->count > 0)
+        errinj__readers_synchronize();
+    for (size_t i = 0; i < st->count; i++) {
+        errinj__config_unref(st->cfgs[i]);
+        errinj__term_free(st->terms[i]);
+    }
+    free(st->cfgs);
+    free(st->terms);
 }
 
 int errinj_disable(const char *name)
 {
     if (!errinj__name_ok(name))
         return ERRINJ_EINVAL;
-    struct errinj__entry *e = errinj__entry_find(name);
-    if (e != NULL)
-        disable_entry(e, NULL);
+    struct errinj__entry *e = errinj__entry_hold(name);
+    if (e != NULL) {
+        struct stripped st = {0};
+        disable_entry(e, &st);
+        errinj__entry_unref(e);
+        stripped_free(&st);
+    }
     return 0;
 }
 
 void errinj_disable_all(void)
 {
+    struct stripped st = {0};
     pthread_mutex_lock(&g_mu);
-    entries_each_locked(disable_entry, NULL);
+    entries_each_locked(disable_entry, &st);
     pthread_mutex_unlock(&g_mu);
+    stripped_free(&st);
+    reap(true);
 }
 
 int errinj_message(const char *name)
 {
     if (!errinj__name_ok(name))
         return ERRINJ_EINVAL;
-    struct errinj__entry *e = errinj__entry_find(name);
+    struct errinj__entry *e = errinj__entry_hold(name);
     if (e == NULL)
         return 0;
     pthread_mutex_lock(&e->mu);
@@ -600,43 +874,60 @@ int errinj_message(const char *name)
         pthread_cond_broadcast(&e->cv);
     }
     pthread_mutex_unlock(&e->mu);
+    errinj__entry_unref(e);
     return 0;
 }
 
 bool errinj_is_enabled(const char *name)
 {
-    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
-    return e != NULL && atomic_load_explicit(&e->enabled, memory_order_acquire);
+    if (!errinj__name_ok(name))
+        return false;
+    struct errinj__reader *r = errinj__read_begin();
+    struct errinj__entry *e = errinj__entry_find(name);
+    bool on = e != NULL && atomic_load_explicit(&e->enabled, memory_order_acquire);
+    errinj__read_end(r);
+    return on;
 }
 
 uint64_t errinj_enters(const char *name)
 {
-    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
-    return e == NULL ? 0 : atomic_load(&e->enters);
+    if (!errinj__name_ok(name))
+        return 0;
+    struct errinj__reader *r = errinj__read_begin();
+    struct errinj__entry *e = errinj__entry_find(name);
+    uint64_t n = e == NULL ? 0 : atomic_load(&e->enters);
+    errinj__read_end(r);
+    return n;
 }
 
 uint64_t errinj_evaluations(const char *name)
 {
-    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
+    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_hold(name) : NULL;
     if (e == NULL)
         return 0;
     pthread_mutex_lock(&e->mu);
     uint64_t n = errinj__arm_evaluations(atomic_load(&e->arm));
     pthread_mutex_unlock(&e->mu);
+    errinj__entry_unref(e);
     return n;
 }
 
 unsigned errinj_waiters(const char *name)
 {
-    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
-    return e == NULL ? 0 : atomic_load(&e->waiters);
+    if (!errinj__name_ok(name))
+        return 0;
+    struct errinj__reader *r = errinj__read_begin();
+    struct errinj__entry *e = errinj__entry_find(name);
+    unsigned n = e == NULL ? 0 : atomic_load(&e->waiters);
+    errinj__read_end(r);
+    return n;
 }
 
 int errinj_parameter(const char *name, const char *key, char *buf, size_t len)
 {
     if (!errinj__name_ok(name) || key == NULL || (buf == NULL && len > 0))
         return ERRINJ_EINVAL;
-    struct errinj__entry *e = errinj__entry_find(name);
+    struct errinj__entry *e = errinj__entry_hold(name);
     if (e == NULL)
         return ERRINJ_ENOENT;
     int rc = ERRINJ_ENOENT;
@@ -654,13 +945,14 @@ int errinj_parameter(const char *name, const char *key, char *buf, size_t len)
         rc = need < len ? 0 : ERRINJ_ERANGE;
     }
     pthread_mutex_unlock(&e->mu);
+    errinj__entry_unref(e);
     return rc;
 }
 
 void errinj__entry_state(const char *name, struct errinj__entry_state *out)
 {
     *out = (struct errinj__entry_state){0};
-    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_find(name) : NULL;
+    struct errinj__entry *e = errinj__name_ok(name) ? errinj__entry_hold(name) : NULL;
     if (e == NULL)
         return;
     pthread_mutex_lock(&e->mu);
@@ -675,6 +967,7 @@ void errinj__entry_state(const char *name, struct errinj__entry_state *out)
             snprintf(out->term, sizeof(out->term), "%s", arm->term->text);
     }
     pthread_mutex_unlock(&e->mu);
+    errinj__entry_unref(e);
 }
 
 /* What an errinj_state's strings point into: a reference to the parameters and the term's copy. */
@@ -726,7 +1019,7 @@ void errinj_state_release(errinj_state *state)
 /* ---- listings ----------------------------------------------------------------------------- */
 
 struct name_list {
-    const char **names;
+    struct errinj__entry **names; /* each held */
     size_t count, cap;
     bool failed;
 };
@@ -738,7 +1031,7 @@ static void collect_enabled(struct errinj__entry *e, void *arg)
         return;
     if (list->count == list->cap) {
         size_t cap = list->cap ? 2 * list->cap : 32;
-        const char **grown = realloc(list->names, cap * sizeof(*grown));
+        struct errinj__entry **grown = realloc(list->names, cap * sizeof(*grown));
         if (grown == NULL) {
             list->failed = true;
             return;
@@ -746,12 +1039,13 @@ static void collect_enabled(struct errinj__entry *e, void *arg)
         list->names = grown;
         list->cap = cap;
     }
-    list->names[list->count++] = e->name;
+    errinj__entry_ref(e);
+    list->names[list->count++] = e;
 }
 
 static int compare_names(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp((*(struct errinj__entry *const *)a)->name, (*(struct errinj__entry *const *)b)->name);
 }
 
 void errinj_list_enabled(void (*fn)(const char *name, void *arg), void *arg)
@@ -760,13 +1054,15 @@ void errinj_list_enabled(void (*fn)(const char *name, void *arg), void *arg)
     pthread_mutex_lock(&g_mu);
     entries_each_locked(collect_enabled, &list);
     pthread_mutex_unlock(&g_mu);
-    /* Entry names are immortal, so the callbacks can run without the lock. */
+    /* The references keep the names, so the callbacks can run without the lock. */
     if (list.failed)
         errinj__log("errinj: out of memory listing injections; the list is incomplete");
     if (list.count > 0)
         qsort(list.names, list.count, sizeof(*list.names), compare_names);
     for (size_t i = 0; i < list.count; i++)
-        fn(list.names[i], arg);
+        fn(list.names[i]->name, arg);
+    for (size_t i = 0; i < list.count; i++)
+        errinj__entry_unref(list.names[i]);
     free(list.names);
 }
 

@@ -10,6 +10,7 @@
 #include "ring.h"
 
 #include "lifecycle.h"
+#include "registry.h" /* a record's reference to its entry */
 
 #include <sched.h>
 #include <stdatomic.h>
@@ -112,6 +113,7 @@ static void drop_record(struct errinj__record *rec, void *arg)
 {
     (void)arg;
     errinj__config_unref(rec->cfg);
+    errinj__entry_unref(rec->entry);
     errinj__detail_free(rec->detail);
 }
 
@@ -139,6 +141,7 @@ bool errinj__ring_push_locked(struct errinj__ring *ring, const struct errinj__re
     struct errinj__record *slot = &ring->slots[head & ring->mask];
     *slot = *rec;
     slot->cfg = errinj__config_ref(rec->cfg);
+    errinj__entry_ref(rec->entry); /* the consumer (the server's history) keeps the name */
     slot->detail = detail;
     slot->lost_before = ring->lost_pending;
     ring->lost_pending = 0;

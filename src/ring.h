@@ -42,7 +42,8 @@ struct errinj__ring;
 
 /* ---- the consumer's side ------------------------------------------------------------------ */
 
-/* Calls fn for each pending record in seq order; fn must unref rec->cfg. Returns how many. */
+/* Calls fn for each pending record in seq order; fn must unref rec->cfg and rec->entry (or keep
+ * the entry's reference). Returns how many. */
 size_t errinj__ring_drain(struct errinj__ring *ring, void (*fn)(struct errinj__record *rec, void *arg), void *arg);
 size_t errinj__ring_drain_max(struct errinj__ring *ring, size_t max,
                               void (*fn)(struct errinj__record *rec, void *arg), void *arg);

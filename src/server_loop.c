@@ -45,6 +45,7 @@ static void take_record(struct errinj__record *rec, void *arg)
     /* Out of memory turns the event into a lost one: clients are told, not misled. */
     b->seq[b->count] = rec->seq;
     b->lost_before[b->count] = rec->lost_before + (text == NULL);
+    /* The record's reference to its entry passes to the frame: the history keeps the name. */
     b->frame[b->count] = (struct frame){text, len, rec->entry, rec->type, rec->phase, rec->shard};
     if (text == NULL)
         b->frame[b->count].len = 0;

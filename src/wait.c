@@ -15,10 +15,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct errinj__waiter {
     struct errinj__wait_query q;
-    const struct errinj__entry *entry; /* q.name's entry, once it exists */
     void *conn;
     int64_t deadline_ns;
     int64_t timeout_ms;
@@ -155,11 +155,9 @@ static void scan(struct errinj__waits *ws, struct errinj__waiter *w, const struc
             return;
         }
         w->cursor = next;
-        /* Entries live for ever and are unique per name: compare pointers, not names. An event
-         * of the name implies its entry exists, so a lookup that failed may succeed later. */
-        if (w->entry == NULL)
-            w->entry = errinj__entry_find(w->q.name);
-        if (f->entry != w->entry || !(w->q.phases & (1u << f->phase)))
+        /* By name: a run-time name's entry may be reclaimed and a new one made for it, and the
+         * history keeps events of both. */
+        if (!(w->q.phases & (1u << f->phase)) || strcmp(errinj__entry_name(f->entry), w->q.name) != 0)
             continue;
         size_t len;
         const char *json = errinj__frame_json(f, &len);

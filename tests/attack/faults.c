@@ -687,27 +687,10 @@ static void fork_child_counts_none_of_the_parents_parked_threads(void **state)
 
 /* ---- 10,000 names --------------------------------------------------------------------------- */
 
-/* One request on a kept-alive connection; reconnects when the server closed it. */
 static int keepalive_request(int *fd, unsigned port, const char *method, const char *target,
                              struct net_response *r)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (*fd < 0)
-            *fd = net_connect(port, IO_TIMEOUT_S, 0);
-        if (*fd < 0)
-            return 0;
-        char head[512];
-        int n =
-            snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: 0\r\n\r\n",
-                     method, target, port);
-        memset(r, 0, sizeof(*r));
-        if (net_send_all(*fd, head, (size_t)n) && net_read_response(*fd, r))
-            return r->status;
-        net_response_free(r);
-        close(*fd);
-        *fd = -1;
-    }
-    return 0;
+    return net_keepalive_request(fd, port, method, target, IO_TIMEOUT_S, r);
 }
 
 static void ten_thousand_names_are_enabled_listed_and_disabled_over_rest(void **state)

@@ -304,6 +304,27 @@ int net_request(unsigned port, const char *method, const char *target, const cha
     return net_request_family(AF_INET, port, method, target, extra, body, body_len, timeout_s, r);
 }
 
+int net_keepalive_request(int *fd, unsigned port, const char *method, const char *target, double timeout_s,
+                          struct net_response *r)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (*fd < 0)
+            *fd = net_connect(port, timeout_s, 0);
+        if (*fd < 0)
+            return 0;
+        char head[512];
+        int n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: 0\r\n\r\n",
+                         method, target, port);
+        memset(r, 0, sizeof(*r));
+        if (n > 0 && (size_t)n < sizeof(head) && net_send_all(*fd, head, (size_t)n) && net_read_response(*fd, r))
+            return r->status;
+        net_response_free(r);
+        close(*fd);
+        *fd = -1;
+    }
+    return 0;
+}
+
 long long net_status_field(unsigned port, const char *extra, const char *key, double timeout_s)
 {
     struct net_response r;

@@ -92,6 +92,12 @@ bool net_read_response(int fd, struct net_response *r);
 int net_request_family(int family, unsigned port, const char *method, const char *target, const char *extra,
                        const char *body, size_t body_len, double timeout_s, struct net_response *r);
 
+/* One request without a body on the kept-alive connection *fd (-1: none yet) to 127.0.0.1,
+ * reconnecting once when the server closed it. Returns the status, 0 when nothing came back;
+ * free r with net_response_free(). */
+int net_keepalive_request(int *fd, unsigned port, const char *method, const char *target, double timeout_s,
+                          struct net_response *r);
+
 /* net_request_family() on 127.0.0.1. */
 int net_request(unsigned port, const char *method, const char *target, const char *extra, const char *body,
                 size_t body_len, double timeout_s, struct net_response *r);

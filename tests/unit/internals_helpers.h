@@ -81,6 +81,7 @@ static inline struct errinj__entry *entry_of(const char *name)
     assert_int_equal(errinj_disable(name), 0);
     struct errinj__entry *e = errinj__entry_find(name);
     assert_non_null(e);
+    errinj__entry_ref(e); /* the frame's that carries it: a history drops one per frame it evicts */
     return e;
 }
 

@@ -1,9 +1,12 @@
 /*
  * test_registry.c - control of injections by name (errinj(3)): enable, disable, counters,
- * parameters, the list of enabled names, the catalogue, name rules, and sites in shared
- * libraries loaded later.
+ * parameters, the list of enabled names, the catalogue, name rules, sites in shared libraries
+ * loaded later, and the forgetting of disabled run-time names past the kept number, also while
+ * other threads fire them (run under ASan and TSan too).
  */
 #include "helpers.h"
+#include "coverage.h"
+#include "entry.h"
 #include "registry.h"
 #include "threads.h"
 
@@ -402,6 +405,235 @@ static void enable_disable_races_firing_threads_safely(void **state)
     assert_false(fire_reg_point());
 }
 
+/* ---- reclaiming disabled run-time names ---------------------------------------------------- */
+
+/* Enables and disables `count` distinct names prefix_0 ... */
+static void churn(const char *prefix, int count)
+{
+    char name[64];
+    for (int i = 0; i < count; i++) {
+        snprintf(name, sizeof(name), "%s_%d", prefix, i);
+        assert_int_equal(errinj_enable(name, false, NULL), 0);
+        assert_int_equal(errinj_disable(name), 0);
+    }
+}
+
+static void count_run_time_rows(const struct errinj__coverage_row *row, void *arg)
+{
+    if (row->type == NULL)
+        (*(size_t *)arg)++;
+}
+
+static size_t run_time_coverage_rows(void)
+{
+    size_t n = 0;
+    errinj__coverage_each(count_run_time_rows, &n);
+    return n;
+}
+
+static void only_the_most_recent_disabled_run_time_names_are_kept(void **state)
+{
+    (void)state;
+    errinj__coverage_reset();
+    /* A one-shot that fired keeps its count of 1 while it is among the kept names. */
+    assert_int_equal(errinj_enable("recl_first", true, NULL), 0);
+    assert_true(errinj_inject_enter("recl_first"));
+    assert_false(errinj_is_enabled("recl_first"));
+    assert_int_equal(errinj_enters("recl_first"), 1);
+    churn("recl_keep", ERRINJ__KEPT_NAMES - 1);
+    assert_int_equal(errinj_enters("recl_first"), 1);
+    assert_int_equal(run_time_coverage_rows(), ERRINJ__KEPT_NAMES);
+    /* One newer name pushes the oldest one out: its counters are gone, not wrong. */
+    churn("recl_more", 1);
+    assert_null(errinj__entry_find("recl_first"));
+    assert_int_equal(errinj_enters("recl_first"), 0);
+    assert_non_null(errinj__entry_find("recl_keep_0"));
+    assert_non_null(errinj__entry_find("recl_more_0"));
+    assert_int_equal(run_time_coverage_rows(), ERRINJ__KEPT_NAMES);
+    /* Many more: still exactly the kept number, the newest ones. */
+    churn("recl_flood", 3 * ERRINJ__KEPT_NAMES);
+    assert_int_equal(run_time_coverage_rows(), ERRINJ__KEPT_NAMES);
+    assert_null(errinj__entry_find("recl_keep_9998"));
+    char newest[64];
+    snprintf(newest, sizeof(newest), "recl_flood_%d", 3 * ERRINJ__KEPT_NAMES - 1);
+    assert_non_null(errinj__entry_find(newest));
+    snprintf(newest, sizeof(newest), "recl_flood_%d", 2 * ERRINJ__KEPT_NAMES);
+    assert_non_null(errinj__entry_find(newest));
+    snprintf(newest, sizeof(newest), "recl_flood_%d", 2 * ERRINJ__KEPT_NAMES - 1);
+    assert_null(errinj__entry_find(newest));
+    /* A reclaimed name can be enabled again, from fresh counters. */
+    assert_int_equal(errinj_enable("recl_first", false, NULL), 0);
+    assert_true(errinj_inject_enter("recl_first"));
+    assert_int_equal(errinj_enters("recl_first"), 1);
+}
+
+static void compiled_and_enabled_names_are_never_reclaimed(void **state)
+{
+    (void)state;
+    assert_int_equal(errinj_enable("reg_point", false, NULL), 0);
+    assert_true(fire_reg_point());
+    assert_int_equal(errinj_disable("reg_point"), 0);
+    struct errinj__entry *compiled = errinj__entry_find("reg_point");
+    assert_non_null(compiled);
+    const char *params[] = {"k", "v", NULL};
+    assert_int_equal(errinj_enable("recl_still_on", false, params), 0);
+    churn("recl_pass", ERRINJ__KEPT_NAMES + 100);
+    assert_ptr_equal(errinj__entry_find("reg_point"), compiled);
+    assert_int_equal(errinj_enters("reg_point"), 1);
+    assert_true(errinj_is_enabled("recl_still_on"));
+    assert_true(errinj_inject_enter("recl_still_on"));
+    char value[8];
+    assert_int_equal(errinj_parameter("recl_still_on", "k", value, sizeof(value)), 0);
+    assert_string_equal(value, "v");
+    assert_int_equal(errinj_enable("reg_point", false, NULL), 0);
+    assert_true(fire_reg_point());
+}
+
+static void disable_drops_the_parameters_and_reenable_brings_new_ones(void **state)
+{
+    (void)state;
+    const char *params[] = {"big", "value", NULL};
+    assert_int_equal(errinj_enable("recl_params", false, params), 0);
+    struct errinj__entry *e = errinj__entry_find("recl_params");
+    assert_int_equal(atomic_load(&e->cfg)->pairs, 1);
+    assert_int_equal(errinj_disable("recl_params"), 0);
+    /* What a disabled name keeps is its counters: not its parameters. */
+    assert_int_equal(atomic_load(&e->cfg)->pairs, 0);
+    char value[8];
+    assert_int_equal(errinj_parameter("recl_params", "big", value, sizeof(value)), ERRINJ_ENOENT);
+    const char *other[] = {"k2", "v2", NULL};
+    assert_int_equal(errinj_enable("recl_params", false, other), 0);
+    assert_int_equal(errinj_parameter("recl_params", "k2", value, sizeof(value)), 0);
+    assert_string_equal(value, "v2");
+}
+
+struct parked {
+    const char *name;
+    int rc;
+};
+
+static void *park_one_shot(void *arg)
+{
+    struct parked *p = arg;
+    p->rc = errinj_inject_wait_for_message(p->name, 30000);
+    return NULL;
+}
+
+static void a_running_one_shot_handler_stays_reachable_by_messages(void **state)
+{
+    (void)state;
+    struct parked p = {"recl_parked", -1};
+    assert_int_equal(errinj_enable(p.name, true, NULL), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, park_one_shot, &p);
+    assert_true(WAIT_UNTIL(errinj_waiters(p.name) == 1, 10.0));
+    assert_false(errinj_is_enabled(p.name)); /* the one-shot disabled itself */
+    churn("recl_around", ERRINJ__KEPT_NAMES + 100);
+    assert_int_equal(errinj_message(p.name), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(p.rc, 0); /* released by the message, not by its timeout */
+}
+
+/* ---- reclaiming while other threads fire ---- */
+
+#define RACE_NAMES 4
+static const char *const race_names[RACE_NAMES] = {"race_a", "race_b", "race_c", "race_d"};
+
+struct race {
+    atomic_bool stop;
+    atomic_ulong fires;
+    atomic_ulong bad;
+    atomic_uint round;    /* the control thread's round */
+    atomic_uint released; /* handlers of rounds up to this one may return */
+    atomic_int holding;   /* handlers waiting for their round's release */
+};
+
+static int race_handler(errinj_handler *h, void *arg)
+{
+    struct race *r = arg;
+    /* Stay in the fire until the control thread has disabled the name and reclaimed its entry
+     * from the table: what the fire reads must still be there. */
+    unsigned round = atomic_load(&r->round);
+    atomic_fetch_add(&r->holding, 1);
+    double deadline = test_now() + 30;
+    while (atomic_load(&r->released) < round && !atomic_load(&r->stop) && test_now() < deadline)
+        sched_yield();
+    const char *name = errinj_handler_name(h);
+    const char *v = errinj_handler_get(h, "k");
+    if (name == NULL || strncmp(name, "race_", 5) != 0 || v == NULL || strcmp(v, "v") != 0)
+        atomic_fetch_add(&r->bad, 1);
+    atomic_fetch_add(&r->fires, 1);
+    atomic_fetch_sub(&r->holding, 1);
+    return 0;
+}
+
+static void *race_fire(void *arg)
+{
+    struct race *r = arg;
+    for (unsigned i = 0; !atomic_load(&r->stop); i++) {
+        const char *name = race_names[i % RACE_NAMES];
+        switch (i % 4) {
+        case 0:
+            if (errinj_inject_enter(name))
+                atomic_fetch_add(&r->fires, 1);
+            break;
+        case 1:
+            errinj_inject_handler(name, race_handler, r);
+            break;
+        case 2:
+            if (errinj_inject_exception(name, 5) == 5)
+                atomic_fetch_add(&r->fires, 1);
+            break;
+        default:
+            /* Parks on the entry until the disable releases it (or 5 ms pass). */
+            errinj_inject_wait_for_message(name, 5);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void reclaiming_names_while_threads_fire_them_is_safe(void **state)
+{
+    (void)state;
+    errinj_set_log(NULL, NULL);
+    struct race r = {0};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, race_fire, &r);
+    const char *params[] = {"k", "v", NULL};
+    char name[64];
+    unsigned rounds = 4;
+    int reclaimed = 0;
+    for (unsigned round = 1; round <= rounds; round++) {
+        atomic_store(&r.round, round);
+        for (int k = 0; k < RACE_NAMES; k++)
+            assert_int_equal(errinj_enable(race_names[k], false, params), 0);
+        /* Fires in progress (a handler waits for the release below), then the names go. */
+        assert_true(WAIT_UNTIL(atomic_load(&r.holding) > 0, 10.0));
+        for (int k = 0; k < RACE_NAMES; k++)
+            assert_int_equal(errinj_disable(race_names[k]), 0);
+        /* Enough newer names to push every race name out of the kept ones, and to have the
+         * reclaimed entries reaped (grace period) while the handlers still hold theirs. */
+        for (int i = 0; i < ERRINJ__KEPT_NAMES + 256; i++) {
+            snprintf(name, sizeof(name), "race_churn_%u_%d", round, i);
+            assert_int_equal(errinj_enable(name, false, NULL), 0);
+            assert_int_equal(errinj_disable(name), 0);
+        }
+        /* Only this thread reclaims, so a lookup outside a read window is safe here. */
+        for (int k = 0; k < RACE_NAMES; k++)
+            reclaimed += errinj__entry_find(race_names[k]) == NULL;
+        atomic_store(&r.released, round);
+        assert_true(WAIT_UNTIL(atomic_load(&r.holding) == 0, 10.0));
+    }
+    atomic_store(&r.stop, true);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(reclaimed, (int)rounds * RACE_NAMES);
+    assert_int_equal(atomic_load(&r.bad), 0);
+    assert_true(atomic_load(&r.fires) >= rounds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +653,11 @@ int main(void)
         cmocka_unit_test_setup(sites_in_a_library_loaded_later_follow_the_enabled_state, reset),
         cmocka_unit_test_setup(thousands_of_names_enable_and_disable, reset),
         cmocka_unit_test_setup(enable_disable_races_firing_threads_safely, reset),
+        cmocka_unit_test_setup(only_the_most_recent_disabled_run_time_names_are_kept, reset),
+        cmocka_unit_test_setup(compiled_and_enabled_names_are_never_reclaimed, reset),
+        cmocka_unit_test_setup(disable_drops_the_parameters_and_reenable_brings_new_ones, reset),
+        cmocka_unit_test_setup(a_running_one_shot_handler_stays_reachable_by_messages, reset),
+        cmocka_unit_test_setup(reclaiming_names_while_threads_fire_them_is_safe, reset),
     };
     errinj_set_log(NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
