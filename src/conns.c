@@ -25,6 +25,7 @@ struct errinj__conn {
     bool head_done;             /* a request head arrived and its request has not ended */
     bool listed;                /* on the REST list */
     bool stream;
+    bool parked;                /* a long-poll wait held on the server, its socket watched */
     bool shut;                  /* shut down by the guard: libmicrohttpd will close it */
     void (*on_hangup)(void *arg);
     void *hangup_arg;
@@ -163,10 +164,31 @@ void errinj__conns_request_done(struct errinj__conns *g, struct errinj__conn *re
     append_rec(g, rec);
 }
 
-void errinj__conns_park(struct errinj__conns *g, struct errinj__conn *rec)
+static void on_socket_event(void *arg, uint32_t events);
+
+int errinj__conns_park(struct errinj__conns *g, struct errinj__conn *rec, void (*on_hangup)(void *arg), void *arg)
 {
-    if (rec != NULL)
-        unlink_rec(g, rec);
+    if (rec == NULL)
+        return 0; /* no record (out of memory at connect): the wait ends at its answer */
+    unlink_rec(g, rec);
+    if (on_hangup == NULL)
+        return 0;
+    rec->parked = true;
+    rec->on_hangup = on_hangup;
+    rec->hangup_arg = arg;
+    rec->watch.fn = on_socket_event;
+    rec->watch.arg = rec;
+    return errinj__loop_watch(g->loop, &rec->watch, EPOLLRDHUP);
+}
+
+void errinj__conns_unpark(struct errinj__conn *rec)
+{
+    if (rec == NULL || !rec->parked)
+        return;
+    rec->parked = false;
+    rec->on_hangup = NULL;
+    /* The connection stays open (kept alive): its next request is an ordinary REST one. */
+    errinj__loop_unwatch(rec->guard->loop, &rec->watch);
 }
 
 static void on_socket_event(void *arg, uint32_t events)

@@ -12,8 +12,9 @@
  *   head, so a new REST request always finds room, however many slow clients there are;
  * - while libmicrohttpd cannot accept (out of descriptors), the oldest connection waiting for a
  *   head is closed to give it one;
- * - a stream's socket is watched in the server loop, so a client that leaves (FIN or RST) while
- *   its stream is suspended is noticed at once, not at the next heartbeat.
+ * - a stream's socket, and that of a long-poll wait held on the server, is watched in the server
+ *   loop, so a client that leaves (FIN or RST) while its connection is suspended is noticed at
+ *   once, not at the next heartbeat or at the wait's timeout.
  * Connections are closed with shutdown(2): libmicrohttpd then reads the end of the stream and
  * closes and frees the connection itself. Everything here runs on the server thread (or on the
  * stopping thread once the server thread has ended).
@@ -53,8 +54,14 @@ void errinj__conns_request_done(struct errinj__conns *g, struct errinj__conn *re
 int errinj__conns_make_stream(struct errinj__conns *g, struct errinj__conn **ref, void (*on_hangup)(void *arg),
                               void *arg);
 /* The request of rec is held on the server (a long-poll wait): out of the REST budget, so that
- * shedding never ends it, until its request ends (errinj__conns_request_done). */
-void errinj__conns_park(struct errinj__conns *g, struct errinj__conn *rec);
+ * shedding never ends it, and its socket watched for the client leaving, which calls
+ * on_hangup(arg) on the server thread (once), until errinj__conns_unpark(); a NULL on_hangup
+ * watches nothing (an upgraded connection, whose owner reads the socket). 0 or a negative
+ * ERRINJ_E* code (the wait then simply runs to its answer). */
+int errinj__conns_park(struct errinj__conns *g, struct errinj__conn *rec, void (*on_hangup)(void *arg), void *arg);
+/* The held request ended (answered or abandoned): on_hangup is not called any more. NULL and a
+ * record that was not parked are ignored. */
+void errinj__conns_unpark(struct errinj__conn *rec);
 /* The stream's owner is gone: on_hangup is not called any more. */
 void errinj__conns_stream_ended(struct errinj__conn *rec);
 /* Closes connections past their head deadline; returns milliseconds until the next deadline

@@ -56,6 +56,12 @@ enum MHD_Result errinj__mhd_answer_wait(struct errinj_server *srv, struct MHD_Co
                                         struct request_state *st)
 {
     pthread_mutex_lock(&srv->mu);
+    if (errinj__waiter_gone(st->waiter)) {
+        /* Its client left: end the request without an answer; the completion callback forgets
+         * the waiter, which frees its slot. */
+        pthread_mutex_unlock(&srv->mu);
+        return MHD_NO;
+    }
     if (!errinj__waiter_done(st->waiter)) {
         errinj__waiter_suspended(st->waiter);
         MHD_suspend_connection(conn);
@@ -69,6 +75,17 @@ enum MHD_Result errinj__mhd_answer_wait(struct errinj_server *srv, struct MHD_Co
     enum MHD_Result ret = errinj__mhd_queue_reply(conn, &reply);
     errinj__http_reply_free(&reply);
     return ret;
+}
+
+/* The connection guard saw the client of a held wait close its socket (server thread). */
+static void wait_hangup(void *arg)
+{
+    struct request_state *st = arg;
+    struct errinj_server *srv = st->srv;
+    pthread_mutex_lock(&srv->mu);
+    if (st->waiter != NULL)
+        errinj__waiter_hangup(srv->waits, st->waiter);
+    pthread_mutex_unlock(&srv->mu);
 }
 
 /* Starts a wait: answered now when the history settles it, else the connection is suspended
@@ -87,8 +104,11 @@ static enum MHD_Result start_wait(struct errinj_server *srv, struct MHD_Connecti
     pthread_mutex_unlock(&srv->mu);
     if (st->waiter == NULL)
         return errinj__mhd_queue_reply(conn, reply);
-    /* Waits count against max_subscribers: out of the REST budget, which would shed them. */
-    errinj__conns_park(srv->conns, errinj__conns_of(conn));
+    /* Waits count against max_subscribers: out of the REST budget, which would shed them, and
+     * watched, so that a client that leaves frees its slot at once, not at the wait's timeout. */
+    st->srv = srv;
+    if (errinj__conns_park(srv->conns, errinj__conns_of(conn), wait_hangup, st) != 0)
+        errinj__log("errinj server: cannot watch a wait's socket; it holds its slot until its answer");
     return errinj__mhd_answer_wait(srv, conn, st);
 }
 

@@ -127,6 +127,7 @@ void errinj__mhd_on_completed(void *cls, struct MHD_Connection *conn, void **con
                               enum MHD_RequestTerminationCode toe)
 {
     struct errinj_server *srv = cls;
+    errinj__conns_unpark(errinj__conns_of(conn)); /* before st, its hang-up's argument, is freed */
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         errinj__conns_request_done(srv->conns, errinj__conns_of(conn));
     struct request_state *st = *con_cls;

@@ -28,7 +28,7 @@ enum MHD_Result errinj__mhd_ws_start(struct errinj_server *srv, struct MHD_Conne
     struct MHD_Response *resp = errinj__ws_open(srv->ws, &reply->filter, accept, with_protocol, &st->ws_pending, reply);
     if (resp == NULL)
         return errinj__mhd_queue_reply(conn, reply);
-    errinj__conns_park(srv->conns, errinj__conns_of(conn)); /* out of the REST budget, as streams are */
+    errinj__conns_park(srv->conns, errinj__conns_of(conn), NULL, NULL); /* out of the REST budget, as streams are */
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);
     return ret;

@@ -96,6 +96,7 @@ struct request_state {
     struct errinj__request_line line; /* where the URI lay, to find NUL bytes in the request line */
     bool started;    /* the access handler's first call has been answered */
     struct errinj__waiter *waiter; /* a server-side wait, its connection suspended until answered */
+    struct errinj_server *srv;     /* set with waiter: for the hang-up of its client */
     struct errinj__ws_session *ws_pending; /* a WebSocket session until its 101 went out (ws.h) */
 };
 

@@ -29,6 +29,7 @@ struct errinj__waiter {
     int status;       /* 0 while open */
     char *message;    /* the error's message when status is not 200 */
     bool suspended;
+    bool gone;        /* the client closed its socket */
     struct errinj__waiter *prev, *next;
 };
 
@@ -241,6 +242,18 @@ void errinj__waiter_answer(struct errinj__waits *ws, struct errinj__waiter *w, s
     }
     unlink_waiter(ws, w);
     waiter_free(w);
+}
+
+void errinj__waiter_hangup(struct errinj__waits *ws, struct errinj__waiter *w)
+{
+    w->gone = true;
+    if (w->status == 0)
+        finish(ws, w, 499, "the client closed the connection");
+}
+
+bool errinj__waiter_gone(const struct errinj__waiter *w)
+{
+    return w->gone;
 }
 
 void errinj__waiter_abandon(struct errinj__waits *ws, struct errinj__waiter *w)

@@ -35,6 +35,11 @@ bool errinj__waiter_done(const struct errinj__waiter *w);
 void errinj__waiter_suspended(struct errinj__waiter *w);
 /* Moves the answer (200, 408, 410 or 503) into reply, removes the waiter and frees it. */
 void errinj__waiter_answer(struct errinj__waits *ws, struct errinj__waiter *w, struct errinj__http_reply *reply);
+/* The client closed its socket while it waited: the waiter is settled as gone (no answer will
+ * be sent) and its connection resumed, so that the request ends and frees its slot now. */
+void errinj__waiter_hangup(struct errinj__waits *ws, struct errinj__waiter *w);
+/* True once the waiter's client is gone: end the request without an answer. */
+bool errinj__waiter_gone(const struct errinj__waiter *w);
 /* The request ended without an answer (connection gone): forgets the waiter. */
 void errinj__waiter_abandon(struct errinj__waits *ws, struct errinj__waiter *w);
 

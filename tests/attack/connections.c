@@ -4,6 +4,8 @@
  *
  * - a client that closes its stream (FIN or RST) frees its subscriber slot at once, with a
  *   heartbeat far in the future (it used to keep the slot until two heartbeats had passed);
+ * - a client that closes a long-poll wait (GET .../wait) frees its slot at once too (it used to
+ *   hold it until the wait's timeout, up to an hour);
  * - after the process ran out of descriptors, service resumes as soon as one is freed (it used to
  *   wait for the next heartbeat: libmicrohttpd re-arms its listener only on a later loop turn);
  * - with every subscriber slot taken and 2,000 idle, slow or half-sent connections, REST requests
@@ -130,6 +132,74 @@ static void a_stream_closed_by_its_client_frees_its_slot_at_once(void **state)
                refused);
         assert_int_equal(refused, 0);
     }
+    assert_int_equal(host_quit(h, 60.0), 0);
+}
+
+/* ---- a closed long-poll wait frees its slot ------------------------------------------------ */
+
+/* A wait held on the server on a socket of its own, its request sent, its answer never read. */
+static int open_wait(unsigned port, const char *name)
+{
+    int fd = net_connect(port, IO_TIMEOUT_S, 0);
+    assert_true(fd >= 0);
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "GET " API "/injection/%s/wait?timeout=3600 HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", name,
+                     port);
+    assert_true(net_send_all(fd, head, (size_t)n));
+    return fd;
+}
+
+/* The status a wait with no time to wait gets: 408 when a wait slot is free, 503 when none is. */
+static int wait_slot_status(unsigned port)
+{
+    struct net_response r;
+    int status = net_request(port, "GET", API "/injection/conn.wait.probe/wait?timeout=0", NULL, NULL, 0, 5.0, &r);
+    net_response_free(&r);
+    return status;
+}
+
+/* Seconds until a wait slot is free again, or -1 after DEADLINE_S. */
+static double until_wait_slot(unsigned port)
+{
+    double t0 = test_now();
+    while (test_now() - t0 < DEADLINE_S) {
+        if (wait_slot_status(port) == 408)
+            return test_now() - t0;
+        struct pollfd none;
+        poll(&none, 0, 5); /* a bounded poll of another process's state */
+    }
+    return -1;
+}
+
+static void a_wait_closed_by_its_client_frees_its_slot_at_once(void **state)
+{
+    (void)state;
+    const char *args[] = {"--heartbeat-ms", HEARTBEAT, "--max-subscribers", "2", NULL};
+    struct host *h = &g_host;
+    assert_true(host_start(h, g_testhost, args, 0));
+    int a = open_wait(h->port, "conn.wait.a");
+    int b = open_wait(h->port, "conn.wait.b");
+    /* Both held (an hour each): no slot left. */
+    double t0 = test_now();
+    while (wait_slot_status(h->port) != 503 && test_now() - t0 < DEADLINE_S)
+        ;
+    assert_int_equal(wait_slot_status(h->port), 503);
+
+    close(a); /* FIN */
+    double fin_s = until_wait_slot(h->port);
+    /* Take the freed slot again, so that the RST must free one too. */
+    a = open_wait(h->port, "conn.wait.c");
+    t0 = test_now();
+    while (wait_slot_status(h->port) != 503 && test_now() - t0 < DEADLINE_S)
+        ;
+    assert_int_equal(wait_slot_status(h->port), 503);
+    net_reset(b); /* RST */
+    double rst_s = until_wait_slot(h->port);
+    printf("waits of an hour, max_subscribers 2: slot freed %.3f s after a FIN, %.3f s after a RST\n", fin_s, rst_s);
+    assert_true(fin_s >= 0);
+    assert_true(rst_s >= 0);
+    close(a);
     assert_int_equal(host_quit(h, 60.0), 0);
 }
 
@@ -336,6 +406,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(a_stream_closed_by_its_client_frees_its_slot_at_once, kill_host),
+        cmocka_unit_test_teardown(a_wait_closed_by_its_client_frees_its_slot_at_once, kill_host),
         cmocka_unit_test_teardown(service_resumes_within_a_second_of_a_descriptor_being_freed, kill_host),
         cmocka_unit_test_teardown(a_connection_without_a_whole_head_in_10_s_is_closed, kill_host),
         cmocka_unit_test_teardown(rest_is_answered_beside_every_stream_and_2000_slow_connections, kill_host),
