@@ -94,50 +94,16 @@ static int pending_add(struct pending_list *list, const char *where, const char 
     return 0;
 }
 
+static int queue_startup_item(struct errinj__startup_item *it, void *arg)
+{
+    return pending_add(arg, it->where, it->name, strlen(it->name), it->term, it->term != NULL ? strlen(it->term) : 0,
+                       it->one_shot, it->has_seed, it->seed, it->cfg);
+}
+
 /* Parses the ERRINJ_AT_STARTUP text into the list; all-or-nothing. */
 static int parse_at_startup(const char *text, struct pending_list *list)
 {
-    json_error_t jerr;
-    json_t *array = json_loads(text, 0, &jerr);
-    if (array == NULL || !json_is_array(array)) {
-        errinj__log("errinj: ERRINJ_AT_STARTUP must be a JSON array: %s", array == NULL ? jerr.text : "not an array");
-        json_decref(array);
-        return ERRINJ_EINVAL;
-    }
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < json_array_size(array); i++) {
-        json_t *item = json_array_get(array, i);
-        const char *name = NULL, *term = NULL;
-        int one_shot = 0;
-        json_t *params = NULL, *seed = NULL;
-        json_error_t perr;
-        char where[64];
-        snprintf(where, sizeof(where), "ERRINJ_AT_STARTUP item %zu", i);
-        if (json_unpack_ex(item, &perr, JSON_STRICT, "{s:s, s?b, s?o, s?s, s?o}", "name", &name, "one_shot",
-                           &one_shot, "parameters", &params, "term", &term, "seed", &seed) != 0) {
-            errinj__log("errinj: %s: %s", where, perr.text);
-            rc = ERRINJ_EINVAL;
-            break;
-        }
-        uint64_t seed_value = 0;
-        if (seed != NULL && !(json_is_integer(seed) && json_integer_value(seed) >= 0 &&
-                              (seed_value = (uint64_t)json_integer_value(seed), true)) &&
-            !(json_is_string(seed) && errinj__seed_parse(json_string_value(seed), &seed_value))) {
-            errinj__log("errinj: %s: seed must be an unsigned 64-bit integer (a number, or a string of digits)", where);
-            rc = ERRINJ_EINVAL;
-            break;
-        }
-        struct errinj__config *cfg = NULL;
-        const char *why = "";
-        rc = errinj__config_from_json(params, &cfg, &why);
-        if (rc == ERRINJ_EINVAL)
-            errinj__log("errinj: %s: %s", where, why);
-        if (rc == 0)
-            rc = pending_add(list, where, name, strlen(name), term, term != NULL ? strlen(term) : 0, one_shot,
-                             seed != NULL, seed_value, cfg);
-    }
-    json_decref(array);
-    return rc;
+    return errinj__json_startup_each(text, queue_startup_item, list);
 }
 
 static bool is_blank(char c)

@@ -29,7 +29,6 @@
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,25 +38,27 @@
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
-static void reply_json(struct errinj__http_reply *reply, int status, json_t *value)
+/* A JSON reply of text (malloc'd, len long, taken); a 500 when it is NULL (out of memory). */
+static void reply_json(struct errinj__http_reply *reply, int status, char *text, size_t len)
 {
     reply->status = status;
     reply->content_type = "application/json";
-    reply->body = value != NULL ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    reply->body_len = reply->body != NULL ? strlen(reply->body) : 0;
-    if (value != NULL && reply->body == NULL) {
+    reply->body = text;
+    reply->body_len = len;
+    if (text == NULL) {
         reply->status = 500;
         reply->body = strdup("{\"message\":\"out of memory\",\"code\":500}");
         reply->body_len = reply->body != NULL ? strlen(reply->body) : 0;
     }
-    json_decref(value);
 }
 
 void errinj__http_error(struct errinj__http_reply *reply, int status, const char *message)
 {
     free(reply->body);
     reply->body = NULL;
-    reply_json(reply, status, json_pack("{s:o, s:i}", "message", errinj__json_string_lossy(message), "code", status));
+    size_t len = 0;
+    char *text = errinj__json_error(status, message, &len);
+    reply_json(reply, status, text, len);
 }
 
 static void reply_empty(struct errinj__http_reply *reply)
@@ -91,18 +92,7 @@ void errinj__http_reply_free(struct errinj__http_reply *reply)
 
 static void list_one(const char *name, void *arg)
 {
-    json_array_append_new(arg, json_string(name));
-}
-
-/* A seed as JSON: an integer where JSON parsers agree on it (jansson's integers are signed
- * 64-bit), else its decimal digits as a string. */
-static json_t *seed_json(uint64_t seed)
-{
-    if (seed <= (uint64_t)INT64_MAX)
-        return json_integer((json_int_t)seed);
-    char digits[24];
-    snprintf(digits, sizeof(digits), "%llu", (unsigned long long)seed);
-    return json_string(digits);
+    errinj__json_list_add_string(arg, name);
 }
 
 static void get_injection(const char *name, struct errinj__http_reply *reply)
@@ -112,24 +102,12 @@ static void get_injection(const char *name, struct errinj__http_reply *reply)
         errinj__http_error(reply, 500, "out of memory");
         return;
     }
-    json_t *shard = json_object();
-    json_object_set_new(shard, "enabled", json_boolean(st.enabled));
-    if (st.enabled) {
-        json_object_set_new(shard, "one_shot", json_boolean(st.one_shot));
-        json_t *params = json_array();
-        for (size_t i = 0; st.parameters[i] != NULL; i += 2)
-            json_array_append_new(params, json_pack("{s:o, s:o}", "key", errinj__json_string_lossy(st.parameters[i]),
-                                                    "value", errinj__json_string_lossy(st.parameters[i + 1])));
-        json_object_set_new(shard, "parameters", params);
-        /* No term is "on"; one_shot is the term "1*on". */
-        const char *term = st.term != NULL ? st.term : st.one_shot ? "1*on" : "on";
-        json_object_set_new(shard, "term", json_string(term));
-        json_object_set_new(shard, "seed", seed_json(st.seed));
-    }
+    /* No term is "on"; one_shot is the term "1*on". */
+    const char *term = st.term != NULL ? st.term : st.one_shot ? "1*on" : "on";
+    size_t len = 0;
+    char *text = errinj__json_injection(&st, term, &len);
     errinj_state_release(&st);
-    json_t *list = json_array();
-    json_array_append_new(list, shard);
-    reply_json(reply, 200, list);
+    reply_json(reply, 200, text, len);
 }
 
 static void enable_injection(const char *name, const struct errinj__http_request *req,
@@ -178,25 +156,9 @@ static void enable_injection(const char *name, const struct errinj__http_request
         free(term);
         return;
     }
-    json_t *params = NULL;
-    size_t blank = 0;
-    while (blank < req->body_len && isspace((unsigned char)req->body[blank]))
-        blank++;
-    if (blank < req->body_len) {
-        json_error_t jerr;
-        params = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &jerr);
-        if (params == NULL) {
-            char message[300];
-            snprintf(message, sizeof(message), "malformed JSON body: %s", jerr.text);
-            errinj__http_error(reply, 400, message);
-            free(term);
-            return;
-        }
-    }
     struct errinj__config *cfg;
-    const char *reason = "bad parameters";
-    int rc = errinj__config_from_json(params, &cfg, &reason);
-    json_decref(params);
+    char reason[300];
+    int rc = errinj__json_params(req->body, req->body_len, &cfg, reason, sizeof(reason));
     if (rc == ERRINJ_EINVAL) {
         errinj__http_error(reply, 400, reason);
         free(term);
@@ -232,28 +194,13 @@ static void enable_injection(const char *name, const struct errinj__http_request
 
 static void point_one(const errinj_point *p, void *arg)
 {
-    json_t *list = arg;
-    json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:i, s:b, s:I, s:I, s:I}", "name", p->name, "type",
-                                          errinj_type_name(p->type), "file", errinj__json_string_lossy(p->file),
-                                          "line", p->line, "enabled", errinj_is_enabled(p->name), "enters",
-                                          (json_int_t)errinj_enters(p->name), "evaluations",
-                                          (json_int_t)errinj_evaluations(p->name), "waiters",
-                                          (json_int_t)errinj_waiters(p->name)));
-}
-
-static json_t *string_or_null(const char *s)
-{
-    return s != NULL ? errinj__json_string_lossy(s) : json_null();
+    errinj__json_list_add_point(arg, p, errinj_is_enabled(p->name), errinj_enters(p->name),
+                                errinj_evaluations(p->name), errinj_waiters(p->name));
 }
 
 static void coverage_one(const struct errinj__coverage_row *row, void *arg)
 {
-    json_array_append_new(arg, json_pack("{s:o, s:o, s:o, s:o, s:b, s:I, s:I, s:I}", "name",
-                                         errinj__json_string_lossy(row->name), "type", string_or_null(row->type),
-                                         "file", string_or_null(row->file), "line",
-                                         row->file != NULL ? json_integer(row->line) : json_null(), "enabled",
-                                         row->enabled, "armed", (json_int_t)row->armed, "evaluations",
-                                         (json_int_t)row->evaluations, "enters", (json_int_t)row->enters));
+    errinj__json_list_add_coverage(arg, row);
 }
 
 static void status(const struct errinj__http_config *cfg, struct errinj__http_reply *reply)
@@ -262,11 +209,11 @@ static void status(const struct errinj__http_config *cfg, struct errinj__http_re
     uint64_t dropped = 0;
     if (cfg->status != NULL)
         cfg->status(cfg->status_ctx, &subscribers, &dropped);
-    reply_json(reply, 200,
-               json_pack("{s:s, s:I, s:i, s:I, s:i, s:s, s:o}", "version", ERRINJ_VERSION, "seq",
-                         (json_int_t)errinj__seq_last(), "subscribers", (int)subscribers, "dropped",
-                         (json_int_t)dropped, "shards", (int)errinj__shards_seen(), "instance",
-                         errinj__instance_id(), "seed", seed_json(errinj__process_seed())));
+    struct errinj__json_status s = {ERRINJ_VERSION, errinj__seq_last(), subscribers, dropped,
+                                    errinj__shards_seen(), errinj__instance_id(), errinj__process_seed()};
+    size_t len = 0;
+    char *text = errinj__json_status(&s, &len);
+    reply_json(reply, 200, text, len);
 }
 
 
@@ -339,12 +286,13 @@ static void route_injection(const char *rest, const struct errinj__http_request 
     } else if (strcmp(action, "wait") == 0) {
         errinj__http_parse_wait(name, req, reply); /* the reply owns name now, whatever the outcome */
         return;
-    } else if (strcmp(action, "enters") == 0) {
-        reply_json(reply, 200, json_integer((json_int_t)errinj_enters(name)));
-    } else if (strcmp(action, "evaluations") == 0) {
-        reply_json(reply, 200, json_integer((json_int_t)errinj_evaluations(name)));
     } else {
-        reply_json(reply, 200, json_integer((json_int_t)errinj_waiters(name)));
+        uint64_t n = strcmp(action, "enters") == 0        ? errinj_enters(name)
+                     : strcmp(action, "evaluations") == 0 ? errinj_evaluations(name)
+                                                          : errinj_waiters(name);
+        size_t len = 0;
+        char *text = errinj__json_uint(n, &len);
+        reply_json(reply, 200, text, len);
     }
     free(name);
 }
@@ -489,19 +437,23 @@ static void route_api(const struct errinj__http_config *cfg, const struct errinj
         errinj_disable_all();
         reply_empty(reply);
     } else if (route == LIST || route == POINTS) {
-        json_t *list = json_array();
+        struct errinj__json_list *list = errinj__json_list_new();
         if (route == LIST)
             errinj_list_enabled(list_one, list);
         else
             errinj_list_points(point_one, list);
-        reply_json(reply, 200, list);
+        size_t len = 0;
+        char *text = errinj__json_list_finish(list, &len);
+        reply_json(reply, 200, text, len);
     } else if (route == COVERAGE && errinj__http_method_is(req, "DELETE")) {
         errinj__coverage_reset();
         reply_empty(reply);
     } else if (route == COVERAGE) {
-        json_t *list = json_array();
+        struct errinj__json_list *list = errinj__json_list_new();
         errinj__coverage_each(coverage_one, list);
-        reply_json(reply, 200, list);
+        size_t len = 0;
+        char *text = errinj__json_list_finish(list, &len);
+        reply_json(reply, 200, text, len);
     } else if (route == STATUS) {
         status(cfg, reply);
     } else if (route == WS) {

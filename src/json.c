@@ -8,9 +8,12 @@
  * strings that are not UTF-8; parameters set from C may be any bytes, so those are
  * converted lossily (U+FFFD) rather than dropped.
  */
+#define ERRINJ__JSON_JANSSON
 #include "json.h"
 
 #include "events.h"
+#include "log.h"
+#include "term.h"
 #include "util.h"
 
 #include <stdint.h>
@@ -299,4 +302,202 @@ char *errinj__record_sse_frame(const struct errinj__record *rec, size_t *len)
     }
     *len = b.len - 1;
     return b.p;
+}
+
+size_t errinj__json_overflow_frame(char *buf, uint64_t dropped, uint64_t next_seq)
+{
+    int n = snprintf(buf, ERRINJ__OVERFLOW_FRAME_MAX, "event: overflow\ndata: {\"dropped\":%llu,\"next_seq\":%llu}\n\n",
+                     (unsigned long long)dropped, (unsigned long long)next_seq);
+    return (size_t)n;
+}
+
+/* ---- REST bodies ----------------------------------------------------------------------------- */
+
+/* Dumps value compactly and frees it; NULL (and value freed) when value is NULL or out of memory. */
+static char *dump(json_t *value, size_t *len)
+{
+    char *text = value != NULL ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(value);
+    *len = text != NULL ? strlen(text) : 0;
+    return text;
+}
+
+/* A seed as JSON: an integer where JSON parsers agree on it (jansson's integers are signed
+ * 64-bit), else its decimal digits as a string. */
+static json_t *seed_json(uint64_t seed)
+{
+    if (seed <= (uint64_t)INT64_MAX)
+        return json_integer((json_int_t)seed);
+    char digits[24];
+    snprintf(digits, sizeof(digits), "%llu", (unsigned long long)seed);
+    return json_string(digits);
+}
+
+static json_t *string_or_null(const char *s)
+{
+    return s != NULL ? errinj__json_string_lossy(s) : json_null();
+}
+
+char *errinj__json_error(int code, const char *message, size_t *len)
+{
+    return dump(json_pack("{s:o, s:i}", "message", errinj__json_string_lossy(message), "code", code), len);
+}
+
+char *errinj__json_uint(uint64_t value, size_t *len)
+{
+    return dump(json_integer((json_int_t)value), len);
+}
+
+char *errinj__json_injection(const errinj_state *st, const char *term, size_t *len)
+{
+    json_t *shard = json_object();
+    json_object_set_new(shard, "enabled", json_boolean(st->enabled));
+    if (st->enabled) {
+        json_object_set_new(shard, "one_shot", json_boolean(st->one_shot));
+        json_t *params = json_array();
+        for (size_t i = 0; st->parameters[i] != NULL; i += 2)
+            json_array_append_new(params, json_pack("{s:o, s:o}", "key", errinj__json_string_lossy(st->parameters[i]),
+                                                    "value", errinj__json_string_lossy(st->parameters[i + 1])));
+        json_object_set_new(shard, "parameters", params);
+        json_object_set_new(shard, "term", json_string(term));
+        json_object_set_new(shard, "seed", seed_json(st->seed));
+    }
+    json_t *list = json_array();
+    json_array_append_new(list, shard);
+    return dump(list, len);
+}
+
+char *errinj__json_status(const struct errinj__json_status *s, size_t *len)
+{
+    return dump(json_pack("{s:s, s:I, s:i, s:I, s:i, s:s, s:o}", "version", s->version, "seq", (json_int_t)s->seq,
+                          "subscribers", (int)s->subscribers, "dropped", (json_int_t)s->dropped, "shards",
+                          (int)s->shards, "instance", s->instance, "seed", seed_json(s->seed)),
+                len);
+}
+
+struct errinj__json_list {
+    json_t *array;
+};
+
+struct errinj__json_list *errinj__json_list_new(void)
+{
+    struct errinj__json_list *l = malloc(sizeof(*l));
+    if (l != NULL && (l->array = json_array()) == NULL) {
+        free(l);
+        l = NULL;
+    }
+    return l;
+}
+
+void errinj__json_list_add_string(struct errinj__json_list *l, const char *s)
+{
+    if (l != NULL)
+        json_array_append_new(l->array, json_string(s));
+}
+
+void errinj__json_list_add_point(struct errinj__json_list *l, const errinj_point *p, bool enabled, uint64_t enters,
+                                 uint64_t evaluations, unsigned waiters)
+{
+    if (l == NULL)
+        return;
+    json_array_append_new(l->array, json_pack("{s:s, s:s, s:o, s:i, s:b, s:I, s:I, s:I}", "name", p->name, "type",
+                                              errinj_type_name(p->type), "file", errinj__json_string_lossy(p->file),
+                                              "line", p->line, "enabled", enabled, "enters", (json_int_t)enters,
+                                              "evaluations", (json_int_t)evaluations, "waiters", (json_int_t)waiters));
+}
+
+void errinj__json_list_add_coverage(struct errinj__json_list *l, const struct errinj__coverage_row *row)
+{
+    if (l == NULL)
+        return;
+    json_array_append_new(l->array, json_pack("{s:o, s:o, s:o, s:o, s:b, s:I, s:I, s:I}", "name",
+                                              errinj__json_string_lossy(row->name), "type", string_or_null(row->type),
+                                              "file", string_or_null(row->file), "line",
+                                              row->file != NULL ? json_integer(row->line) : json_null(), "enabled",
+                                              row->enabled, "armed", (json_int_t)row->armed, "evaluations",
+                                              (json_int_t)row->evaluations, "enters", (json_int_t)row->enters));
+}
+
+char *errinj__json_list_finish(struct errinj__json_list *l, size_t *len)
+{
+    *len = 0;
+    if (l == NULL)
+        return NULL;
+    char *text = dump(l->array, len);
+    free(l);
+    return text;
+}
+
+int errinj__json_params(const char *body, size_t len, struct errinj__config **out, char *why, size_t why_len)
+{
+    *out = NULL;
+    if (why_len > 0)
+        why[0] = '\0';
+    size_t blank = 0;
+    while (blank < len && (body[blank] == ' ' || body[blank] == '\t' || body[blank] == '\n' || body[blank] == '\r' ||
+                           body[blank] == '\v' || body[blank] == '\f'))
+        blank++;
+    json_t *params = NULL;
+    if (blank < len) {
+        json_error_t jerr;
+        params = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+        if (params == NULL) {
+            snprintf(why, why_len, "malformed JSON body: %s", jerr.text);
+            return ERRINJ_EINVAL;
+        }
+    }
+    const char *reason = "bad parameters";
+    int rc = errinj__config_from_json(params, out, &reason);
+    json_decref(params);
+    if (rc == ERRINJ_EINVAL)
+        snprintf(why, why_len, "%s", reason);
+    return rc;
+}
+
+/* ---- ERRINJ_AT_STARTUP ----------------------------------------------------------------------- */
+
+int errinj__json_startup_each(const char *text, int (*fn)(struct errinj__startup_item *item, void *arg), void *arg)
+{
+    json_error_t jerr;
+    json_t *array = json_loads(text, 0, &jerr);
+    if (array == NULL || !json_is_array(array)) {
+        errinj__log("errinj: ERRINJ_AT_STARTUP must be a JSON array: %s", array == NULL ? jerr.text : "not an array");
+        json_decref(array);
+        return ERRINJ_EINVAL;
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < json_array_size(array); i++) {
+        json_t *item = json_array_get(array, i);
+        const char *name = NULL, *term = NULL;
+        int one_shot = 0;
+        json_t *params = NULL, *seed = NULL;
+        json_error_t perr;
+        char where[64];
+        snprintf(where, sizeof(where), "ERRINJ_AT_STARTUP item %zu", i);
+        if (json_unpack_ex(item, &perr, JSON_STRICT, "{s:s, s?b, s?o, s?s, s?o}", "name", &name, "one_shot",
+                           &one_shot, "parameters", &params, "term", &term, "seed", &seed) != 0) {
+            errinj__log("errinj: %s: %s", where, perr.text);
+            rc = ERRINJ_EINVAL;
+            break;
+        }
+        uint64_t seed_value = 0;
+        if (seed != NULL && !(json_is_integer(seed) && json_integer_value(seed) >= 0 &&
+                              (seed_value = (uint64_t)json_integer_value(seed), true)) &&
+            !(json_is_string(seed) && errinj__seed_parse(json_string_value(seed), &seed_value))) {
+            errinj__log("errinj: %s: seed must be an unsigned 64-bit integer (a number, or a string of digits)", where);
+            rc = ERRINJ_EINVAL;
+            break;
+        }
+        struct errinj__config *cfg = NULL;
+        const char *why = "";
+        rc = errinj__config_from_json(params, &cfg, &why);
+        if (rc == ERRINJ_EINVAL)
+            errinj__log("errinj: %s: %s", where, why);
+        if (rc == 0) {
+            struct errinj__startup_item it = {where, name, term, one_shot != 0, seed != NULL, seed_value, cfg};
+            rc = fn(&it, arg);
+        }
+    }
+    json_decref(array);
+    return rc;
 }

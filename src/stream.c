@@ -8,10 +8,10 @@
  * event, before the next event it gets; nothing is lost silently.
  */
 #include "stream.h"
+#include "json.h"
 
 #include "registry.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 void errinj__stream_init(struct errinj__stream *s, struct errinj__filter *filter, uint64_t published)
@@ -108,10 +108,9 @@ ssize_t errinj__stream_read(struct errinj__stream *s, const struct errinj__histo
             next++;
         }
         if (skipped > 0) {
-            char notice[96];
-            int n = snprintf(notice, sizeof(notice), "event: overflow\ndata: {\"dropped\":%llu,\"next_seq\":%llu}\n\n",
-                             (unsigned long long)skipped, (unsigned long long)next);
-            if (!emit(s, buf, max, &used, notice, (size_t)n, NULL))
+            char notice[ERRINJ__OVERFLOW_FRAME_MAX];
+            size_t n = errinj__json_overflow_frame(notice, skipped, next);
+            if (!emit(s, buf, max, &used, notice, n, NULL))
                 break;
             s->cursor = next - 1;
             continue;

@@ -28,6 +28,7 @@
 
 #include "events.h"
 #include "http.h"
+#define ERRINJ__JSON_JANSSON /* its session messages are built with jansson (see json.h) */
 #include "json.h"
 #include "log.h"
 #include "names.h"

@@ -13,6 +13,7 @@
  * whenever the input already was UTF-8.
  */
 #include "http.h"
+#define ERRINJ__JSON_JANSSON /* builds values with jansson */
 #include "json.h"
 #include "names.h"
 #include "registry.h"

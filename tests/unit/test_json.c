@@ -7,6 +7,7 @@
  */
 #include "entry.h"
 #include "events.h"
+#define ERRINJ__JSON_JANSSON /* builds values with jansson */
 #include "json.h"
 
 #include <setjmp.h>
@@ -690,6 +691,93 @@ static void frames_near_the_line_limit_are_bounded_and_flag_every_cut(void **sta
     }
 }
 
+/* ---- the REST bodies and the overflow frame ---------------------------------------------- */
+
+static void params_of_a_blank_or_null_body_are_none(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {"", " \t\r\n\v\f", "null", " null "};
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        struct errinj__config *cfg = NULL;
+        char why[128] = "x";
+        assert_int_equal(errinj__json_params(bodies[i], strlen(bodies[i]), &cfg, why, sizeof(why)), 0);
+        assert_non_null(cfg);
+        assert_int_equal(cfg->pairs, 0);
+        assert_string_equal(why, "");
+        errinj__config_unref(cfg);
+    }
+}
+
+static void params_of_an_object_are_kept_and_stringified(void **state)
+{
+    (void)state;
+    const char body[] = "{\"s\":\"v\",\"n\":5,\"o\":{\"a\":[1,true]}}";
+    struct errinj__config *cfg = NULL;
+    char why[128];
+    assert_int_equal(errinj__json_params(body, sizeof(body) - 1, &cfg, why, sizeof(why)), 0);
+    assert_int_equal(cfg->pairs, 3);
+    assert_string_equal(errinj__config_get(cfg, "s"), "v");
+    assert_string_equal(errinj__config_get(cfg, "n"), "5");
+    assert_string_equal(errinj__config_get(cfg, "o"), "{\"a\":[1,true]}");
+    errinj__config_unref(cfg);
+}
+
+static void params_refuse_malformed_json_and_non_objects_with_the_reason(void **state)
+{
+    (void)state;
+    struct errinj__config *cfg = NULL;
+    char why[128];
+    assert_int_equal(errinj__json_params("{\"a\":", 5, &cfg, why, sizeof(why)), ERRINJ_EINVAL);
+    assert_null(cfg);
+    assert_true(strncmp(why, "malformed JSON body: ", 21) == 0 && strlen(why) > 21);
+    assert_int_equal(errinj__json_params("[1]", 3, &cfg, why, sizeof(why)), ERRINJ_EINVAL);
+    assert_null(cfg);
+    assert_string_equal(why, "parameters must be a JSON object");
+}
+
+static void error_body_has_the_message_lossy_and_the_code(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *text = errinj__json_error(404, "no \"such\" \xff path", &len);
+    assert_non_null(text);
+    assert_string_equal(text, "{\"message\":\"no \\\"such\\\" \xef\xbf\xbd path\",\"code\":404}");
+    assert_int_equal(len, strlen(text));
+    free(text);
+}
+
+static void uint_and_lists_are_compact_json(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *text = errinj__json_uint(12345, &len);
+    assert_string_equal(text, "12345");
+    free(text);
+    struct errinj__json_list *l = errinj__json_list_new();
+    errinj__json_list_add_string(l, "a");
+    errinj__json_list_add_string(l, "b\"c");
+    text = errinj__json_list_finish(l, &len);
+    assert_string_equal(text, "[\"a\",\"b\\\"c\"]");
+    assert_int_equal(len, strlen(text));
+    free(text);
+    /* A list that could not be made (out of memory) takes elements and finishes as NULL. */
+    errinj__json_list_add_string(NULL, "x");
+    assert_null(errinj__json_list_finish(NULL, &len));
+    assert_int_equal(len, 0);
+}
+
+static void overflow_frame_names_the_dropped_count_and_the_next_seq(void **state)
+{
+    (void)state;
+    char buf[ERRINJ__OVERFLOW_FRAME_MAX];
+    size_t n = errinj__json_overflow_frame(buf, 3, 42);
+    assert_string_equal(buf, "event: overflow\ndata: {\"dropped\":3,\"next_seq\":42}\n\n");
+    assert_int_equal(n, strlen(buf));
+    n = errinj__json_overflow_frame(buf, UINT64_MAX, UINT64_MAX);
+    assert_int_equal(n, strlen(buf));
+    assert_true(n < sizeof(buf));
+}
+
 int main(void)
 {
     errinj_set_log(NULL, NULL);
@@ -712,6 +800,12 @@ int main(void)
         cmocka_unit_test_teardown(frame_cuts_a_long_value_at_a_character_boundary, disable_everything),
         cmocka_unit_test_teardown(frame_within_the_line_is_whole_and_not_truncated, disable_everything),
         cmocka_unit_test_teardown(frames_near_the_line_limit_are_bounded_and_flag_every_cut, disable_everything),
+        cmocka_unit_test(params_of_a_blank_or_null_body_are_none),
+        cmocka_unit_test(params_of_an_object_are_kept_and_stringified),
+        cmocka_unit_test(params_refuse_malformed_json_and_non_objects_with_the_reason),
+        cmocka_unit_test(error_body_has_the_message_lossy_and_the_code),
+        cmocka_unit_test(uint_and_lists_are_compact_json),
+        cmocka_unit_test(overflow_frame_names_the_dropped_count_and_the_next_seq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
