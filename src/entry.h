@@ -1,10 +1,12 @@
 /*
  * entry.h - the layout of a registry entry and of an enable's arm.
  *
- * These details are private to the registry (registry.c), the fire path (points.c), which reads
- * them without a lock on every fire, and the coverage counters (coverage.c), which read them
- * under the entry's lock. They are in a header at all only so that the fire path can use them
- * inline; every other layer holds an entry as the opaque handle of registry.h.
+ * These details are private to the registry (registry.c), the control layer (control.c), which
+ * switches an entry with the registry's lock and find-or-create lent below, the fire path
+ * (points.c), which reads them without a lock on every fire, and the coverage counters
+ * (coverage.c), which read them under the entry's lock. They are in a header at all only so
+ * that the fire path can use them inline; every other layer holds an entry as the opaque
+ * handle of registry.h.
  */
 #ifndef ERRINJ_ENTRY_H
 #define ERRINJ_ENTRY_H
@@ -72,7 +74,27 @@ struct errinj__entry {
     struct errinj__entry *recent_prev, *recent_next; /* unpinned entries, least recently enabled first; under the registry's lock */
 };
 
-/* Disables e with e->mu held (one-shot self-disable); release_waiters also wakes parked handlers. */
-void errinj__entry_disable_locked(struct errinj__entry *e, bool release_waiters);
+/* ---- what the registry lends the control layer (control.c), and only it ----------------- */
+
+/* The registry's lock: taken before an entry's. */
+void errinj__registry_lock(void);
+void errinj__registry_unlock(void);
+/* Finds or creates the entry for name (pinned when a compiled-in point has it); registry lock
+ * held. NULL only when out of memory. */
+struct errinj__entry *errinj__entry_get_locked(const char *name, bool pin);
+/* Calls fn on every entry; registry lock held. */
+void errinj__entries_each_locked(void (*fn)(struct errinj__entry *e, void *arg), void *arg);
+/* After an enable of e (registry lock held): a run-time name becomes the most recently enabled,
+ * and disabled ones past ERRINJ__KEPT_NAMES leave the table. */
+void errinj__entry_enabled_locked(struct errinj__entry *e);
+/* Frees the entries and tables that left the table once no reader can hold them (a grace
+ * period: a system call, never from a fire). Unless `now`, only when a batch is waiting. */
+void errinj__registry_reap(bool now);
+
+/* Points site s at e (NULL: not enabled), with a release store a fire's acquire load pairs with. */
+static inline void errinj__site_set_active(struct errinj_site *s, struct errinj__entry *e)
+{
+    __atomic_store_n(&s->active, (void *)e, __ATOMIC_RELEASE);
+}
 
 #endif /* ERRINJ_ENTRY_H */

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "log.h"
 #include "names.h"
+#include "control.h"
 #include "registry.h"
 
 #include <stdio.h>

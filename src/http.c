@@ -25,6 +25,7 @@
 #include "events.h"
 #include "hooks.h"
 #include "json.h"
+#include "control.h"
 #include "registry.h"
 #include "util.h"
 

@@ -9,6 +9,7 @@
 
 #include "events.h"
 #include "names.h"
+#include "control.h"
 #include "registry.h"
 
 #include <ctype.h>

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "points.h"
 
+#include "control.h"
 #include "entry.h"
 #include "events.h"
 #include "log.h"

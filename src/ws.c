@@ -32,6 +32,7 @@
 #include "json.h"
 #include "log.h"
 #include "names.h"
+#include "control.h"
 #include "registry.h"
 #include "util.h"
 #include "wait.h"

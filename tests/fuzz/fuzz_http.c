@@ -19,6 +19,7 @@
  * names it has created.
  */
 #include "http.h"
+#include "control.h"
 #include "registry.h"
 
 #include <jansson.h>

@@ -16,6 +16,7 @@
 #define ERRINJ__JSON_JANSSON /* builds values with jansson */
 #include "json.h"
 #include "names.h"
+#include "control.h"
 #include "registry.h"
 
 #include <stdio.h>

@@ -9,6 +9,7 @@
  * grows with every name the fuzzer ever created).
  */
 #include "names.h"
+#include "control.h"
 #include "registry.h"
 
 #include <jansson.h>

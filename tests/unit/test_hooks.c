@@ -6,6 +6,7 @@
 #include "helpers.h"
 #include "hooks.h"
 #include "http.h"
+#include "control.h"
 #include "registry.h"
 
 #include <setjmp.h>
