@@ -18,6 +18,7 @@
 #include "../src/hooks.h"
 #include "../src/params.h"
 #include "../src/points.h"
+#include "../src/util.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -238,17 +239,7 @@ static void put_json_string(struct text *t, const char *s)
             put(t, (const char *)c, 1);
             c++;
         } else {
-            size_t n = *c >= 0xc2 && *c <= 0xdf ? 2 : *c >= 0xe0 && *c <= 0xef ? 3 : *c >= 0xf0 && *c <= 0xf4 ? 4 : 0;
-            uint32_t cp = n == 2 ? *c & 0x1f : n == 3 ? *c & 0x0f : *c & 0x07;
-            for (size_t k = 1; k < n; k++) {
-                if ((c[k] & 0xc0) != 0x80) {
-                    n = 0;
-                    break;
-                }
-                cp = (cp << 6) | (c[k] & 0x3f);
-            }
-            if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-                n = 0;
+            size_t n = errinj__utf8_sequence(c, strnlen((const char *)c, 4), NULL);
             if (n == 0) {
                 put(t, "\xef\xbf\xbd", 3);
                 c++;
