@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """run.py - runs every errinj benchmark, prints the tables and writes them with a CDF plot.
 
-    /usr/bin/python3 bench/run.py [--build build-bench] [--hits 1000] [--quick] [--only points,latency,fanout]
+    /usr/bin/python3 bench/run.py [--build build-bench] [--hits 1000] [--quick] [--only points,latency,fanout,preload,dashboard,hostile]
 
 `make bench` runs it after an optimised build. Everything it prints also goes to
 BUILD/bench/results.md, and the latency CDF to BUILD/bench/latency_cdf.png (gnuplot).
@@ -697,12 +697,78 @@ def run_dashboard(rep, build, quick):
         f"{r['buckets']} timeline buckets of 250 ms, {r['marks']} marks drawn.\n")
 
 
+# Issue 11's figures before the fixes, as the attacks measured them on this machine (the names
+# row: the library at 33be399, before entries of run-time names were reclaimed).
+HOSTILE_BEFORE = {
+    "churn": "first 503 after 20 s",
+    "emfile": "14 s (heartbeat 15 s); over 40 s with a 60 s heartbeat",
+    "slow": "no answer past the idle timeout with 1,088 slow connections",
+    "bigkey": "about 11 s per fire, the server thread blocked",
+    "names": "4.9 to 38.7 MiB (+33 MiB) for 100,000 names, for good",
+}
+
+
+def run_hostile(rep, build, quick):
+    """bench_hostile: careless and hostile clients, issue 11's figures (docs/BENCHMARKS.md section 5)."""
+    rep("## 5. Careless and hostile clients\n")
+    bench, host = build / "bench" / "bench_hostile", build / "bench" / "bench_testhost"
+    if not bench.exists() or not host.exists():
+        rep("(bench_hostile not built)\n")
+        return
+    argv = [str(bench), "--host", str(host), "--churn-s", "5" if quick else "60", "--rounds", "3" if quick else "10",
+            "--names", "20000" if quick else "1000000"]
+    rep(f"`{' '.join(argv[:1] + ['--host', host.name] + argv[3:])}`\n")
+    seconds, proc = run_timed(argv, {}, timeout=1800)
+    if proc.returncode != 0:
+        rep(f"bench_hostile failed ({proc.returncode}): {proc.stderr.strip()[-400:]}\n")
+        return
+    got = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("hostile "):
+            part, *fields = line.split()[1:]
+            got[part] = dict(f.split("=", 1) for f in fields)
+    rows = []
+    if "churn" in got:
+        c = got["churn"]
+        first = float(c["first_503_s"])
+        rows.append(("stream churn at 50/s (open, close; default limits)",
+                     f"{c['opened']} streams in {c['seconds']} s, {c['refused']} refused"
+                     + (f", first 503 after {first:.1f} s" if first >= 0 else ", never a 503"), "churn"))
+    if "emfile" in got:
+        e = got["emfile"]
+        rows.append(("out of descriptors (RLIMIT_NOFILE 64), one stream closed: REST answered again after",
+                     f"{float(e['resume_median_s']):.3f} s median, {float(e['resume_max_s']):.3f} s worst of "
+                     f"{e['rounds']} rounds", "emfile"))
+    if "slow" in got:
+        w = got["slow"]
+        rows.append((f"new REST request beside {w['streams']} streams and {w['slow']} idle, slow and half-sent "
+                     "connections",
+                     f"{w['answered']}/{w['requests']} answered; p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms, "
+                     f"max {w['max_ms']} ms", "slow"))
+    if "bigkey" in got:
+        b = got["bigkey"]
+        rows.append((f"fire of an injection with {int(b['keys']):,} parameter keys ({int(b['body_bytes']):,}-byte body)",
+                     f"fire {b['fire_ms']} ms; a REST request sent with it {b['rest_during_ms']} ms; the event "
+                     f"({b['event_bytes']} bytes, cut at 64 KiB) on the stream after {b['event_ms']} ms", "bigkey"))
+    if "names" in got:
+        n = got["names"]
+        before, after = int(n["rss_before_kib"]), int(n["rss_after_kib"])
+        rows.append((f"RSS after {int(n['count']):,} distinct names enabled and disabled over REST",
+                     f"{before / 1024:.1f} to {after / 1024:.1f} MiB (+{(after - before) / 1024:.1f} MiB) in "
+                     f"{n['seconds']} s", "names"))
+    rep("| what (issue 11) | before the fixes | this run |")
+    rep("|---|---|---|")
+    for what, now, key in rows:
+        rep(f"| {what} | {HOSTILE_BEFORE[key]} | {now} |")
+    rep(f"\n({seconds:.0f} s)\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description="errinj benchmarks")
     ap.add_argument("--build", default=str(SRC / "build-bench"))
     ap.add_argument("--hits", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="short runs, for trying the bench itself")
-    ap.add_argument("--only", default="points,latency,fanout,preload,dashboard")
+    ap.add_argument("--only", default="points,latency,fanout,preload,dashboard,hostile")
     args = ap.parse_args()
     build = Path(args.build).resolve()
     out = build / "bench"
@@ -723,6 +789,8 @@ def main():
         run_preload(rep, build, args.quick)
     if "dashboard" in parts:
         run_dashboard(rep, build, args.quick)
+    if "hostile" in parts:
+        run_hostile(rep, build, args.quick)
     rep(f"Total time {time.monotonic() - started:.0f} s; load average at the end: {loadavg()}.")
     rep.save()
     print(f"\n(written to {out / 'results.md'})")
