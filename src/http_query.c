@@ -7,9 +7,9 @@
  */
 #include "http_routes.h"
 
+#include "control.h"
 #include "events.h"
 #include "names.h"
-#include "control.h"
 #include "registry.h"
 
 #include <ctype.h>
@@ -128,14 +128,21 @@ static bool parse_seconds_ms(const char *s, int64_t max_ms, int64_t *out)
     return true;
 }
 
-static const char *const phase_names[] = {"hit", "waiting", "released", "timeout"};
+/* Every phase's bit: what phase=all asks for. */
+#define ALL_PHASES ((1u << ERRINJ__PHASE_COUNT) - 1)
 
-static int index_of(const char *const *names, size_t n, const char *s)
+/* The phase named v (from names.h's one list), or -1. */
+static int phase_index(const char *v)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], s) == 0)
-            return (int)i;
-    return -1;
+    enum errinj__phase p;
+    return errinj__phase_parse(v, strlen(v), &p) ? (int)p : -1;
+}
+
+/* The point type named v, or -1. */
+static int type_index(const char *v)
+{
+    errinj_type t;
+    return errinj__type_parse(v, strlen(v), &t) ? (int)t : -1;
 }
 
 /* Validates GET .../injection/{name}/wait into reply->wait_query (taking name); false after a 400. */
@@ -152,9 +159,9 @@ bool errinj__http_parse_wait(char *name, const struct errinj__http_request *req,
         if (v == NULL) {
             bad = "query value has a bad percent-encoding";
         } else if (errinj__http_query_is(arg, "phase")) {
-            int p = index_of(phase_names, 4, v);
+            int p = phase_index(v);
             if (strcmp(v, "all") == 0)
-                w->phases |= 0xf;
+                w->phases |= ALL_PHASES;
             else if (p < 0)
                 bad = "phase must be hit, waiting, released, timeout or all";
             else
@@ -189,8 +196,6 @@ bool errinj__http_parse_wait(char *name, const struct errinj__http_request *req,
     return true;
 }
 
-static const char *const type_names[] = {"sleep", "exception", "lambda", "handler", "enter"};
-
 /* Validates the events query into reply->filter; false after setting a 400. */
 bool errinj__http_parse_filter(const struct errinj__http_request *req, struct errinj__http_reply *reply)
 {
@@ -220,15 +225,15 @@ bool errinj__http_parse_filter(const struct errinj__http_request *req, struct er
                 }
             }
         } else if (errinj__http_query_is(arg, "type")) {
-            int t = index_of(type_names, 5, v);
+            int t = type_index(v);
             if (t < 0)
                 bad = "type must be sleep, exception, lambda, handler or enter";
             else
                 f->types |= 1u << t;
         } else if (errinj__http_query_is(arg, "phase")) {
-            int p = index_of(phase_names, 4, v);
+            int p = phase_index(v);
             if (strcmp(v, "all") == 0)
-                f->phases |= 0xf;
+                f->phases |= ALL_PHASES;
             else if (p < 0)
                 bad = "phase must be hit, waiting, released, timeout or all";
             else

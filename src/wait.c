@@ -11,6 +11,7 @@
  */
 #include "wait.h"
 
+#include "names.h"
 #include "registry.h"
 
 #include <stdio.h>
@@ -105,16 +106,15 @@ static bool append(struct errinj__waiter *w, const char *s, size_t n)
 
 static void describe_phases(unsigned phases, char *out, size_t len)
 {
-    static const char *const names[] = {"hit", "waiting", "released", "timeout"};
-    if (phases == 0xf) {
+    if (phases == (1u << ERRINJ__PHASE_COUNT) - 1) {
         snprintf(out, len, "all");
         return;
     }
     out[0] = '\0';
-    for (unsigned p = 0; p < 4; p++) {
+    for (unsigned p = 0; p < ERRINJ__PHASE_COUNT; p++) {
         if (phases & (1u << p)) {
             size_t used = strlen(out);
-            snprintf(out + used, len - used, "%s%s", used ? "," : "", names[p]);
+            snprintf(out + used, len - used, "%s%s", used ? "," : "", errinj__phase_name((enum errinj__phase)p));
         }
     }
 }
