@@ -94,6 +94,13 @@ static int child_main(void)
 static void a_child_forked_amid_every_kind_of_call_can_make_them_all(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    /* GCC 12's AddressSanitizer allocator takes no lock across fork(): a child that allocates
+     * after a fork amid the other threads' allocations can hang inside ASan's malloc (seen in
+     * SizeClassAllocator64::GetFromAllocator), whatever the library does. glibc's malloc and
+     * TSan's both prepare for fork, so the test runs in the plain and the TSan builds. */
+    skip();
+#endif
     errinj_set_log(quiet, NULL);
     assert_int_equal(errinj_enable("life.shared", false, NULL), 0);
     atomic_store(&g_stop, false);
