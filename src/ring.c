@@ -184,22 +184,24 @@ uint64_t errinj__ring_take_lost_locked(struct errinj__ring *ring)
 
 size_t errinj__ring_drain(struct errinj__ring *ring, void (*fn)(struct errinj__record *rec, void *arg), void *arg)
 {
-    return errinj__ring_drain_max(ring, SIZE_MAX, fn, arg);
+    return errinj__ring_drain_max(ring, SIZE_MAX, UINT64_MAX, fn, arg);
 }
 
-size_t errinj__ring_drain_max(struct errinj__ring *ring, size_t max,
+size_t errinj__ring_drain_max(struct errinj__ring *ring, size_t max, uint64_t last_seq,
                               void (*fn)(struct errinj__record *rec, void *arg), void *arg)
 {
     uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
     if (head - tail > max)
         head = tail + max;
-    for (uint64_t i = tail; i < head; i++) {
+    uint64_t i = tail;
+    /* Records are in seq order: the first one past last_seq ends the drain. */
+    for (; i < head && ring->slots[i & ring->mask].seq <= last_seq; i++) {
         fn(&ring->slots[i & ring->mask], arg);
         /* Free each slot as soon as it is read, so producers see room early. */
         atomic_store_explicit(&ring->tail, i + 1, memory_order_release);
     }
-    return (size_t)(head - tail);
+    return (size_t)(i - tail);
 }
 
 bool errinj__ring_prepare_sleep(struct errinj__ring *ring)

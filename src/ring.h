@@ -45,7 +45,9 @@ struct errinj__ring;
 /* Calls fn for each pending record in seq order; fn must unref rec->cfg and rec->entry (or keep
  * the entry's reference). Returns how many. */
 size_t errinj__ring_drain(struct errinj__ring *ring, void (*fn)(struct errinj__record *rec, void *arg), void *arg);
-size_t errinj__ring_drain_max(struct errinj__ring *ring, size_t max,
+/* The same for at most `max` records, none newer than seq last_seq: a consumer that stops takes
+ * what was published before it, however fast firing threads refill the ring. */
+size_t errinj__ring_drain_max(struct errinj__ring *ring, size_t max, uint64_t last_seq,
                               void (*fn)(struct errinj__record *rec, void *arg), void *arg);
 /* Before the consumer sleeps: true if it may sleep (nothing pending); false means drain again. */
 bool errinj__ring_prepare_sleep(struct errinj__ring *ring);

@@ -263,6 +263,8 @@ void errinj_server_stop(errinj_server *srv)
         return;
     atomic_store(&g_server, NULL);
     errinj__set_delivery_wait(NULL, NULL); /* waits out an abort's wait in progress */
+    /* What was published before this call is what the streams still get. */
+    srv->stop_seq = errinj__seq_last();
     atomic_store(&srv->consumer_stop, true);
     errinj__server_wake(srv);
     pthread_join(srv->thread, NULL); /* it ended the streams */

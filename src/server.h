@@ -81,6 +81,7 @@ struct errinj_server {
     struct errinj__conns *conns; /* the connection guard */
     unsigned connection_limit;   /* libmicrohttpd's */
     atomic_bool consumer_stop;
+    uint64_t stop_seq; /* the newest seq when stop was asked, written before consumer_stop is set */
     pthread_t thread; /* the server thread: ring consumer and libmicrohttpd's loop */
     struct errinj__drain_batch *batch; /* the server thread's drain buffer, allocated at start */
     uint64_t dropped_seen; /* the ring's drop count when the server thread last looked */

@@ -22,6 +22,10 @@
 #include <unistd.h>
 
 #define STOP_GRACE_NS (1000ll * 1000 * 1000)
+/* How long a stop spends turning the events published before it into frames. A ring kept full by
+ * threads that outrun the server holds 64 K events, whose frames take seconds on a slow or loaded
+ * machine; the ones left at the end are reported to the streams as lost, as the ring's drops are. */
+#define STOP_DRAIN_NS (500ll * 1000 * 1000)
 /* While libmicrohttpd cannot accept (out of descriptors or connections) it leaves the listener out
  * of its epoll set until its next turn after a connection closed: the loop turns this often. */
 #define ACCEPT_STALLED_POLL_MS 50
@@ -77,11 +81,11 @@ static void store_lost_tail(struct errinj_server *srv)
     pthread_mutex_unlock(&srv->mu);
 }
 
-/* Drains at most one batch; returns how many records it took. */
-static size_t drain_once(struct errinj_server *srv, struct errinj__drain_batch *b)
+/* Drains at most one batch, none newer than last_seq; returns how many records it took. */
+static size_t drain_once(struct errinj_server *srv, struct errinj__drain_batch *b, uint64_t last_seq)
 {
     b->count = 0;
-    size_t n = errinj__ring_drain_max(srv->ring, ERRINJ__DRAIN_BATCH, take_record, b);
+    size_t n = errinj__ring_drain_max(srv->ring, ERRINJ__DRAIN_BATCH, last_seq, take_record, b);
     if (n == 0) {
         store_lost_tail(srv);
         return 0;
@@ -96,6 +100,18 @@ static size_t drain_once(struct errinj_server *srv, struct errinj__drain_batch *
     advance_waits_locked(srv);
     pthread_mutex_unlock(&srv->mu);
     return n;
+}
+
+/* At stop, after the drain's time ran out: the events published before the stop that are still
+ * in the ring become placeholders, which streams report as overflow. */
+static void report_undrained(struct errinj_server *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    if (srv->stop_seq > srv->history.newest) {
+        srv->lost += srv->stop_seq - srv->history.newest;
+        errinj__history_store(&srv->history, srv->stop_seq, &(struct frame){0});
+    }
+    pthread_mutex_unlock(&srv->mu);
 }
 
 /* ---- guarding the connections -------------------------------------------------------------- */
@@ -165,7 +181,9 @@ void *errinj__server_main(void *arg)
     while (!atomic_load(&srv->consumer_stop)) {
         /* Bounded work per pass: a flood of events must not starve the sockets, heartbeats or stop
          * (firing threads that outrun the server make the ring drop, and say so). */
-        for (int i = 0; i < 8 && drain_once(srv, b) == ERRINJ__DRAIN_BATCH; i++)
+        for (int i = 0; i < 8 && !atomic_load(&srv->consumer_stop) &&
+                        drain_once(srv, b, UINT64_MAX) == ERRINJ__DRAIN_BATCH;
+             i++)
             ;
         int64_t now = errinj__now_mono_ns();
         if (now >= next_ping) {
@@ -196,10 +214,13 @@ void *errinj__server_main(void *arg)
         if (errinj__ring_prepare_sleep(srv->ring))
             wait_for_work(srv, max_ms);
     }
-    /* Stopping: deliver what was published, end every stream, and give clients a moment to
-     * receive the end; one that does not read is cut by MHD_stop_daemon. */
-    for (int i = 0; i < 64 && drain_once(srv, b) == ERRINJ__DRAIN_BATCH; i++)
-        ; /* bounded: points may go on firing while the server stops */
+    /* Stopping: deliver what was published before the stop (not what points fire meanwhile), end
+     * every stream, and give clients a moment to receive the end; one that does not read is cut
+     * by MHD_stop_daemon. Each step has a time limit, so a stop never waits on firing threads. */
+    int64_t drain_until = errinj__now_mono_ns() + STOP_DRAIN_NS;
+    while (drain_once(srv, b, srv->stop_seq) == ERRINJ__DRAIN_BATCH && errinj__now_mono_ns() < drain_until)
+        ;
+    report_undrained(srv);
     pthread_mutex_lock(&srv->mu);
     srv->stopping = true;
     errinj__sse_resume_all_locked(srv);

@@ -384,6 +384,33 @@ static void ring_keeps_seq_order_wakes_only_a_sleeper_and_counts_losses(void **s
     errinj__ring_detach(ring);
 }
 
+/* A stopping consumer drains up to the seq published when it stopped: records fired after it stay
+ * in the ring, so a thread that keeps refilling the ring cannot keep the drain going. */
+static void a_drain_up_to_a_seq_leaves_the_newer_records(void **state)
+{
+    (void)state;
+    static struct drained d;
+    memset(&d, 0, sizeof(d));
+    uint64_t base = 0;
+    struct errinj__ring *ring = errinj__ring_attach(16, count_wake, NULL, &base);
+    assert_non_null(ring);
+    errinj_enable("ev_ring", false, NULL);
+    for (int i = 0; i < 3; i++)
+        errinj_inject_enter("ev_ring");
+    uint64_t last = errinj__seq_last();
+    for (int i = 0; i < 4; i++)
+        errinj_inject_enter("ev_ring"); /* fired after the stop */
+    assert_int_equal(errinj__ring_drain_max(ring, 2, last, take, &d), 2); /* the batch limit */
+    assert_int_equal(errinj__ring_drain_max(ring, 100, last, take, &d), 1);
+    assert_int_equal(errinj__ring_drain_max(ring, 100, last, take, &d), 0); /* nothing newer */
+    assert_int_equal(d.count, 3);
+    assert_int_equal(d.seqs[2], last);
+    assert_false(errinj__ring_prepare_sleep(ring)); /* the newer four are still pending */
+    assert_int_equal(errinj__ring_drain(ring, take, &d), 4);
+    assert_int_equal(d.seqs[6], last + 4);
+    errinj__ring_detach(ring);
+}
+
 static void fire_many(void *arg, unsigned index)
 {
     (void)arg;
@@ -541,6 +568,7 @@ int main(void)
         cmocka_unit_test(unsubscribe_returns_only_after_running_callbacks_finish),
         cmocka_unit_test(subscribing_while_threads_fire_is_safe),
         cmocka_unit_test(ring_keeps_seq_order_wakes_only_a_sleeper_and_counts_losses),
+        cmocka_unit_test(a_drain_up_to_a_seq_leaves_the_newer_records),
         cmocka_unit_test(ring_orders_events_from_four_threads_without_gaps),
         cmocka_unit_test(a_forked_child_fires_without_touching_the_parents_ring),
         cmocka_unit_test(a_forked_child_reports_its_own_thread_id),
