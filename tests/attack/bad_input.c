@@ -383,8 +383,7 @@ static void half_requests_that_stall(struct ctx *c, struct result *res)
            rss0, rss1, n, N_BIG);
     if (!UNDER_SANITIZER && rss1 - rss0 > bound)
         row_fail(c, "server RSS grew by %ld KiB with stalled clients (bound %ld KiB)", rss1 - rss0, bound);
-    const char *long_run = getenv("ERRINJ_ATTACK_LONG");
-    if (long_run != NULL && strcmp(long_run, "1") == 0) {
+    if (host_long_run()) {
         /* libmicrohttpd's idle timeout, as server.c sets it: 2 * heartbeat + 30 s. */
         double idle = 2 * HEARTBEAT_MS / 1000 + 30, t0 = test_now();
         for (int i = 0; i < n; i++)
@@ -709,7 +708,6 @@ int main(int argc, char **argv)
     g_testhost = host_program(argc, argv);
     if (g_testhost == NULL)
         return 2;
-    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_inputs_get_their_status_and_change_nothing),
     };

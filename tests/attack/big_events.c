@@ -95,8 +95,7 @@ static void an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib(void **st
     struct net_sse big, other;
     assert_true(net_sse_open_connected(&big, h->port, API "/events?injection=big.keys", NULL, 30.0, 0));
     assert_true(net_sse_open_connected(&other, h->port, API "/events?injection=big.other", NULL, 30.0, 0));
-    const char *long_run = getenv("ERRINJ_ATTACK_LONG");
-    int fires = long_run != NULL && strcmp(long_run, "1") == 0 ? 200 : 5;
+    int fires = host_long_run() ? 200 : 5;
     char line[256];
     t0 = test_now();
     assert_true(host_send(h, "fire enter big.keys %d", fires));
@@ -148,7 +147,6 @@ int main(int argc, char **argv)
     g_testhost = host_program(argc, argv);
     if (g_testhost == NULL)
         return 2;
-    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(an_event_with_100000_keys_holds_up_nothing_and_fits_64_kib, kill_host),
     };

@@ -395,9 +395,7 @@ int main(int argc, char **argv)
     g_testhost = host_program(argc, argv);
     if (g_testhost == NULL)
         return 2;
-    const char *long_run = getenv("ERRINJ_ATTACK_LONG");
-    g_long = long_run != NULL && strcmp(long_run, "1") == 0;
-    signal(SIGPIPE, SIG_IGN);
+    g_long = host_long_run();
     /* 2,000 slow clients need more descriptors than the usual soft limit of 1024. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -842,7 +842,6 @@ int main(int argc, char **argv)
     g_testhost = host_program(argc, argv);
     if (g_testhost == NULL)
         return 2;
-    signal(SIGPIPE, SIG_IGN);
     errinj_set_log(NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(stop_ends_streams_and_releases_parked_handlers_under_load, clean_up),

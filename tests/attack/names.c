@@ -156,9 +156,7 @@ int main(int argc, char **argv)
     g_testhost = host_program(argc, argv);
     if (g_testhost == NULL)
         return 2;
-    const char *long_run = getenv("ERRINJ_ATTACK_LONG");
-    g_long = long_run != NULL && strcmp(long_run, "1") == 0;
-    signal(SIGPIPE, SIG_IGN);
+    g_long = host_long_run();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(distinct_names_enabled_and_disabled_leave_memory_bounded, kill_host),
     };

@@ -23,7 +23,14 @@ const char *host_program(int argc, char **argv)
     const char *exe = argc > 1 ? argv[1] : getenv("ERRINJ_TESTHOST");
     if (exe == NULL)
         fprintf(stderr, "usage: %s PATH-TO-errinj-testhost\n", argv[0]);
+    signal(SIGPIPE, SIG_IGN);
     return exe;
+}
+
+bool host_long_run(void)
+{
+    const char *v = getenv("ERRINJ_ATTACK_LONG");
+    return v != NULL && strcmp(v, "1") == 0;
 }
 
 /* Reads one line of the host's output into line (without the newline). false when none came

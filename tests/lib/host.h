@@ -24,8 +24,12 @@ struct host {
 };
 
 /* The test host's path: argv[1], else $ERRINJ_TESTHOST; NULL (after printing the usage) when
- * neither is given. */
+ * neither is given. Also ignores SIGPIPE: a driver writing to a host that hung up gets EPIPE,
+ * which it checks, instead of dying. */
 const char *host_program(int argc, char **argv);
+
+/* True when ERRINJ_ATTACK_LONG=1 (make stress): the drivers then run their long variants. */
+bool host_long_run(void);
 
 /*
  * Starts `exe` with the NULL-terminated `args` and waits for its "port N" line. nofile > 0 sets
