@@ -38,7 +38,13 @@ async function viaBrowser() {
     args: ['--no-sandbox'],
   });
   const page = await browser.newPage();
-  await page.exposeFunction('report', (obj) => print(obj));
+  // The close is printed before the browser goes: closing it first would lose the close event.
+  let reportClosed;
+  const closeReported = new Promise((resolve) => { reportClosed = resolve; });
+  await page.exposeFunction('report', (obj) => {
+    print(obj);
+    if (obj.kind === 'close') reportClosed();
+  });
   // The dashboard's page: the socket's Origin is then the server's own, as the API requires.
   const wsUrl = new URL(url);
   await page.goto(`http://${wsUrl.host}/v2/error_injection/ui`);
@@ -53,6 +59,7 @@ async function viaBrowser() {
   lines.on('line', (line) => page.evaluate((l) => window.errinjSocket.send(l), line));
   lines.on('close', async () => {
     await page.evaluate(() => window.errinjSocket.close(1000)).catch(() => {});
+    await Promise.race([closeReported, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     await browser.close();
     process.exit(0);
   });
