@@ -49,16 +49,6 @@ void errinj__ws_free(struct errinj__ws *ws);
 unsigned errinj__ws_count(const struct errinj__ws *ws);
 
 /*
- * Checks a WebSocket handshake's headers (RFC 6455 section 4.2.1): Upgrade, Connection,
- * Sec-WebSocket-Version 13 and a 16-byte Sec-WebSocket-Key. On success returns 0 with the
- * Sec-WebSocket-Accept value in accept (NUL-terminated) and *with_protocol true when the client
- * offered the subprotocol "errinj" (to be echoed). Otherwise returns 400 or 426 (another
- * version) with a static reason in *why. Pure: header(ctx, name) is the request's lookup.
- */
-int errinj__ws_handshake(const char *(*header)(void *ctx, const char *name), void *ctx, char accept[29],
-                         bool *with_protocol, const char **why);
-
-/*
  * Registers a session with filter (taken) for a request whose handshake passed, and returns
  * the 101 response to queue (the caller destroys its reference), or NULL with reply set to the
  * error (503 when the server stops, 500 out of memory). Events published from now on reach it.

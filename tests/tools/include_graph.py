@@ -31,7 +31,7 @@ LAYERS = [
     ("points", ["points"]),
     ("json", ["json"]),
     ("http", ["http", "http_routes", "http_access", "http_query", "http_ui", "history", "framing", "web"]),
-    ("stream", ["stream", "wait", "ws"]),
+    ("stream", ["stream", "wait", "ws", "ws_commands"]),
     ("server", ["server", "server_loop", "mhd_request", "mhd_dispatch", "mhd_sse", "mhd_ws", "conns"]),
     ("env", ["env"]),
 ]
