@@ -6,7 +6,11 @@
  * {"a":1} becomes "{\"a\":1}". Events leave as one compact line each, control characters
  * escaped, so an event always fits one SSE `data:` line. jansson refuses
  * strings that are not UTF-8; parameters set from C may be any bytes, so those are
- * converted lossily (U+FFFD) rather than dropped.
+ * converted lossily (U+FFFD) rather than dropped. WebSocket commands are read here field by
+ * field and their replies built here, so that the session code sees no jansson.
+ *
+ * It is longer than the other files of src/ on purpose: jansson is this file's alone, so every
+ * JSON reader and writer of the library (REST, SSE, startup, WebSocket) is here.
  */
 #define ERRINJ__JSON_JANSSON
 #include "json.h"
@@ -500,4 +504,139 @@ int errinj__json_startup_each(const char *text, int (*fn)(struct errinj__startup
     }
     json_decref(array);
     return rc;
+}
+
+/* ---- WebSocket commands and replies ---------------------------------------------------------- */
+
+struct errinj__json_doc {
+    json_t *root;
+};
+
+struct errinj__json_doc *errinj__json_doc_parse(const char *text, size_t len, char *why, size_t why_len)
+{
+    json_error_t jerr;
+    struct errinj__json_doc *d = malloc(sizeof(*d));
+    if (d == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return NULL;
+    }
+    d->root = json_loadb(text, len, 0, &jerr);
+    if (d->root == NULL) {
+        snprintf(why, why_len, "malformed JSON: %s", jerr.text);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void errinj__json_doc_free(struct errinj__json_doc *d)
+{
+    if (d == NULL)
+        return;
+    json_decref(d->root);
+    free(d);
+}
+
+bool errinj__json_doc_is_object(const struct errinj__json_doc *d)
+{
+    return json_is_object(d->root);
+}
+
+enum errinj__json_kind errinj__json_doc_kind(const struct errinj__json_doc *d, const char *key)
+{
+    const json_t *v = json_object_get(d->root, key);
+    switch (v != NULL ? json_typeof(v) : JSON_NULL) {
+    case JSON_OBJECT: return ERRINJ__JSON_OBJECT;
+    case JSON_ARRAY: return ERRINJ__JSON_ARRAY;
+    case JSON_STRING: return ERRINJ__JSON_STRING;
+    case JSON_INTEGER: return ERRINJ__JSON_INTEGER;
+    case JSON_REAL: return ERRINJ__JSON_REAL;
+    case JSON_TRUE:
+    case JSON_FALSE: return ERRINJ__JSON_BOOL;
+    case JSON_NULL: break;
+    }
+    return v != NULL ? ERRINJ__JSON_NULL : ERRINJ__JSON_ABSENT;
+}
+
+const char *errinj__json_doc_string(const struct errinj__json_doc *d, const char *key, size_t *len)
+{
+    const json_t *v = json_object_get(d->root, key);
+    *len = json_string_length(v);
+    return json_string_value(v);
+}
+
+bool errinj__json_doc_true(const struct errinj__json_doc *d, const char *key)
+{
+    return json_is_true(json_object_get(d->root, key));
+}
+
+bool errinj__json_doc_scalar(const struct errinj__json_doc *d, const char *key, char *out, size_t len)
+{
+    const json_t *v = json_object_get(d->root, key);
+    if (json_is_string(v))
+        return (size_t)snprintf(out, len, "%s", json_string_value(v)) < len;
+    if (json_is_integer(v))
+        return (size_t)snprintf(out, len, "%lld", (long long)json_integer_value(v)) < len;
+    if (json_is_real(v))
+        return (size_t)snprintf(out, len, "%.6f", json_real_value(v)) < len;
+    if (json_is_boolean(v))
+        return (size_t)snprintf(out, len, "%s", json_is_true(v) ? "true" : "false") < len;
+    return false;
+}
+
+const char *errinj__json_doc_first_key_not(const struct errinj__json_doc *d,
+                                           bool (*allowed)(const char *key, const void *arg), const void *arg)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(d->root, key, value) {
+        if (!allowed(key, arg))
+            return key;
+    }
+    return NULL;
+}
+
+char *errinj__json_doc_field_text(const struct errinj__json_doc *d, const char *key, size_t *len)
+{
+    json_t *v = json_object_get(d->root, key);
+    *len = 0;
+    if (v == NULL)
+        return NULL;
+    return dump(json_incref(v), len);
+}
+
+/* The command's id from its JSON text; JSON null for none. */
+static json_t *ws_id(const char *id)
+{
+    json_t *v = id != NULL ? json_loads(id, JSON_DECODE_ANY, NULL) : NULL;
+    return v != NULL ? v : json_null();
+}
+
+char *errinj__json_ws_error(const char *id, int code, const char *message, size_t *len)
+{
+    return dump(json_pack("{s:o, s:b, s:o, s:i}", "id", ws_id(id), "ok", 0, "message",
+                          errinj__json_string_lossy(message), "code", code),
+                len);
+}
+
+char *errinj__json_ws_answer(const struct errinj__json_ws_answer *a, size_t *len)
+{
+    json_t *body = a->body_len > 0 ? json_loadb(a->body, a->body_len, JSON_DECODE_ANY, NULL) : NULL;
+    if (a->status != 200) {
+        const char *message = json_string_value(json_object_get(body, "message"));
+        char *text = errinj__json_ws_error(a->id, a->status, message != NULL ? message : a->refused, len);
+        json_decref(body);
+        return text;
+    }
+    json_t *out = json_pack("{s:o, s:b}", "id", ws_id(a->id), "ok", 1);
+    if (out != NULL && a->has_seq)
+        json_object_set_new(out, "seq", json_integer((json_int_t)a->seq));
+    if (out != NULL && a->warning != NULL)
+        json_object_set_new(out, "warning", errinj__json_string_lossy(a->warning));
+    if (out != NULL && a->shape == ERRINJ__WS_ANSWER_FIRST_ELEMENT && json_is_array(body))
+        json_object_update(out, json_array_get(body, 0));
+    else if (out != NULL && a->shape == ERRINJ__WS_ANSWER_EVENTS && body != NULL)
+        json_object_set(out, "events", body);
+    json_decref(body);
+    return dump(out, len);
 }

@@ -4,11 +4,11 @@
  *
  * json.c owns every JSON text: parameter sets from request bodies and ERRINJ_AT_STARTUP, the
  * REST API's answers, the lossy string for bytes that may not be UTF-8, and the SSE frame of
- * each event (written by hand, in time linear in its size, and cut at ERRINJ__EVENT_LINE_MAX).
+ * each event (written by hand, in time linear in its size, and cut at ERRINJ__EVENT_LINE_MAX),
+ * and the WebSocket sessions' commands (read field by field) and replies.
  * Every function that returns text returns it malloc'd with its length, or NULL when out of
  * memory. jansson's own types are declared only for a file that defines ERRINJ__JSON_JANSSON
- * before including this header: json.c, tests that build values with jansson, and ws.c, whose
- * session messages still use jansson directly (the next to move behind functions here).
+ * before including this header: json.c and tests that build values with jansson.
  */
 #ifndef ERRINJ_JSON_H
 #define ERRINJ_JSON_H
@@ -87,6 +87,58 @@ struct errinj__startup_item {
  * logged as one line naming it and is ERRINJ_EINVAL. Returns 0 or the first error.
  */
 int errinj__json_startup_each(const char *text, int (*fn)(struct errinj__startup_item *item, void *arg), void *arg);
+
+/*
+ * A parsed JSON text, read field by field: a WebSocket session's command. Parses a JSON object
+ * or array (no other top-level value); NULL with the reason in why ("malformed JSON: ...").
+ * The getters take a key of the top-level object (none when it is an array).
+ */
+struct errinj__json_doc;
+enum errinj__json_kind {
+    ERRINJ__JSON_ABSENT,
+    ERRINJ__JSON_NULL,
+    ERRINJ__JSON_BOOL,
+    ERRINJ__JSON_INTEGER,
+    ERRINJ__JSON_REAL,
+    ERRINJ__JSON_STRING,
+    ERRINJ__JSON_ARRAY,
+    ERRINJ__JSON_OBJECT,
+};
+struct errinj__json_doc *errinj__json_doc_parse(const char *text, size_t len, char *why, size_t why_len);
+void errinj__json_doc_free(struct errinj__json_doc *d);
+bool errinj__json_doc_is_object(const struct errinj__json_doc *d);
+enum errinj__json_kind errinj__json_doc_kind(const struct errinj__json_doc *d, const char *key);
+/* A string field's bytes and length (a string may hold NUL); NULL when it is no string. */
+const char *errinj__json_doc_string(const struct errinj__json_doc *d, const char *key, size_t *len);
+/* True when the field is JSON true. */
+bool errinj__json_doc_true(const struct errinj__json_doc *d, const char *key);
+/* A scalar field as text into out (len bytes): a string as it is, an integer in decimal, a real
+ * with six decimals, a boolean as true/false. False for other kinds or when it does not fit. */
+bool errinj__json_doc_scalar(const struct errinj__json_doc *d, const char *key, char *out, size_t len);
+/* The first key, in the object's order, that allowed(key, arg) refuses; NULL when none. */
+const char *errinj__json_doc_first_key_not(const struct errinj__json_doc *d,
+                                           bool (*allowed)(const char *key, const void *arg), const void *arg);
+/* A field's value as compact JSON text, malloc'd; NULL when absent or out of memory. */
+char *errinj__json_doc_field_text(const struct errinj__json_doc *d, const char *key, size_t *len);
+
+/* A session's reply to a command whose id is the JSON text id (NULL for JSON null):
+ * {"id":ID,"ok":false,"message":M,"code":C}. */
+char *errinj__json_ws_error(const char *id, int code, const char *message, size_t *len);
+/* What the REST router answered to a command, as its reply. */
+struct errinj__json_ws_answer {
+    const char *id;      /* JSON text; NULL for null */
+    int status;          /* 200, or an error whose body's "message" is the reply's */
+    const char *body;
+    size_t body_len;
+    const char *refused; /* the message when an error's body has none */
+    bool has_seq;
+    uint64_t seq;
+    const char *warning; /* NULL for none */
+    /* How the body joins {"id":ID,"ok":true}: not at all, its first element's fields (get), or
+     * as "events" (wait). */
+    enum { ERRINJ__WS_ANSWER_PLAIN, ERRINJ__WS_ANSWER_FIRST_ELEMENT, ERRINJ__WS_ANSWER_EVENTS } shape;
+};
+char *errinj__json_ws_answer(const struct errinj__json_ws_answer *a, size_t *len);
 
 #ifdef ERRINJ__JSON_JANSSON
 #include <jansson.h>

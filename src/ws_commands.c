@@ -9,11 +9,10 @@
  * answered from the history as it grows. Injections enabled with "session": true are the
  * session's: ws.c has them disabled when it closes.
  */
-#include "ws_commands.h"
+#include "ws_session.h"
 
 #include "control.h"
 #include "http.h"
-#define ERRINJ__JSON_JANSSON /* its session messages are built with jansson (see json.h) */
 #include "json.h"
 #include "log.h"
 #include "names.h"
@@ -29,26 +28,34 @@
 /* A `wait` command in progress: its waiter and the id its reply carries. */
 struct errinj__ws_wait {
     struct errinj__ws_session *s;
-    json_t *id;
+    char *id; /* JSON text */
     struct errinj__waiter *waiter;
     struct errinj__ws_wait *prev, *next;
 };
 
-static void queue_json(struct errinj__ws_session *s, json_t *value)
+/* Queues a reply built by json.c (NULL: out of memory, and the client is not misled with a
+ * missing reply: the session closes). */
+static void queue_reply(struct errinj__ws_session *s, char *text, size_t len)
 {
-    char *text = value != NULL ? json_dumps(value, JSON_COMPACT) : NULL;
     if (text != NULL)
-        errinj__ws_session_queue_text(s, text, strlen(text));
+        errinj__ws_session_queue_text(s, text, len);
     else
-        errinj__ws_session_mark_closed(s); /* out of memory: the client is not misled with a missing reply */
+        errinj__ws_session_mark_closed(s);
     free(text);
-    json_decref(value);
 }
 
-static json_t *error_reply(json_t *id, int code, const char *message)
+/* A reply text and its length, as one value: what running a command gives. */
+struct reply {
+    char *text;
+    size_t len;
+    bool later; /* a wait: its reply comes when it settles */
+};
+
+static struct reply error_reply(const char *id, int code, const char *message)
 {
-    return json_pack("{s:O, s:b, s:s, s:i}", "id", id != NULL ? id : json_null(), "ok", 0, "message", message, "code",
-                     code);
+    struct reply r = {0};
+    r.text = errinj__json_ws_error(id, code, message, &r.len);
+    return r;
 }
 
 /* Appends s percent-encoded (everything but unreserved characters) to buf of size cap. */
@@ -88,28 +95,14 @@ static const struct op_spec ops[] = {
     {"wait", "GET", "/wait", {"name", "phase", "count", "after", "timeout", NULL}},
 };
 
-static bool field_allowed(const struct op_spec *spec, const char *key)
+static bool field_allowed(const char *key, const void *arg)
 {
+    const struct op_spec *spec = arg;
     if (strcmp(key, "id") == 0 || strcmp(key, "op") == 0)
         return true;
     for (const char *const *f = spec->fields; *f != NULL; f++)
         if (strcmp(*f, key) == 0)
             return true;
-    return false;
-}
-
-/* A query value from a JSON scalar: strings as they are, integers and reals in decimal, booleans
- * as true/false. NULL for other types. */
-static bool scalar_text(const json_t *v, char *out, size_t len)
-{
-    if (json_is_string(v))
-        return (size_t)snprintf(out, len, "%s", json_string_value(v)) < len;
-    if (json_is_integer(v))
-        return (size_t)snprintf(out, len, "%lld", (long long)json_integer_value(v)) < len;
-    if (json_is_real(v))
-        return (size_t)snprintf(out, len, "%.6f", json_real_value(v)) < len;
-    if (json_is_boolean(v))
-        return (size_t)snprintf(out, len, "%s", json_is_true(v) ? "true" : "false") < len;
     return false;
 }
 
@@ -156,29 +149,53 @@ static void session_own(struct errinj__ws_session *s, const char *name, bool own
     s->owned[s->owned_count++] = (struct errinj__ws_owned){copy, gen};
 }
 
-/* Starts a wait command with the query the router validated; replies now if settled. */
-static json_t *start_wait(struct errinj__ws_session *s, json_t *id, struct errinj__http_reply *reply)
+/* The reply to an op from the router's answer (refused: the message when the answer has none). */
+static struct reply reply_of(const struct op_spec *spec, const char *id, const struct errinj__http_reply *reply,
+                             const char *refused)
+{
+    struct errinj__json_ws_answer a = {
+        .id = id,
+        .status = reply->status,
+        .body = reply->body,
+        .body_len = reply->body_len,
+        .refused = refused,
+        .has_seq = reply->has_seq,
+        .seq = reply->seq,
+        .warning = reply->warning,
+        .shape = strcmp(spec->op, "get") == 0    ? ERRINJ__WS_ANSWER_FIRST_ELEMENT
+                 : strcmp(spec->op, "wait") == 0 ? ERRINJ__WS_ANSWER_EVENTS
+                                                 : ERRINJ__WS_ANSWER_PLAIN,
+    };
+    struct reply r = {0};
+    r.text = errinj__json_ws_answer(&a, &r.len);
+    return r;
+}
+
+static const struct op_spec wait_spec = {"wait", "GET", "/wait", {NULL}};
+
+/* Starts a wait command with the query the router validated; replies now if refused. Takes id. */
+static struct reply start_wait(struct errinj__ws_session *s, char *id, struct errinj__http_reply *reply)
 {
     struct errinj__ws *ws = s->ws;
     struct errinj__ws_wait *w = calloc(1, sizeof(*w));
-    if (w == NULL)
-        return error_reply(id, 500, "out of memory");
+    if (w == NULL) {
+        struct reply r = error_reply(id, 500, "out of memory");
+        free(id);
+        return r;
+    }
     w->s = s;
-    w->id = json_incref(id);
+    w->id = id;
     pthread_mutex_lock(ws->host.mu);
     struct errinj__history_view h = ws->host.history(ws->host.arg);
     struct errinj__http_reply refusal = {0};
     w->waiter = errinj__wait_start(ws->waits, &h, &reply->wait_query, w, errinj__now_mono_ns(), &refusal);
     if (w->waiter == NULL) {
         pthread_mutex_unlock(ws->host.mu);
-        json_decref(w->id);
-        free(w);
-        json_t *body = refusal.body != NULL ? json_loadb(refusal.body, refusal.body_len, 0, NULL) : NULL;
-        json_t *out = error_reply(id, refusal.status, body != NULL ? json_string_value(json_object_get(body, "message"))
-                                                                   : "wait refused");
-        json_decref(body);
+        struct reply r = reply_of(&wait_spec, id, &refusal, "wait refused");
         errinj__http_reply_free(&refusal);
-        return out;
+        free(w->id);
+        free(w);
+        return r;
     }
     errinj__waiter_suspended(w->waiter);
     w->next = ws->wait_list;
@@ -187,82 +204,58 @@ static json_t *start_wait(struct errinj__ws_session *s, json_t *id, struct errin
     ws->wait_list = w;
     errinj__ws_answer_settled_waits(ws);
     pthread_mutex_unlock(ws->host.mu);
-    return NULL;
+    return (struct reply){.later = true};
 }
 
-/* Turns the router's reply to an op into the session's reply. */
-static json_t *reply_of(const struct op_spec *spec, json_t *id, const struct errinj__http_reply *reply)
+/* Runs one command; returns its reply, or one marked later when a wait will answer. */
+static struct reply run_command(struct errinj__ws_session *s, const char *text, size_t len)
 {
-    json_t *body = reply->body_len > 0 ? json_loadb(reply->body, reply->body_len, JSON_DECODE_ANY, NULL) : NULL;
-    json_t *out;
-    if (reply->status != 200) {
-        const char *message = json_string_value(json_object_get(body, "message"));
-        out = error_reply(id, reply->status, message != NULL ? message : "refused");
-    } else {
-        out = json_pack("{s:O, s:b}", "id", id, "ok", 1);
-        if (reply->has_seq)
-            json_object_set_new(out, "seq", json_integer((json_int_t)reply->seq));
-        if (reply->warning != NULL)
-            json_object_set_new(out, "warning", json_string(reply->warning));
-        if (strcmp(spec->op, "get") == 0 && json_is_array(body))
-            json_object_update(out, json_array_get(body, 0));
-        else if (strcmp(spec->op, "wait") == 0 && body != NULL)
-            json_object_set(out, "events", body);
-    }
-    json_decref(body);
-    return out;
-}
-
-/* Runs one command; returns its reply, or NULL when a wait will answer later. */
-static json_t *run_command(struct errinj__ws_session *s, const char *text, size_t len)
-{
-    json_error_t jerr;
-    json_t *cmd = json_loadb(text, len, 0, &jerr);
-    if (cmd == NULL) {
-        char message[300];
-        snprintf(message, sizeof(message), "malformed JSON: %s", jerr.text);
+    char message[300];
+    struct errinj__json_doc *cmd = errinj__json_doc_parse(text, len, message, sizeof(message));
+    if (cmd == NULL)
         return error_reply(NULL, 400, message);
-    }
-    json_t *id = json_object_get(cmd, "id");
-    json_t *out = NULL;
-    const char *opname = json_string_value(json_object_get(cmd, "op"));
+    struct reply out = {0};
+    char *id = NULL;
+    size_t id_len, op_len, name_len = 0;
+    const char *opname = errinj__json_doc_string(cmd, "op", &op_len);
     const struct op_spec *spec = NULL;
     for (size_t i = 0; opname != NULL && i < sizeof(ops) / sizeof(ops[0]); i++)
         if (strcmp(ops[i].op, opname) == 0)
             spec = &ops[i];
-    if (!json_is_object(cmd)) {
+    if (!errinj__json_doc_is_object(cmd)) {
         out = error_reply(NULL, 400, "a command is a JSON object {\"id\":..., \"op\":...}");
         goto done;
     }
-    if (id == NULL || !(json_is_integer(id) || json_is_string(id))) {
+    enum errinj__json_kind id_kind = errinj__json_doc_kind(cmd, "id");
+    if (id_kind != ERRINJ__JSON_INTEGER && id_kind != ERRINJ__JSON_STRING) {
         out = error_reply(NULL, 400, "missing id: every command needs \"id\", an integer or a string");
+        goto done;
+    }
+    id = errinj__json_doc_field_text(cmd, "id", &id_len);
+    if (id == NULL) {
+        out = error_reply(NULL, 500, "out of memory");
         goto done;
     }
     if (spec == NULL) {
         out = error_reply(id, 400, "unknown op: op must be enable, disable, disable_all, message, get or wait");
         goto done;
     }
-    const char *key;
-    json_t *value;
-    json_object_foreach(cmd, key, value) {
-        if (!field_allowed(spec, key)) {
-            char message[300];
-            snprintf(message, sizeof(message), "op %s takes no field \"%.200s\"", spec->op, key);
-            out = error_reply(id, 400, message);
-            goto done;
-        }
+    const char *key = errinj__json_doc_first_key_not(cmd, field_allowed, spec);
+    if (key != NULL) {
+        snprintf(message, sizeof(message), "op %s takes no field \"%.200s\"", spec->op, key);
+        out = error_reply(id, 400, message);
+        goto done;
     }
     /* The REST request this op stands for. */
     char path[3 * ERRINJ__NAME_MAX + 64];
     size_t plen = (size_t)snprintf(path, sizeof(path), PREFIX "/injection%s", spec->suffix != NULL ? "/" : "");
+    const char *name = errinj__json_doc_string(cmd, "name", &name_len);
     if (spec->suffix != NULL) {
-        json_t *name = json_object_get(cmd, "name");
-        if (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > ERRINJ__NAME_MAX ||
-            strlen(json_string_value(name)) != json_string_length(name)) {
+        if (name == NULL || name_len == 0 || name_len > ERRINJ__NAME_MAX || strlen(name) != name_len) {
             out = error_reply(id, 400, "name must be a string of 1 to 255 bytes");
             goto done;
         }
-        pct_append(path, sizeof(path), &plen, json_string_value(name));
+        pct_append(path, sizeof(path), &plen, name);
         plen += (size_t)snprintf(path + plen, sizeof(path) - plen, "%s", spec->suffix);
     }
     char values[5][256 * 3 + 1];
@@ -270,16 +263,16 @@ static json_t *run_command(struct errinj__ws_session *s, const char *text, size_
     size_t nq = 0;
     static const char *const query_fields[] = {"one_shot", "term", "seed", "phase", "count", "after", "timeout"};
     for (size_t i = 0; i < sizeof(query_fields) / sizeof(query_fields[0]); i++) {
-        json_t *v = json_object_get(cmd, query_fields[i]);
-        if (v == NULL)
+        enum errinj__json_kind kind = errinj__json_doc_kind(cmd, query_fields[i]);
+        if (kind == ERRINJ__JSON_ABSENT)
             continue;
         char raw[257];
         bool is_bool_field = strcmp(query_fields[i], "one_shot") == 0;
         bool is_text_field = strcmp(query_fields[i], "term") == 0 || strcmp(query_fields[i], "phase") == 0;
-        if ((is_bool_field && !json_is_boolean(v)) || (is_text_field && !json_is_string(v)) ||
-            (!is_bool_field && !is_text_field && !json_is_number(v) && !json_is_string(v)) ||
-            !scalar_text(v, raw, sizeof(raw))) {
-            char message[128];
+        bool is_number = kind == ERRINJ__JSON_INTEGER || kind == ERRINJ__JSON_REAL;
+        if ((is_bool_field && kind != ERRINJ__JSON_BOOL) || (is_text_field && kind != ERRINJ__JSON_STRING) ||
+            (!is_bool_field && !is_text_field && !is_number && kind != ERRINJ__JSON_STRING) ||
+            !errinj__json_doc_scalar(cmd, query_fields[i], raw, sizeof(raw))) {
             snprintf(message, sizeof(message), "%s has the wrong type", query_fields[i]);
             out = error_reply(id, 400, message);
             goto done;
@@ -290,14 +283,14 @@ static json_t *run_command(struct errinj__ws_session *s, const char *text, size_
         query[nq] = (struct errinj__query_arg){query_fields[i], values[nq]};
         nq++;
     }
-    json_t *params = json_object_get(cmd, "parameters");
-    json_t *session = json_object_get(cmd, "session");
-    if (session != NULL && !json_is_boolean(session)) {
+    enum errinj__json_kind session = errinj__json_doc_kind(cmd, "session");
+    if (session != ERRINJ__JSON_ABSENT && session != ERRINJ__JSON_BOOL) {
         out = error_reply(id, 400, "session must be true or false");
         goto done;
     }
-    char *body = params != NULL ? json_dumps(params, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    if (params != NULL && body == NULL) {
+    size_t body_len = 0;
+    char *body = errinj__json_doc_field_text(cmd, "parameters", &body_len);
+    if (errinj__json_doc_kind(cmd, "parameters") != ERRINJ__JSON_ABSENT && body == NULL) {
         out = error_reply(id, 500, "out of memory");
         goto done;
     }
@@ -309,29 +302,38 @@ static json_t *run_command(struct errinj__ws_session *s, const char *text, size_
         .header = no_header,
         .header_ctx = NULL,
         .body = body != NULL ? body : "",
-        .body_len = body != NULL ? strlen(body) : 0,
+        .body_len = body_len,
         .body_too_large = false,
     };
     struct errinj__http_reply reply;
     errinj__http_route_trusted(&req, &reply);
     free(body);
     if (reply.status == 200 && strcmp(spec->op, "enable") == 0)
-        session_own(s, json_string_value(json_object_get(cmd, "name")), json_is_true(session));
+        session_own(s, name, errinj__json_doc_true(cmd, "session"));
     else if (reply.status == 200 && strcmp(spec->op, "disable") == 0)
-        session_own(s, json_string_value(json_object_get(cmd, "name")), false);
+        session_own(s, name, false);
     else if (reply.status == 200 && strcmp(spec->op, "disable_all") == 0)
         while (s->owned_count > 0)
             session_own(s, s->owned[0].name, false);
-    if (reply.wait)
+    if (reply.wait) {
         out = start_wait(s, id, &reply);
-    else
-        out = reply_of(spec, id, &reply);
+        id = NULL;
+    } else {
+        out = reply_of(spec, id, &reply, "refused");
+    }
     errinj__http_reply_free(&reply);
 done:
-    json_decref(cmd);
+    free(id);
+    errinj__json_doc_free(cmd);
     return out;
 }
 
+void errinj__ws_command(struct errinj__ws_session *s, const char *text, size_t len)
+{
+    struct reply r = run_command(s, text, len);
+    if (!r.later)
+        queue_reply(s, r.text, r.len);
+}
 
 void errinj__ws_answer_settled_waits(struct errinj__ws *ws)
 {
@@ -341,10 +343,11 @@ void errinj__ws_answer_settled_waits(struct errinj__ws *ws)
         if (errinj__waiter_done(w->waiter)) {
             struct errinj__http_reply reply;
             errinj__waiter_answer(ws->waits, w->waiter, &reply);
-            static const struct op_spec wait_spec = {"wait", "GET", "/wait", {NULL}};
             /* Queued only: the caller writes (this may run inside libwslay's receive). */
-            if (!w->s->closed)
-                queue_json(w->s, reply_of(&wait_spec, w->id, &reply));
+            if (!w->s->closed) {
+                struct reply r = reply_of(&wait_spec, w->id, &reply, "refused");
+                queue_reply(w->s, r.text, r.len);
+            }
             errinj__http_reply_free(&reply);
             if (w->prev != NULL)
                 w->prev->next = w->next;
@@ -352,7 +355,7 @@ void errinj__ws_answer_settled_waits(struct errinj__ws *ws)
                 ws->wait_list = w->next;
             if (w->next != NULL)
                 w->next->prev = w->prev;
-            json_decref(w->id);
+            free(w->id);
             free(w);
         }
         w = next;
@@ -371,13 +374,6 @@ void errinj__ws_release_owned(struct errinj__ws_session *s)
     s->owned_count = 0;
 }
 
-void errinj__ws_command(struct errinj__ws_session *s, const char *text, size_t len)
-{
-    json_t *reply = run_command(s, text, len);
-    if (reply != NULL)
-        queue_json(s, reply);
-}
-
 void errinj__ws_forget_waits(struct errinj__ws *ws, struct errinj__ws_session *s)
 {
     for (struct errinj__ws_wait *w = ws->wait_list, *next; w != NULL; w = next) {
@@ -391,7 +387,7 @@ void errinj__ws_forget_waits(struct errinj__ws *ws, struct errinj__ws_session *s
             ws->wait_list = w->next;
         if (w->next != NULL)
             w->next->prev = w->prev;
-        json_decref(w->id);
+        free(w->id);
         free(w);
     }
 }

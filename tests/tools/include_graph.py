@@ -9,7 +9,9 @@ under it, and the public headers of include/. The check fails, printing each off
 
   - a file includes a header of a layer above its own,
   - a file of src/ belongs to no layer (a new module must be given its place here),
-  - a third-party header that only one module may use (jansson: json) is included elsewhere.
+  - a third-party header that only one module may use (jansson: json) is included elsewhere,
+  - a file other than the owner defines the macro that opens an owned header through another
+    (ERRINJ__JSON_JANSSON, which makes json.h declare jansson's types: json.c only).
 
 Edges the table tolerates for a stated reason are in ALLOWED; each one is printed as a note, so
 that it stays in sight until it is gone. Usage: include_graph.py [SRC_DIR] (default: the repository's
@@ -31,7 +33,7 @@ LAYERS = [
     ("points", ["points"]),
     ("json", ["json"]),
     ("http", ["http", "http_routes", "http_access", "http_query", "http_ui", "history", "framing", "web"]),
-    ("stream", ["stream", "wait", "ws", "ws_commands"]),
+    ("stream", ["stream", "wait", "ws", "ws_session", "ws_events", "ws_commands"]),
     ("server", ["server", "server_loop", "mhd_request", "mhd_dispatch", "mhd_sse", "mhd_ws", "conns"]),
     ("env", ["env"]),
 ]
@@ -41,6 +43,9 @@ ALLOWED = {}
 
 # Third-party headers only one module may include: header -> the module.
 OWNED_SYSTEM_HEADERS = {"jansson.h": "json"}
+# Macros that make a header include an owned one: macro -> the only file of src/ that may define it.
+OWNED_MACROS = {"ERRINJ__JSON_JANSSON": "json.c"}
+DEFINE = re.compile(r'^\s*#\s*define\s+(\w+)', re.M)
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]', re.M)
 
@@ -73,7 +78,12 @@ def check(src: Path):
                             f"tests/tools/include_graph.py (and to the diagram in docs/HACKING.md)")
             continue
         rank, layer = layers[module]
-        for kind, header in INCLUDE.findall(strip_comments(path.read_text(errors="replace"))):
+        text = strip_comments(path.read_text(errors="replace"))
+        for macro in DEFINE.findall(text):
+            owner = OWNED_MACROS.get(macro)
+            if owner is not None and path.name != owner:
+                problems.append(f"src/{path.name} ({layer}) defines {macro}, which only {owner} may define")
+        for kind, header in INCLUDE.findall(text):
             name = Path(header).name
             if kind == "<":
                 owner = OWNED_SYSTEM_HEADERS.get(name)

@@ -80,6 +80,12 @@ class IncludeGraph(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("src/http.c (http) includes <jansson.h>, which only json may include", out)
 
+    def test_jansson_through_json_h_outside_json_fails(self):
+        self.add_line("ws_commands.c", "#define ERRINJ__JSON_JANSSON")
+        rc, out = run_main(self.src)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("src/ws_commands.c (stream) defines ERRINJ__JSON_JANSSON, which only json.c may define", out)
+
     def test_an_include_inside_a_comment_is_not_an_edge(self):
         self.add_line("names.c", '/*\n#include "server.h"\n */')
         rc, out = run_main(self.src)

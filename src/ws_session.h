@@ -1,12 +1,13 @@
 /*
- * ws_commands.h - what the two halves of the WebSocket session channel share: ws.c (the
- * sessions: socket I/O with libwslay, framing, the event pump, closing, the tick) and
- * ws_commands.c (a text message as a command, the `wait` commands in progress, the injections a
- * session owns). The state of a session and of the channel is here so that both can reach it;
- * nothing outside ws*.c includes this header (ws.h is the channel's interface).
+ * ws_session.h - what the parts of the WebSocket session channel share: ws.c (the sessions:
+ * socket I/O with libwslay, framing, the pump, closing, the tick), ws_events.c (the events a
+ * session is sent) and ws_commands.c (a text message as a command, the `wait` commands in
+ * progress, the injections a session owns). The state of a session and of the channel is here
+ * so that each can reach it; nothing outside ws*.c includes this header (ws.h is the channel's
+ * interface).
  */
-#ifndef ERRINJ_WS_COMMANDS_H
-#define ERRINJ_WS_COMMANDS_H
+#ifndef ERRINJ_WS_SESSION_H
+#define ERRINJ_WS_SESSION_H
 
 #include "ws.h"
 
@@ -16,6 +17,8 @@
 
 struct errinj__ws_wait;
 
+/* What a session may have queued before it stops taking events and reading commands. */
+#define ERRINJ__WS_QUEUE_MAX (256u * 1024)
 /* What a session buffers to write (whole frames). */
 #define ERRINJ__WS_OUT_MAX (16u * 1024)
 
@@ -55,12 +58,17 @@ struct errinj__ws {
     bool stopping;
 };
 
-/* ---- ws.c, for the commands ---- */
+/* ---- ws.c, for the others ---- */
 
 /* Marks the session closed (its watch removed); errinj__ws_tick() frees it. */
 void errinj__ws_session_mark_closed(struct errinj__ws_session *s);
 /* Queues a text message through libwslay (the session is closed if it is out of memory). */
 void errinj__ws_session_queue_text(struct errinj__ws_session *s, const char *text, size_t len);
+
+/* ---- ws_events.c ---- */
+
+/* Puts what the history has past the session's cursor on its way, up to its bound. */
+void errinj__ws_session_queue_events(struct errinj__ws_session *s, const struct errinj__history_view *h);
 
 /* ---- ws_commands.c ---- */
 
@@ -75,4 +83,4 @@ void errinj__ws_forget_waits(struct errinj__ws *ws, struct errinj__ws_session *s
  * enable owns it then. Disabling releases every handler parked in it. */
 void errinj__ws_release_owned(struct errinj__ws_session *s);
 
-#endif /* ERRINJ_WS_COMMANDS_H */
+#endif /* ERRINJ_WS_SESSION_H */
