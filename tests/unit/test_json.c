@@ -1,6 +1,6 @@
 /*
  * test_json.c - json.c: parameters read from JSON, strings written to JSON whatever their
- * bytes, and the SSE frame of an event.
+ * bytes, the SSE frame of an event, and a WebSocket command read field by field and its reply.
  *
  * The frame tests build a struct errinj__record by hand, as the server's consumer receives
  * it from the ring, so every field has a value the test chose and can look for.
@@ -778,6 +778,105 @@ static void overflow_frame_names_the_dropped_count_and_the_next_seq(void **state
     assert_true(n < sizeof(buf));
 }
 
+/* ---- WebSocket commands and replies ---- */
+
+static bool not_x(const char *key, const void *arg)
+{
+    (void)arg;
+    return strcmp(key, "x") != 0;
+}
+
+static void doc_reads_each_field_by_kind(void **state)
+{
+    (void)state;
+    const char text[] = "{\"i\":7,\"r\":0.5,\"s\":\"a\\u00e9\",\"b\":true,\"n\":null,\"a\":[1],\"o\":{\"k\":2},\"x\":1}";
+    char why[128];
+    struct errinj__json_doc *d = errinj__json_doc_parse(text, sizeof(text) - 1, why, sizeof(why));
+    assert_non_null(d);
+    assert_true(errinj__json_doc_is_object(d));
+    assert_int_equal(errinj__json_doc_kind(d, "i"), ERRINJ__JSON_INTEGER);
+    assert_int_equal(errinj__json_doc_kind(d, "r"), ERRINJ__JSON_REAL);
+    assert_int_equal(errinj__json_doc_kind(d, "s"), ERRINJ__JSON_STRING);
+    assert_int_equal(errinj__json_doc_kind(d, "b"), ERRINJ__JSON_BOOL);
+    assert_int_equal(errinj__json_doc_kind(d, "n"), ERRINJ__JSON_NULL);
+    assert_int_equal(errinj__json_doc_kind(d, "a"), ERRINJ__JSON_ARRAY);
+    assert_int_equal(errinj__json_doc_kind(d, "o"), ERRINJ__JSON_OBJECT);
+    assert_int_equal(errinj__json_doc_kind(d, "missing"), ERRINJ__JSON_ABSENT);
+    size_t len = 99;
+    const char *s = errinj__json_doc_string(d, "s", &len);
+    assert_int_equal(len, 3); /* bytes, not characters */
+    assert_string_equal(s, "a\xc3\xa9");
+    assert_null(errinj__json_doc_string(d, "i", &len));
+    assert_true(errinj__json_doc_true(d, "b"));
+    assert_false(errinj__json_doc_true(d, "i"));
+    char out[16];
+    assert_true(errinj__json_doc_scalar(d, "i", out, sizeof(out)));
+    assert_string_equal(out, "7");
+    assert_true(errinj__json_doc_scalar(d, "r", out, sizeof(out)));
+    assert_string_equal(out, "0.500000");
+    assert_true(errinj__json_doc_scalar(d, "b", out, sizeof(out)));
+    assert_string_equal(out, "true");
+    assert_false(errinj__json_doc_scalar(d, "o", out, sizeof(out)));
+    assert_false(errinj__json_doc_scalar(d, "i", out, 1)); /* does not fit */
+    char *field = errinj__json_doc_field_text(d, "o", &len);
+    assert_string_equal(field, "{\"k\":2}");
+    assert_int_equal(len, strlen(field));
+    free(field);
+    assert_null(errinj__json_doc_field_text(d, "missing", &len));
+    assert_string_equal(errinj__json_doc_first_key_not(d, not_x, NULL), "x");
+    errinj__json_doc_free(d);
+}
+
+static void doc_refuses_malformed_json_and_takes_arrays_as_no_object(void **state)
+{
+    (void)state;
+    char why[128];
+    assert_null(errinj__json_doc_parse("{\"a\":", 5, why, sizeof(why)));
+    assert_true(strncmp(why, "malformed JSON: ", 16) == 0 && strlen(why) > 16);
+    assert_null(errinj__json_doc_parse("5", 1, why, sizeof(why))); /* an object or an array only */
+    struct errinj__json_doc *d = errinj__json_doc_parse("[1]", 3, why, sizeof(why));
+    assert_non_null(d);
+    assert_false(errinj__json_doc_is_object(d));
+    assert_int_equal(errinj__json_doc_kind(d, "id"), ERRINJ__JSON_ABSENT);
+    errinj__json_doc_free(d);
+}
+
+static void ws_replies_carry_the_id_and_the_routers_answer(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *text = errinj__json_ws_error(NULL, 400, "bad \xff", &len);
+    assert_string_equal(text, "{\"id\":null,\"ok\":false,\"message\":\"bad \xef\xbf\xbd\",\"code\":400}");
+    assert_int_equal(len, strlen(text));
+    free(text);
+    const char err[] = "{\"message\":\"no such injection\",\"code\":404}";
+    struct errinj__json_ws_answer a = {.id = "\"x\"", .status = 404, .body = err, .body_len = sizeof(err) - 1,
+                                       .refused = "refused"};
+    text = errinj__json_ws_answer(&a, &len);
+    assert_string_equal(text, "{\"id\":\"x\",\"ok\":false,\"message\":\"no such injection\",\"code\":404}");
+    free(text);
+    a = (struct errinj__json_ws_answer){.id = "3", .status = 500, .refused = "wait refused"};
+    text = errinj__json_ws_answer(&a, &len);
+    assert_string_equal(text, "{\"id\":3,\"ok\":false,\"message\":\"wait refused\",\"code\":500}");
+    free(text);
+    a = (struct errinj__json_ws_answer){.id = "1", .status = 200, .has_seq = true, .seq = 9, .warning = "w"};
+    text = errinj__json_ws_answer(&a, &len);
+    assert_string_equal(text, "{\"id\":1,\"ok\":true,\"seq\":9,\"warning\":\"w\"}");
+    free(text);
+    const char got[] = "[{\"enabled\":true,\"one_shot\":false}]";
+    a = (struct errinj__json_ws_answer){.id = "2", .status = 200, .body = got, .body_len = sizeof(got) - 1,
+                                        .shape = ERRINJ__WS_ANSWER_FIRST_ELEMENT};
+    text = errinj__json_ws_answer(&a, &len);
+    assert_string_equal(text, "{\"id\":2,\"ok\":true,\"enabled\":true,\"one_shot\":false}");
+    free(text);
+    const char events[] = "[{\"seq\":4}]";
+    a = (struct errinj__json_ws_answer){.id = "5", .status = 200, .body = events, .body_len = sizeof(events) - 1,
+                                        .shape = ERRINJ__WS_ANSWER_EVENTS};
+    text = errinj__json_ws_answer(&a, &len);
+    assert_string_equal(text, "{\"id\":5,\"ok\":true,\"events\":[{\"seq\":4}]}");
+    free(text);
+}
+
 int main(void)
 {
     errinj_set_log(NULL, NULL);
@@ -806,6 +905,9 @@ int main(void)
         cmocka_unit_test(error_body_has_the_message_lossy_and_the_code),
         cmocka_unit_test(uint_and_lists_are_compact_json),
         cmocka_unit_test(overflow_frame_names_the_dropped_count_and_the_next_seq),
+        cmocka_unit_test(doc_reads_each_field_by_kind),
+        cmocka_unit_test(doc_refuses_malformed_json_and_takes_arrays_as_no_object),
+        cmocka_unit_test(ws_replies_carry_the_id_and_the_routers_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
