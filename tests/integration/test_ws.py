@@ -204,6 +204,8 @@ async def test_wait_timeout_is_408_and_unknown_name_wait_starts_now(host):
     ('{"id":7,"op":"enable","name":"x","session":1}', "session"),
     ('{"id":7,"op":"wait","name":"x","count":0}', "count"),
     ('{"id":7,"op":"enable","name":"a\\u0001b"}', "name"),
+    # A field name cut inside a character in the message: the reply still goes out (U+FFFD).
+    ('{"id":7,"op":"enable","name":"x","a' + "\u00e9" * 150 + '":1}', "takes no field"),
 ])
 async def test_bad_commands_get_an_error_reply_and_change_nothing(host, http, text, fragment):
     h = await host()
