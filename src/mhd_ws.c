@@ -40,7 +40,7 @@ static bool list_has(const char *list, const char *token, bool nocase)
  * version) with a static reason in *why. Pure: header(ctx, name) is the request's lookup.
  */
 static int ws_handshake(const char *(*header)(void *ctx, const char *name), void *ctx, char accept[29],
-                         bool *with_protocol, const char **why)
+                        bool *with_protocol, const char **why)
 {
     const char *upgrade = header(ctx, "Upgrade");
     const char *connection = header(ctx, "Connection");

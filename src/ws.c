@@ -162,7 +162,8 @@ static void session_rewatch(struct errinj__ws_session *s)
         return;
     uint32_t want = EPOLLRDHUP;
     bool backlog = s->out_len > s->out_off || wslay_event_want_write(s->ctx);
-    if (s->lingering || (wslay_event_want_read(s->ctx) && wslay_event_get_queued_msg_length(s->ctx) < ERRINJ__WS_QUEUE_MAX))
+    if (s->lingering ||
+        (wslay_event_want_read(s->ctx) && wslay_event_get_queued_msg_length(s->ctx) < ERRINJ__WS_QUEUE_MAX))
         want |= EPOLLIN;
     if (backlog && !s->lingering)
         want |= EPOLLOUT;

@@ -789,7 +789,8 @@ static bool not_x(const char *key, const void *arg)
 static void doc_reads_each_field_by_kind(void **state)
 {
     (void)state;
-    const char text[] = "{\"i\":7,\"r\":0.5,\"s\":\"a\\u00e9\",\"b\":true,\"n\":null,\"a\":[1],\"o\":{\"k\":2},\"x\":1}";
+    const char text[] = "{\"i\":7,\"r\":0.5,\"s\":\"a\\u00e9\",\"b\":true,\"n\":null,\"a\":[1],"
+                        "\"o\":{\"k\":2},\"x\":1}";
     char why[128];
     struct errinj__json_doc *d = errinj__json_doc_parse(text, sizeof(text) - 1, why, sizeof(why));
     assert_non_null(d);
