@@ -41,6 +41,9 @@ struct errinj__filter {
     long long since;   /* replay after this seq; -1 = live only */
 };
 void errinj__filter_free(struct errinj__filter *f);
+/* Whether the event in a history frame is one the subscriber asked for (SSE and WebSocket alike). */
+struct frame;
+bool errinj__filter_passes(const struct errinj__filter *f, const struct frame *fr);
 
 /* What a server-side wait (GET .../injection/{name}/wait) asked for. */
 #define ERRINJ__WAIT_COUNT_MAX 10000

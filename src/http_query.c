@@ -9,6 +9,7 @@
 
 #include "control.h"
 #include "events.h"
+#include "history.h"
 #include "names.h"
 #include "registry.h"
 
@@ -258,5 +259,21 @@ bool errinj__http_parse_filter(const struct errinj__http_request *req, struct er
     if (f->phases == 0)
         f->phases = 1u << ERRINJ__PHASE_HIT;
     return true;
+}
+
+bool errinj__filter_passes(const struct errinj__filter *f, const struct frame *fr)
+{
+    if (f->types != 0 && !(f->types & (1u << fr->type)))
+        return false;
+    if (!(f->phases & (1u << fr->phase)))
+        return false;
+    if (f->shard >= 0 && (unsigned long long)f->shard != fr->shard)
+        return false;
+    if (f->injections == NULL)
+        return true;
+    for (char **n = f->injections; *n != NULL; n++)
+        if (strcmp(*n, errinj__entry_name(fr->entry)) == 0)
+            return true;
+    return false;
 }
 

@@ -33,22 +33,6 @@ void errinj__stream_fini(struct errinj__stream *s)
     errinj__filter_free(&s->filter);
 }
 
-static bool filter_passes(const struct errinj__filter *f, const struct frame *fr)
-{
-    if (f->types != 0 && !(f->types & (1u << fr->type)))
-        return false;
-    if (!(f->phases & (1u << fr->phase)))
-        return false;
-    if (f->shard >= 0 && (unsigned long long)f->shard != fr->shard)
-        return false;
-    if (f->injections == NULL)
-        return true;
-    for (char **n = f->injections; *n != NULL; n++)
-        if (strcmp(*n, errinj__entry_name(fr->entry)) == 0)
-            return true;
-    return false;
-}
-
 /* Appends text to buf if it fits; otherwise, when buf is still empty and the text is a shared
  * frame, sends what fits and keeps a reference to the frame with the offset to go on from (no
  * copy per client, however large the frame). Returns false when the read is full. */
@@ -116,7 +100,7 @@ ssize_t errinj__stream_read(struct errinj__stream *s, const struct errinj__histo
             continue;
         }
         const struct frame *fr = errinj__history_at(h, next);
-        if (filter_passes(&s->filter, fr) && !emit(s, buf, max, &used, fr->text->bytes, fr->len, fr->text))
+        if (errinj__filter_passes(&s->filter, fr) && !emit(s, buf, max, &used, fr->text->bytes, fr->len, fr->text))
             break;
         s->cursor = next;
         if (s->pending != NULL)

@@ -335,6 +335,19 @@ void errinj__ws_command(struct errinj__ws_session *s, const char *text, size_t l
         queue_reply(s, r.text, r.len);
 }
 
+/* Takes a wait off the channel's list and frees it (its waiter already answered or abandoned). */
+static void wait_drop(struct errinj__ws *ws, struct errinj__ws_wait *w)
+{
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        ws->wait_list = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    free(w->id);
+    free(w);
+}
+
 void errinj__ws_answer_settled_waits(struct errinj__ws *ws)
 {
     struct errinj__ws_wait *w = ws->wait_list;
@@ -349,14 +362,7 @@ void errinj__ws_answer_settled_waits(struct errinj__ws *ws)
                 queue_reply(w->s, r.text, r.len);
             }
             errinj__http_reply_free(&reply);
-            if (w->prev != NULL)
-                w->prev->next = w->next;
-            else
-                ws->wait_list = w->next;
-            if (w->next != NULL)
-                w->next->prev = w->prev;
-            free(w->id);
-            free(w);
+            wait_drop(ws, w);
         }
         w = next;
     }
@@ -381,13 +387,6 @@ void errinj__ws_forget_waits(struct errinj__ws *ws, struct errinj__ws_session *s
         if (w->s != s)
             continue;
         errinj__waiter_abandon(ws->waits, w->waiter);
-        if (w->prev != NULL)
-            w->prev->next = w->next;
-        else
-            ws->wait_list = w->next;
-        if (w->next != NULL)
-            w->next->prev = w->prev;
-        free(w->id);
-        free(w);
+        wait_drop(ws, w);
     }
 }

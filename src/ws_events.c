@@ -13,22 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool filter_passes(const struct errinj__filter *f, const struct frame *fr)
-{
-    if (f->types != 0 && !(f->types & (1u << fr->type)))
-        return false;
-    if (!(f->phases & (1u << fr->phase)))
-        return false;
-    if (f->shard >= 0 && (unsigned long long)f->shard != fr->shard)
-        return false;
-    if (f->injections == NULL)
-        return true;
-    for (char **n = f->injections; *n != NULL; n++)
-        if (strcmp(*n, errinj__entry_name(fr->entry)) == 0)
-            return true;
-    return false;
-}
-
 /*
  * Puts one text message on its way: straight into the output buffer as an unmasked frame when
  * libwslay has nothing in flight (so that no two frames interleave), else through libwslay's
@@ -97,7 +81,7 @@ void errinj__ws_session_queue_events(struct errinj__ws_session *s, const struct 
             continue;
         }
         const struct frame *fr = errinj__history_at(h, next);
-        if (filter_passes(&s->filter, fr)) {
+        if (errinj__filter_passes(&s->filter, fr)) {
             size_t len;
             const char *json = errinj__frame_json(fr, &len);
             if (!emit_text(s, json, len))
