@@ -85,6 +85,27 @@ static inline const struct frame *errinj__history_at(const struct errinj__histor
     return &h->frames[seq % h->cap];
 }
 
+/*
+ * The first seq after `cursor` (cursor < newest) that a subscriber can still be sent, and in
+ * *skipped how many before it it can no longer get: evicted, never kept, or lost in the ring.
+ * A subscriber that skipped some owes its client an overflow notice before that event.
+ */
+static inline uint64_t errinj__history_next(const struct errinj__history_view *h, uint64_t cursor,
+                                            uint64_t *skipped)
+{
+    uint64_t next = cursor + 1;
+    *skipped = 0;
+    if (next < h->oldest) {
+        *skipped = h->oldest - next;
+        next = h->oldest;
+    }
+    while (next <= h->newest && errinj__history_at(h, next)->text == NULL) {
+        (*skipped)++;
+        next++;
+    }
+    return next;
+}
+
 /* The event JSON inside a kept frame (after "data: ", without the blank line). */
 static inline const char *errinj__frame_json(const struct frame *f, size_t *len)
 {

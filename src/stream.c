@@ -80,17 +80,8 @@ ssize_t errinj__stream_read(struct errinj__stream *s, const struct errinj__histo
     if (s->ping_due && emit(s, buf, max, &used, ": ping\n\n", 8, NULL))
         s->ping_due = false;
     while (s->cursor < h->newest) {
-        uint64_t next = s->cursor + 1;
-        uint64_t skipped = 0;
-        /* Count what this client can no longer get: evicted, never kept, or lost in the ring. */
-        if (next < h->oldest) {
-            skipped = h->oldest - next;
-            next = h->oldest;
-        }
-        while (next <= h->newest && errinj__history_at(h, next)->text == NULL) {
-            skipped++;
-            next++;
-        }
+        uint64_t skipped;
+        uint64_t next = errinj__history_next(h, s->cursor, &skipped);
         if (skipped > 0) {
             char notice[ERRINJ__OVERFLOW_FRAME_MAX];
             size_t n = errinj__json_overflow_frame(notice, skipped, next);

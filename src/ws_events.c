@@ -62,15 +62,8 @@ void errinj__ws_session_queue_events(struct errinj__ws_session *s, const struct 
     if (s->lingering || !wslay_event_get_write_enabled(s->ctx) || wslay_event_get_close_sent(s->ctx))
         return;
     while (s->cursor < h->newest && !s->closed) {
-        uint64_t next = s->cursor + 1, skipped = 0;
-        if (next < h->oldest) {
-            skipped = h->oldest - next;
-            next = h->oldest;
-        }
-        while (next <= h->newest && errinj__history_at(h, next)->text == NULL) {
-            skipped++;
-            next++;
-        }
+        uint64_t skipped;
+        uint64_t next = errinj__history_next(h, s->cursor, &skipped);
         if (skipped > 0) {
             char notice[96];
             int n = snprintf(notice, sizeof(notice), "{\"overflow\":{\"dropped\":%llu,\"next_seq\":%llu}}",

@@ -1,7 +1,7 @@
 /*
  * test_history.c - history.c, the store of kept events, on its own (no server, no socket):
- * frames kept by seq, eviction by count and by bytes, placeholders for seqs it never got, a
- * stale seq dropped, and every frame reference handed back.
+ * frames kept by seq, eviction by count and by bytes, placeholders for seqs it never got, what a
+ * subscriber behind it is sent next, a stale seq dropped, and every frame reference handed back.
  */
 #include "history.h"
 
@@ -153,6 +153,28 @@ static void test_a_gap_wider_than_the_ring_keeps_only_the_newest(void **state)
     errinj__history_fini(&h);
 }
 
+/* What a subscriber behind the history is sent next: the first kept event past its cursor, and
+ * how many it skipped (evicted, or placeholders). */
+static void test_next_skips_what_was_evicted_or_never_kept(void **state)
+{
+    (void)state;
+    struct errinj__history h;
+    assert_int_equal(errinj__history_init(&h, 4, 1000, 0), 0);
+    struct frame f3 = frame_of(3, 10), f6 = frame_of(6, 10), f7 = frame_of(7, 10);
+    errinj__history_store(&h, 3, &f3);
+    errinj__history_store(&h, 6, &f6); /* 4 and 5 are placeholders */
+    errinj__history_store(&h, 7, &f7); /* a ring of 4: 3 is evicted, 4..7 kept */
+    struct errinj__history_view v = errinj__history_view_of(&h);
+    uint64_t skipped = 99;
+    assert_int_equal(errinj__history_next(&v, 0, &skipped), 6); /* 1..3 evicted, 4, 5 never kept */
+    assert_int_equal(skipped, 5);
+    assert_int_equal(errinj__history_next(&v, 5, &skipped), 6);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(errinj__history_next(&v, 6, &skipped), 7);
+    assert_int_equal(skipped, 0);
+    errinj__history_fini(&h);
+}
+
 static void test_a_stale_seq_is_dropped_and_its_reference_returned(void **state)
 {
     (void)state;
@@ -210,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_evicts_the_oldest_until_the_bytes_fit),
         cmocka_unit_test(test_seqs_it_never_got_become_placeholders),
         cmocka_unit_test(test_a_gap_wider_than_the_ring_keeps_only_the_newest),
+        cmocka_unit_test(test_next_skips_what_was_evicted_or_never_kept),
         cmocka_unit_test(test_a_stale_seq_is_dropped_and_its_reference_returned),
         cmocka_unit_test(test_fini_returns_every_reference),
         cmocka_unit_test(test_frame_json_is_the_data_line),
