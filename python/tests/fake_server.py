@@ -1,6 +1,6 @@
 """A fake errinj server in aiohttp.web, for testing the client without the C library.
 
-It implements the REST API and the SSE stream of SPEC sections 4 and 5 closely enough for the
+It implements the REST API and the SSE stream of errinj-events(7) closely enough for the
 client, records every request, and lets a test misbehave on purpose: write frames byte by byte or
 with CR / CRLF line ends, send raw bytes, hold back ``: connected``, report an overflow, drop a
 connection (cleanly or abruptly), answer the next request with an error. Tests synchronise with it

@@ -169,7 +169,7 @@ async def enable(session: aiohttp.ClientSession, h: Host, name: str, params=None
 
 
 def assert_error_json(reply: Reply, status: int):
-    """SPEC 4: errors are JSON {"message": "...", "code": N}."""
+    """errinj-events(7), Responses: errors are JSON {"message": "...", "code": N}."""
     assert reply.status == status, f"expected {status}, got {reply.status}: {reply.body[:300]!r}"
     assert reply.headers.get("content-type", "").startswith("application/json"), reply.headers
     doc = reply.json()
@@ -214,7 +214,7 @@ async def streams():
 
 
 def check_event_fields(ev: dict, *, injection: str, type_: str, phase: str = "hit", site: bool = False):
-    """SPEC 2: every field of an event, with the right JSON types."""
+    """errinj-events(7), EVENTS: every field of an event, with the right JSON types."""
     expected = {"injection", "type", "phase", "shard", "seq", "thread", "ts_ns", "enters", "parameters",
                 "action", "eval"}
     if site:

@@ -1,4 +1,4 @@
-"""SPEC section 5: the SSE stream's headers, first bytes, event frames and fields, every query
+"""errinj-events(7), THE STREAM: the SSE stream's headers, first bytes, event frames and fields, every query
 filter, and the phases a parked handler publishes."""
 import asyncio
 import json

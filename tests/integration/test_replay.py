@@ -1,4 +1,4 @@
-"""SPEC section 5, replay and overflow: `since=N` and `Last-Event-ID: N` replay kept events
+"""errinj-events(7), THE STREAM, replay and overflow: `since=N` and `Last-Event-ID: N` replay kept events
 then continue live without gap or duplicate; a subscriber that asks for events no longer kept,
 or falls behind the history, gets an exact `overflow` notice before its next event."""
 import asyncio

@@ -1,4 +1,4 @@
-"""SPEC section 4: every REST endpoint, with exact paths, query values, bodies, status codes
+"""errinj-events(7), ENDPOINTS: every REST endpoint, with exact paths, query values, bodies, status codes
 and JSON, against a real test host."""
 import json
 import re

@@ -1,4 +1,4 @@
-"""SPEC section 4: "No request may crash the process, leak, or leave state half-changed."
+"""errinj-events(7), Responses: "No request may crash the process, leak, or leave state half-changed."
 Malformed HTTP sent over raw sockets: each gets a 4xx (or the connection closes), the state is
 unchanged, the server keeps serving, and the host still exits 0 with no sanitizer report (the
 ASan build checks leaks at exit)."""
@@ -106,7 +106,7 @@ async def test_malformed_request_is_refused_without_harm(host, http, case):
     live = await open_stream(h)
     await h.fire("keep")
     # A new stream may also get the two earlier fires if the server had not stored them yet when
-    # it registered (SPEC only promises what fires after ': connected'): read up to the third.
+    # it registered (a stream promises only what fires after ': connected'): read up to the third.
     enters = []
     while not enters or enters[-1] < 3:
         enters.append((await live.next_event()).json()["enters"])

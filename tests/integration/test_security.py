@@ -1,4 +1,4 @@
-"""SPEC section 4, refusals: the bearer token (401), cross-origin and foreign-Host requests
+"""errinj-events(7), Authorization and Cross-origin requests: the bearer token (401), cross-origin and foreign-Host requests
 (403), and that no rejected request of any kind (400, 401, 403, 404, 405, 413) changes state."""
 import json
 

@@ -1,4 +1,4 @@
-"""SPEC section 3: the server's options as the test host passes them (listen address,
+"""errinj(3), Server: the server's options as the test host passes them (listen address,
 allow_remote, one server per address) and ERRINJ_AT_STARTUP read by errinj_init_from_env()."""
 import json
 import socket

@@ -1,4 +1,4 @@
-"""SPEC sections 3 and 5, the life of streams: heartbeats, the subscriber limit, stopping the
+"""The life of streams (errinj(3) Server, errinj-events(7) THE STREAM): heartbeats, the subscriber limit, stopping the
 server with streams open and threads parked, and many clients while threads fire."""
 import asyncio
 import json

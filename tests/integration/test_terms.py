@@ -1,4 +1,4 @@
-"""SPEC section 9 over HTTP and the environment: fault terms and seeds through the REST API, the
+"""Fault terms (errinj(3), Fault terms) over HTTP and the environment: fault terms and seeds through the REST API, the
 event stream's action and eval fields, exact counts with racing threads in a real process, one
 seed's pattern across two processes, pause, and abort reaching a stream before the process dies."""
 import json
@@ -11,7 +11,7 @@ from test_server_options import run_host_expecting_failure
 
 def term_query(term: str, **more) -> str:
     """The query string of an enable with a term, percent-encoded by hand (aiohttp would leave
-    '>' and '*' alone, which a server must accept too, but the encoded form is what SPEC shows)."""
+    '>' and '*' alone, which a server must accept too, but the encoded form is what errinj(3) shows)."""
     query = "term=" + quote(term, safe="")
     for key, value in more.items():
         query += f"&{key}={value}"

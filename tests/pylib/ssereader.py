@@ -158,7 +158,7 @@ class SSEStream:
             pytest.fail(f"no SSE block within {timeout}s")
 
     async def expect_connected(self, timeout: float = DEADLINE):
-        """SPEC 5: the first body bytes are exactly ': connected\\n\\n'."""
+        """errinj-events(7), THE STREAM: the first body bytes are exactly ': connected\\n\\n'."""
         first = await self.read_raw(len(b": connected\n\n"), timeout)
         assert first == b": connected\n\n", f"first bytes {first!r}"
 
