@@ -157,6 +157,12 @@ static void check_reply(const struct errinj__http_reply *reply)
         CHECK(reply->status == 0 && !reply->stream, "wait with status %d", reply->status);
         return;
     }
+    if (reply->websocket) {
+        /* A WebSocket upgrade: the server checks the handshake and answers 101 (or refuses) later. */
+        CHECK(reply->status == 0 && !reply->stream, "websocket with status %d", reply->status);
+        CHECK(reply->filter.phases != 0, "websocket without phases");
+        return;
+    }
     static const int documented[] = {200, 304, 400, 401, 403, 404, 405, 408, 410, 413, 500, 503};
     bool known = false;
     for (size_t i = 0; i < sizeof(documented) / sizeof(documented[0]); i++)
