@@ -202,11 +202,20 @@ int multi_run(ctl *ctl, multi_node_fn run_node)
             stop_others(nodes, started, NULL);
             break;
         }
+        /* SIGINT and SIGTERM stay blocked across the fork until the child has its default
+         * actions back: one sent to a child still running our handler would be swallowed there,
+         * and that child would go on waiting after the others ended (wait without --all). */
+        sigset_t stop_signals, was;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGTERM);
+        sigprocmask(SIG_BLOCK, &stop_signals, &was);
         n->pid = fork();
         if (n->pid == 0) {
             signal(SIGINT, SIG_DFL);
             signal(SIGTERM, SIG_DFL);
             signal(SIGPIPE, SIG_DFL);
+            sigprocmask(SIG_SETMASK, &was, NULL);
             dup2(out[1], STDOUT_FILENO);
             dup2(err[1], STDERR_FILENO);
             close(out[0]), close(out[1]), close(err[0]), close(err[1]);
@@ -216,6 +225,7 @@ int multi_run(ctl *ctl, multi_node_fn run_node)
             fflush(stdout);
             _exit(rc & 0xff);
         }
+        sigprocmask(SIG_SETMASK, &was, NULL);
         close(out[1]);
         close(err[1]);
         if (n->pid < 0) {
