@@ -308,7 +308,7 @@ int main(int argc, char **argv)
         w.found = false;
         long delay_ns = (long)((double)(rnd() % 1000000) / 1e6 * max_delay_ms * 1e6);
         struct timespec d = {.tv_sec = delay_ns / 1000000000, .tv_nsec = delay_ns % 1000000000};
-        nanosleep(&d, NULL);
+        nanosleep(&d, NULL); /* allow-sleep: a random gap between hits is the load under test */
         int n = snprintf(req, sizeof(req), "PUT bench_%ld v\n", key++);
         int64_t t_send = real_ns();
         send_all(kvfd, req, (size_t)n);

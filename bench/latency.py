@@ -78,7 +78,7 @@ class LogFile:
                         if line[-1] == "\n":
                             line = ""
                     else:
-                        await asyncio.sleep(0.01)
+                        await asyncio.sleep(0.01)  # allow-sleep: log_browsing.py's poll, the method measured
             return await self._run(log_file.tell), matches
 
 
@@ -93,7 +93,7 @@ async def wait_for(pred, deadline, period=0.1, backoff_factor=1.5, max_period=1.
             res = None
         if res is not None:
             return res
-        await asyncio.sleep(period)
+        await asyncio.sleep(period)  # allow-sleep: util.py's wait_for backoff, the method measured
         period *= backoff_factor
         if max_period is not None:
             period = min(period, max_period)
@@ -134,7 +134,7 @@ async def run(args):
     async def hit(start_wait, recorded):
         """One hit: start_wait() begins the wait and returns an awaitable of (ts_ns or 0)."""
         waiter = await start_wait()
-        await asyncio.sleep(rng.random() * args.max_delay_ms / 1000.0)
+        await asyncio.sleep(rng.random() * args.max_delay_ms / 1000.0)  # allow-sleep: random gap between hits
         t_send = await kv.put()
         ts_ns = await waiter
         t_known = time.time_ns()

@@ -11,7 +11,7 @@
  * load and one predicted branch; everything else is out of line, as in FreeBSD's fail(9).
  * Building with -DERRINJ_DISABLE compiles every point out: no record, no name, no code.
  *
- * It is one header on purpose (about 600 lines): a user includes one file for the points, the
+ * It stays one header on purpose (about 660 lines): a user includes one file for the points, the
  * control API, events, the server and the -DERRINJ_DISABLE stubs; C++ adds errinj.hpp.
  *
  * Conventions, once for the whole API:

@@ -9,8 +9,9 @@
  * converted lossily (U+FFFD) rather than dropped. WebSocket commands are read here field by
  * field and their replies built here, so that the session code sees no jansson.
  *
- * It is longer than the other files of src/ on purpose: jansson is this file's alone, so every
- * JSON reader and writer of the library (REST, SSE, startup, WebSocket) is here.
+ * It stays one file (about 640 lines) on purpose: jansson is this file's alone, so every JSON
+ * reader and writer of the library (REST, SSE, startup, WebSocket) is here; splitting it would
+ * hand jansson to a second file.
  */
 #define ERRINJ__JSON_JANSSON
 #include "json.h"

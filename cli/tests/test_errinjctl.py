@@ -9,6 +9,9 @@ a point fires. Nothing here sleeps to synchronise: tests wait for output lines (
 Run by CTest with ERRINJCTL and ERRINJ_TESTHOST set to the built binaries. One command per
 section; the many-node tests are in test_multinode.py, and the forms the command line accepts
 and refuses (getopt_long's edge cases) in test_options.py.
+
+It stays one file (about 900 lines): its sections share the test host and the fake server
+fixtures defined at the top, and each section is one command, read in the man page's order.
 """
 
 import json

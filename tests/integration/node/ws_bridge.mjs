@@ -28,7 +28,7 @@ async function viaWs() {
   lines.on('close', () => {
     ws.close(1000);
     ws.once('close', () => process.exit(0));
-    setTimeout(() => process.exit(0), 5000).unref();
+    setTimeout(() => process.exit(0), 5000).unref(); // allow-sleep: a deadline for the close, not a wait
   });
 }
 
@@ -59,6 +59,7 @@ async function viaBrowser() {
   lines.on('line', (line) => page.evaluate((l) => window.errinjSocket.send(l), line));
   lines.on('close', async () => {
     await page.evaluate(() => window.errinjSocket.close(1000)).catch(() => {});
+    // allow-sleep: the 5 s is a deadline; the race ends when the close is reported
     await Promise.race([closeReported, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     await browser.close();
     process.exit(0);
